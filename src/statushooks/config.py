@@ -1,0 +1,104 @@
+"""Settings from ``STATUSHOOKS_*`` environment variables; built in ``main()``/``create_app()``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from statushooks import durations, exceptions
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./statushooks.db"
+DEFAULT_PUBLIC_BASE_URL = "http://localhost:8080"
+DEFAULT_RETRY_SCHEDULE = "0s,5s,5m,30m,2h,5h,10h,10h"
+DEFAULT_DELIVERY_TIMEOUT = 15.0  # seconds, whole attempt including the body
+DEFAULT_LEASE_SECONDS = 60.0  # seconds; must outlive the delivery timeout
+PLACEHOLDER_TOKENS = frozenset({"", "changethis", "changeme", "secret", "admin", "token"})
+
+
+class Settings(BaseSettings):
+    """Every tunable of statushooks; each is ``STATUSHOOKS_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="STATUSHOOKS_", extra="ignore", frozen=True)
+
+    environment: Literal["development", "production"] = "development"
+    database_url: str = DEFAULT_DATABASE_URL
+    public_base_url: str = DEFAULT_PUBLIC_BASE_URL
+    admin_token: str | None = None
+    retry_schedule: str = DEFAULT_RETRY_SCHEDULE
+    allow_private_urls: bool = False
+    delivery_timeout: float = Field(default=DEFAULT_DELIVERY_TIMEOUT, gt=0)
+    lease_seconds: float = Field(default=DEFAULT_LEASE_SECONDS, gt=0)
+    #: JSON pricing table replacing the packaged default (see ``statushooks/data/pricing.json``).
+    pricing_file: Path | None = None
+    #: Disable an endpoint that failed every attempt for this long …
+    auto_disable_after: str = "5d"
+    #: … counting only once its failures span this long.
+    auto_disable_min_span: str = "12h"
+    #: Dispatcher: deliveries claimed per round trip, and requests in flight per process.
+    dispatch_batch: int = Field(default=200, gt=0)
+    dispatch_concurrency: int = Field(default=256, gt=0)
+    poll_interval: float = Field(default=1.0, gt=0)
+    #: SIGTERM: how long in-flight attempts may take to finish before their leases are released.
+    shutdown_timeout: float = Field(default=10.0, ge=0)
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("retry_schedule", "auto_disable_after", "auto_disable_min_span")
+    @classmethod
+    def _check_durations(cls, value: str) -> str:
+        try:
+            durations.parse_schedule(value)
+        except exceptions.ConfigurationError as exc:
+            raise ValueError(exc.message) from exc
+        return value
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Settings:
+        if self.lease_seconds <= self.delivery_timeout:
+            raise ValueError(
+                f"lease_seconds ({self.lease_seconds:g}) must be longer than "
+                f"delivery_timeout ({self.delivery_timeout:g}), or two workers could send "
+                "the same delivery at once"
+            )
+        if self.environment != "development" and self._admin_token_is_placeholder():
+            raise ValueError(
+                "STATUSHOOKS_ADMIN_TOKEN is missing or a placeholder; set a real secret "
+                "outside development"
+            )
+        return self
+
+    def _admin_token_is_placeholder(self) -> bool:
+        return self.admin_token is None or self.admin_token.strip().lower() in PLACEHOLDER_TOKENS
+
+    @property
+    def retry_delays(self) -> tuple[float, ...]:
+        """The retry schedule in seconds: the delay before attempt 1, 2, …"""
+        return durations.parse_schedule(self.retry_schedule)
+
+    @property
+    def auto_disable_after_seconds(self) -> float:
+        return durations.parse_duration(self.auto_disable_after)
+
+    @property
+    def auto_disable_min_span_seconds(self) -> float:
+        return durations.parse_duration(self.auto_disable_min_span)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment plus overrides; a bad value is a ``ConfigurationError``."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise exceptions.ConfigurationError(f"invalid settings: {problems}") from exc
