@@ -16,7 +16,8 @@ class Event:
 
     id: str
     account_id: str
-    message_id: str
+    #: None for a test event sent from the catalog example.
+    message_id: str | None
     type: str
     status: MessageStatus
     #: The exact JSON bytes every endpoint receives.
@@ -50,7 +51,7 @@ class Delivery:
     account_id: str
     event_id: str
     endpoint_id: str
-    message_id: str
+    message_id: str | None
     event_type: str
     sequence: int
     state: DeliveryState

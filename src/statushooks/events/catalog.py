@@ -1,0 +1,148 @@
+"""The event catalog: every event type statushooks emits, and the one way to render them.
+
+=====================================  ========  =======  ==========================================
+type                                   dialect   channel  emitted on
+=====================================  ========  =======  ==========================================
+``com.interact.messages.sms.status``   interact  sms      submitted, delivered, failed, undelivered,
+                                                          clicked
+``sms.message.updated``                ycloud    sms      delivered, undelivered, failed
+``voice.message.updated``              ycloud    voice    delivered, undelivered, failed
+``email.delivery.updated``             ycloud    email    delivered, failed
+=====================================  ========  =======  ==========================================
+
+Rendering is pure: the event id, the clock and the public base URL are passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from statushooks import exceptions
+from statushooks.events import interact, ycloud
+from statushooks.messages import Channel, Message, MessageStatus
+
+INTERACT = "interact"
+YCLOUD = "ycloud"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EventType:
+    """One kind of webhook event: its name, dialect, channel, schema and example."""
+
+    #: ``"com.interact.messages.sms.status"``, ``"sms.message.updated"``, …
+    name: str
+    #: ``"interact"`` or ``"ycloud"``.
+    dialect: str
+    channel: Channel
+    description: str
+    #: The statuses that emit it.
+    statuses: frozenset[MessageStatus]
+    #: JSON Schema (draft 2020-12) of the whole payload. Do not mutate.
+    schema: Mapping[str, Any] = field(hash=False, compare=False, repr=False)
+    #: The spec's own example payload. Do not mutate; ``example_payload`` returns a copy.
+    example: Mapping[str, Any] = field(hash=False, compare=False, repr=False)
+
+
+def _ycloud_type(name: str, channel: Channel, statuses: frozenset[MessageStatus]) -> EventType:
+    return EventType(
+        name=name,
+        dialect=YCLOUD,
+        channel=channel,
+        description=ycloud.DESCRIPTIONS[name],
+        statuses=statuses,
+        schema=ycloud.SCHEMAS[name],
+        example=ycloud.EXAMPLES[name],
+    )
+
+
+_TYPES: tuple[EventType, ...] = (
+    EventType(
+        name=interact.NAME,
+        dialect=INTERACT,
+        channel=Channel.SMS,
+        description=interact.DESCRIPTION,
+        statuses=interact.STATUSES,
+        schema=interact.SCHEMA,
+        example=interact.EXAMPLE,
+    ),
+    _ycloud_type(ycloud.SMS, Channel.SMS, ycloud.SMS_STATUSES),
+    _ycloud_type(ycloud.VOICE, Channel.VOICE, ycloud.VOICE_STATUSES),
+    _ycloud_type(ycloud.EMAIL, Channel.EMAIL, ycloud.EMAIL_STATUSES),
+)
+_BY_NAME: dict[str, EventType] = {event_type.name: event_type for event_type in _TYPES}
+
+
+def all_types() -> tuple[EventType, ...]:
+    """Every event type, Interact first."""
+    return _TYPES
+
+
+def get(name: str) -> EventType:
+    """The event type called ``name``.
+
+    Raises:
+        ValidationError: no event type has that name.
+    """
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        known = ", ".join(_BY_NAME)
+        raise exceptions.ValidationError(
+            f"unknown event type {name!r}",
+            errors=[{"field": "type", "message": f"must be one of: {known}"}],
+        ) from None
+
+
+def emitted_by(channel: Channel, status: MessageStatus) -> tuple[EventType, ...]:
+    """The event types a message of ``channel`` emits when it reaches ``status``."""
+    return tuple(t for t in _TYPES if t.channel is channel and status in t.statuses)
+
+
+def _check_emits(event_type: EventType, message: Message, status: MessageStatus) -> None:
+    """Refuse to render an event the type never emits for this message and status."""
+    if message.channel is not event_type.channel:
+        raise exceptions.ValidationError(
+            f"{event_type.name} is not emitted for {message.channel.value} messages",
+            errors=[{"field": "channel", "message": f"must be {event_type.channel.value}"}],
+        )
+    if status not in event_type.statuses:
+        allowed = ", ".join(sorted(event_type.statuses))
+        raise exceptions.ValidationError(
+            f"{event_type.name} is not emitted on {status.value}",
+            errors=[{"field": "status", "message": f"must be one of: {allowed}"}],
+        )
+
+
+def render(
+    event_type: EventType,
+    message: Message,
+    *,
+    status: MessageStatus,
+    event_id: str,
+    now: datetime,
+    public_base_url: str,
+) -> dict[str, Any]:
+    """The payload of one event: ``message`` as it was when it reached ``status``.
+
+    ``message.status`` may already be later than ``status``; the payload always says
+    ``status``.
+
+    Raises:
+        ValidationError: ``event_type`` is not emitted for this channel and status.
+    """
+    _check_emits(event_type, message, status)
+    if event_type.dialect == INTERACT:
+        return interact.render(
+            message, status=status, event_id=event_id, now=now, public_base_url=public_base_url
+        )
+    return ycloud.render(event_type.name, message, status=status, event_id=event_id, now=now)
+
+
+def example_payload(event_type: EventType, *, event_id: str, now: datetime) -> dict[str, Any]:
+    """The spec's example of ``event_type`` with a fresh id and times (the test webhook)."""
+    if event_type.dialect == INTERACT:
+        return interact.example(event_id=event_id, now=now)
+    return ycloud.example(event_type.name, event_id=event_id, now=now)

@@ -1,0 +1,28 @@
+"""RFC 3339 UTC timestamps in the two shapes the dialects use."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+#: ``2025-06-25T12:10:47Z`` (Interact).
+SECONDS_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"
+#: ``2022-03-01T12:00:00.000Z`` (YCloud).
+MILLIS_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$"
+
+
+def _utc(moment: datetime) -> datetime:
+    """``moment`` in UTC; a naive datetime is taken to be UTC already."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def seconds(moment: datetime) -> str:
+    """``2025-06-25T12:10:47Z``: UTC, whole seconds, no fraction."""
+    return _utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def millis(moment: datetime) -> str:
+    """``2022-03-01T12:00:00.000Z``: UTC with milliseconds (truncated)."""
+    utc = _utc(moment)
+    return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"

@@ -1,0 +1,109 @@
+"""Verify a webhook request's signature: Standard Webhooks v1 or the YCloud header."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+
+from statushooks import signing
+from statushooks.receiver import _exceptions as errors
+
+DEFAULT_TOLERANCE = 300  # seconds, in both directions
+_STANDARD_HEADERS = (signing.HEADER_ID, signing.HEADER_TIMESTAMP, signing.HEADER_SIGNATURE)
+_YCLOUD_HEADER = signing.YCLOUD_HEADER_SIGNATURE.lower()
+
+
+def verify(
+    body: bytes | str,
+    headers: Mapping[str, str],
+    secret: str | Sequence[str],
+    *,
+    tolerance: int = DEFAULT_TOLERANCE,
+    now: float | None = None,
+) -> None:
+    """Check that ``body`` was signed by the sender with ``secret`` within ``tolerance``.
+
+    The Standard Webhooks headers (``webhook-id``, ``webhook-timestamp``,
+    ``webhook-signature``) are used when present, else the ``YCloud-Signature`` header.
+    Header names are case-insensitive. During a secret rotation pass every secret you accept:
+    any signature made with any of them passes.
+
+    Args:
+        body: the raw request body, exactly as received.
+        headers: the request headers.
+        secret: the endpoint secret (``whsec_…``), or several during a rotation.
+        tolerance: how many seconds the timestamp may be from ``now``, either way.
+        now: the current unix time; defaults to ``time.time()``.
+
+    Raises:
+        WebhookVerificationError: one of its subclasses says why.
+    """
+    raw = body.encode() if isinstance(body, str) else body
+    secrets = _secrets(secret)
+    lowered = {name.lower(): value for name, value in headers.items()}
+    current = time.time() if now is None else now
+    if any(name in lowered for name in _STANDARD_HEADERS):
+        _verify_standard(raw, lowered, secrets, tolerance=tolerance, now=current)
+    elif _YCLOUD_HEADER in lowered:
+        _verify_ycloud(raw, lowered[_YCLOUD_HEADER], secrets, tolerance=tolerance, now=current)
+    else:
+        raise errors.MissingHeadersError(
+            "no webhook-signature or YCloud-Signature header in the request"
+        )
+
+
+def _secrets(secret: str | Sequence[str]) -> tuple[str, ...]:
+    secrets = (secret,) if isinstance(secret, str) else tuple(secret)
+    if not secrets or not all(secrets):
+        raise errors.InvalidSecretError("the webhook secret may not be empty")
+    return secrets
+
+
+def _verify_standard(
+    body: bytes, headers: Mapping[str, str], secrets: Sequence[str], *, tolerance: int, now: float
+) -> None:
+    missing = [name for name in _STANDARD_HEADERS if not headers.get(name)]
+    if missing:
+        raise errors.MissingHeadersError(f"missing webhook headers: {', '.join(missing)}")
+    timestamp = _parse_timestamp(headers[signing.HEADER_TIMESTAMP])
+    _check_timestamp(timestamp, tolerance=tolerance, now=now)
+    try:
+        matched = signing.verify(
+            msg_id=headers[signing.HEADER_ID],
+            timestamp=timestamp,
+            body=body,
+            signature_header=headers[signing.HEADER_SIGNATURE],
+            secrets=secrets,
+        )
+    except ValueError as exc:
+        raise errors.InvalidSecretError(str(exc)) from exc
+    if not matched:
+        raise errors.InvalidSignatureError("no matching webhook signature found")
+
+
+def _verify_ycloud(
+    body: bytes, header: str, secrets: Sequence[str], *, tolerance: int, now: float
+) -> None:
+    try:
+        timestamp, _ = signing.parse_ycloud_header(header)
+    except ValueError as exc:
+        raise errors.InvalidHeadersError(str(exc)) from exc
+    _check_timestamp(timestamp, tolerance=tolerance, now=now)
+    if not signing.verify_ycloud(header=header, body=body, secrets=secrets):
+        raise errors.InvalidSignatureError("the YCloud-Signature does not match")
+
+
+def _parse_timestamp(value: str) -> int:
+    text = value.strip()
+    if not (text.isascii() and text.isdigit()):
+        raise errors.InvalidHeadersError(
+            f"webhook-timestamp must be unix seconds, got {value[:32]!r}"
+        )
+    return int(text)
+
+
+def _check_timestamp(timestamp: int, *, tolerance: int, now: float) -> None:
+    if timestamp < now - tolerance:
+        raise errors.TimestampOutOfToleranceError("the webhook timestamp is too old")
+    if timestamp > now + tolerance:
+        raise errors.TimestampOutOfToleranceError("the webhook timestamp is too far in the future")

@@ -1,0 +1,507 @@
+"""The use cases of statushooks, each one transaction: the API and the CLI call these.
+
+A status change, the events it emits and their deliveries commit together (transactional
+outbox): once a caller got an answer, the deliveries exist and the dispatcher will find them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from statushooks import accounts, exceptions, ids, links, messages, sms, urlguard
+from statushooks.config import Settings
+from statushooks.deliveries import Delivery, Event
+from statushooks.endpoints import (
+    DEFAULT_MAX_IN_FLIGHT,
+    Endpoint,
+    EndpointSecret,
+    EndpointState,
+    new_secret,
+)
+from statushooks.events import catalog
+from statushooks.messages import Channel, Message, MessageStatus
+from statushooks.storage.sql import StatusRecord, Store, Transaction, new_delivery
+
+SECRET_OVERLAP = timedelta(hours=24)
+MAX_BULK_REPORTS = 1000
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewAccount:
+    account: accounts.Account
+    api_key_id: str
+    #: Shown once; only its hash is stored.
+    api_key: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatusResult:
+    """What one status report did."""
+
+    message: Message
+    changed: bool
+    events: tuple[Event, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatusReport:
+    """One item of a bulk status report."""
+
+    message_id: str
+    status: MessageStatus
+    error_code: str | None = None
+    error_message: str | None = None
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class BulkItemResult:
+    """The result of one bulk item: a ``StatusResult`` or the error that refused it."""
+
+    message_id: str
+    result: StatusResult | None = None
+    error: exceptions.StatushooksError | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class EndpointSpec:
+    """What a caller may set on an endpoint (create, or the changed fields of an update)."""
+
+    url: str
+    description: str = ""
+    enabled_events: tuple[str, ...] = ()
+    statuses: tuple[MessageStatus, ...] = ()
+    state: EndpointState = EndpointState.ACTIVE
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+    rate_limit: float | None = None
+    ordered: bool = True
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Service:
+    """The use cases, bound to one store, settings, pricing table and clock."""
+
+    store: Store
+    settings: Settings
+    pricing: sms.PricingTable
+    clock: Clock = utcnow
+
+    # -- accounts --------------------------------------------------------------------------
+
+    async def create_account(self, name: str) -> NewAccount:
+        now = self.clock()
+        account = accounts.Account(id=ids.new_id("acc", now.timestamp()), name=name, created_at=now)
+        async with self.store.write() as tx:
+            await tx.insert_account(account)
+            key_id, plaintext = await self._insert_api_key(tx, account.id, now)
+        return NewAccount(account=account, api_key_id=key_id, api_key=plaintext)
+
+    async def create_api_key(self, account_id: str) -> tuple[str, str]:
+        """A new key for the account: ``(key id, plaintext shown once)``."""
+        now = self.clock()
+        async with self.store.write() as tx:
+            await tx.get_account(account_id)
+            return await self._insert_api_key(tx, account_id, now)
+
+    async def delete_api_key(self, key_id: str) -> None:
+        async with self.store.write() as tx:
+            await tx.delete_api_key(key_id)
+
+    async def authenticate(self, plaintext: str) -> str | None:
+        """The account id an API key belongs to, or None."""
+        async with self.store.read() as tx:
+            return await tx.account_id_for_key_hash(accounts.hash_api_key(plaintext))
+
+    async def _insert_api_key(
+        self, tx: Transaction, account_id: str, now: datetime
+    ) -> tuple[str, str]:
+        plaintext = accounts.new_api_key()
+        key = accounts.ApiKey(
+            id=ids.new_id("key", now.timestamp()),
+            account_id=account_id,
+            prefix=accounts.display_prefix(plaintext),
+            key_hash=accounts.hash_api_key(plaintext),
+            created_at=now,
+        )
+        await tx.insert_api_key(key)
+        return key.id, plaintext
+
+    # -- endpoints -------------------------------------------------------------------------
+
+    async def create_endpoint(self, account_id: str, spec: EndpointSpec) -> Endpoint:
+        await self._check_endpoint_spec(spec)
+        now = self.clock()
+        endpoint = Endpoint(
+            id=ids.new_id("ep", now.timestamp()),
+            account_id=account_id,
+            secrets=(EndpointSecret(value=new_secret()),),
+            created_at=now,
+            updated_at=now,
+            disabled_reason="disabled by user" if spec.state is EndpointState.DISABLED else None,
+            **_spec_fields(spec),
+        )
+        async with self.store.write() as tx:
+            await tx.insert_endpoint(endpoint)
+        return endpoint
+
+    async def update_endpoint(
+        self, account_id: str, endpoint_id: str, changes: Mapping[str, Any]
+    ) -> Endpoint:
+        """Apply the given ``EndpointSpec`` fields; resuming an endpoint wakes the dispatcher."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(EndpointSpec)}
+        if unknown:
+            raise exceptions.ValidationError(f"unknown fields: {', '.join(sorted(unknown))}")
+        async with self.store.write() as tx:
+            current = await tx.get_endpoint(account_id, endpoint_id)
+            spec = dataclasses.replace(_spec_of(current), **changes)
+            await self._check_endpoint_spec(spec)
+            updated = dataclasses.replace(
+                current, **_spec_fields(spec), updated_at=self.clock()
+            )
+            updated = _with_state_reason(current, updated)
+            await tx.update_endpoint(updated)
+            if updated.state is EndpointState.ACTIVE and current.state is not EndpointState.ACTIVE:
+                tx.queued_deliveries += 1
+        return updated
+
+    async def get_endpoint(self, account_id: str, endpoint_id: str) -> Endpoint:
+        async with self.store.read() as tx:
+            return await tx.get_endpoint(account_id, endpoint_id)
+
+    async def delete_endpoint(self, account_id: str, endpoint_id: str) -> None:
+        async with self.store.write() as tx:
+            await tx.delete_endpoint(account_id, endpoint_id)
+
+    async def rotate_secret(self, account_id: str, endpoint_id: str) -> Endpoint:
+        """A new secret signs from now on; the old ones keep signing alongside for 24 h."""
+        now = self.clock()
+        async with self.store.write() as tx:
+            current = await tx.get_endpoint(account_id, endpoint_id)
+            overlap_until = now + SECRET_OVERLAP
+            kept = tuple(
+                dataclasses.replace(
+                    secret,
+                    expires_at=min(secret.expires_at or overlap_until, overlap_until),
+                )
+                for secret in current.secrets
+                if secret.is_live(now)
+            )
+            updated = dataclasses.replace(
+                current, secrets=(EndpointSecret(value=new_secret()), *kept), updated_at=now
+            )
+            await tx.update_endpoint(updated)
+        return updated
+
+    async def _check_endpoint_spec(self, spec: EndpointSpec) -> None:
+        urlguard.check_url(spec.url, allow_private=self.settings.allow_private_urls)
+        for name in spec.enabled_events:
+            catalog.get(name)
+        if spec.max_in_flight < 1:
+            raise _invalid("max_in_flight", "must be at least 1")
+        if spec.rate_limit is not None and spec.rate_limit <= 0:
+            raise _invalid("rate_limit", "must be a positive number of requests per second")
+
+    # -- messages --------------------------------------------------------------------------
+
+    async def submit_sms(
+        self,
+        account_id: str,
+        *,
+        to: str,
+        sender: str,
+        text: str,
+        track_links: bool = False,
+        **fields: Any,
+    ) -> Message:
+        """Record an SMS and emit its ``submitted`` events."""
+        now = self.clock()
+        region = sms.region_code(to, field="to")
+        made: tuple[links.TrackedLink, ...] = ()
+        if track_links:
+            text, made = links.track_links(text, public_base_url=self.settings.public_base_url)
+        segments = sms.count_segments(text)
+        price = self.pricing.price(Channel.SMS, region, segments)
+        message = messages.new_message(
+            account_id=account_id,
+            channel=Channel.SMS,
+            to=to,
+            now=now,
+            sender=sender,
+            text=text,
+            segments=segments,
+            region_code=region,
+            price=price.amount,
+            currency=price.currency,
+            **fields,
+        )
+        return await self._submit(message, made)
+
+    async def submit_email(
+        self, account_id: str, *, to: str, sender: str, subject: str, **fields: Any
+    ) -> Message:
+        """Record an email and emit its ``submitted`` events."""
+        now = self.clock()
+        price = self.pricing.price(Channel.EMAIL, None, 1)
+        message = messages.new_message(
+            account_id=account_id,
+            channel=Channel.EMAIL,
+            to=to,
+            now=now,
+            sender=sender,
+            subject=subject,
+            price=price.amount,
+            currency=price.currency,
+            **fields,
+        )
+        return await self._submit(message, ())
+
+    async def submit_voice(
+        self, account_id: str, *, to: str, verification_code: str, **fields: Any
+    ) -> Message:
+        """Record a voice verification call and emit its ``submitted`` events."""
+        now = self.clock()
+        region = sms.region_code(to, field="to")
+        price = self.pricing.price(Channel.VOICE, region, 1)
+        message = messages.new_message(
+            account_id=account_id,
+            channel=Channel.VOICE,
+            to=to,
+            now=now,
+            verification_code=verification_code,
+            region_code=region,
+            price=price.amount,
+            currency=price.currency,
+            **fields,
+        )
+        return await self._submit(message, ())
+
+    async def _submit(self, message: Message, made: Sequence[links.TrackedLink]) -> Message:
+        async with self.store.write() as tx:
+            message, events = self._render(message, MessageStatus.SUBMITTED, message.created_at)
+            await tx.insert_message(message)
+            await tx.insert_status(
+                message.id,
+                StatusRecord(
+                    status=MessageStatus.SUBMITTED,
+                    occurred_at=message.created_at,
+                    recorded_at=message.created_at,
+                ),
+            )
+            await tx.insert_links(message.account_id, message.id, made, message.created_at)
+            await self._fan_out(tx, events)
+        return message
+
+    async def get_message(
+        self, account_id: str, message_id: str
+    ) -> tuple[Message, list[StatusRecord], list[Event]]:
+        """The message with its status history and its events."""
+        async with self.store.read() as tx:
+            message = await tx.get_message(account_id, message_id)
+            return message, await tx.status_history(message_id), await tx.message_events(message_id)
+
+    # -- status reports --------------------------------------------------------------------
+
+    async def report_status(
+        self, account_id: str, message_id: str, report: StatusReport | None = None, **kw: Any
+    ) -> StatusResult:
+        """Apply one delivery receipt; late or duplicate ones change and emit nothing."""
+        report = report or StatusReport(message_id=message_id, **kw)
+        async with self.store.write() as tx:
+            return await self._apply(tx, account_id, report, detail=None)
+
+    async def report_statuses(
+        self, account_id: str, reports: Sequence[StatusReport]
+    ) -> list[BulkItemResult]:
+        """Apply up to 1,000 reports in one transaction, with a result per item."""
+        if len(reports) > MAX_BULK_REPORTS:
+            raise _invalid("reports", f"at most {MAX_BULK_REPORTS} reports per request")
+        results: list[BulkItemResult] = []
+        async with self.store.write() as tx:
+            for report in reports:
+                results.append(await self._apply_item(tx, account_id, report))
+        return results
+
+    async def record_click(self, code: str, *, user_agent: str | None) -> str:
+        """Record a click on a tracked link; the original URL to redirect to."""
+        async with self.store.write() as tx:
+            account_id, message_id, url = await tx.get_link(code)
+            report = StatusReport(message_id=message_id, status=MessageStatus.CLICKED)
+            detail = {"user_agent": user_agent, "url": url}
+            await self._apply(tx, account_id, report, detail=detail)
+        return url
+
+    async def _apply_item(
+        self, tx: Transaction, account_id: str, report: StatusReport
+    ) -> BulkItemResult:
+        try:
+            result = await self._apply(tx, account_id, report, detail=None)
+        except (exceptions.ValidationError, exceptions.NotFoundError) as exc:
+            return BulkItemResult(message_id=report.message_id, error=exc)
+        return BulkItemResult(message_id=report.message_id, result=result)
+
+    async def _apply(
+        self,
+        tx: Transaction,
+        account_id: str,
+        report: StatusReport,
+        *,
+        detail: Mapping[str, Any] | None,
+    ) -> StatusResult:
+        now = self.clock()
+        message = await tx.get_message(account_id, report.message_id, for_update=True)
+        change = messages.apply_status(
+            message,
+            report.status,
+            now=now,
+            occurred_at=report.occurred_at,
+            error_code=report.error_code,
+            error_message=report.error_message,
+        )
+        if not change.changed:
+            return StatusResult(message=message, changed=False)
+        updated, events = self._render(change.after, report.status, now)
+        await tx.update_message(updated)
+        await tx.insert_status(
+            updated.id,
+            StatusRecord(
+                status=report.status,
+                occurred_at=change.occurred_at,
+                recorded_at=now,
+                error_code=report.error_code,
+                error_message=report.error_message,
+                detail=detail,
+            ),
+        )
+        await self._fan_out(tx, events)
+        return StatusResult(message=updated, changed=True, events=tuple(events))
+
+    # -- events ----------------------------------------------------------------------------
+
+    def _render(
+        self, message: Message, status: MessageStatus, now: datetime
+    ) -> tuple[Message, list[Event]]:
+        """The events ``status`` emits for ``message``, and the message with its new sequence."""
+        events: list[Event] = []
+        sequence = message.last_sequence
+        for event_type in catalog.emitted_by(message.channel, status):
+            sequence += 1
+            event_id = ids.new_id("evt", now.timestamp())
+            body = catalog.render(
+                event_type,
+                message,
+                status=status,
+                event_id=event_id,
+                now=now,
+                public_base_url=self.settings.public_base_url,
+            )
+            events.append(
+                Event(
+                    id=event_id,
+                    account_id=message.account_id,
+                    message_id=message.id,
+                    type=event_type.name,
+                    status=status,
+                    payload=orjson.dumps(body),
+                    sequence=sequence,
+                    created_at=now,
+                )
+            )
+        return dataclasses.replace(message, last_sequence=sequence), events
+
+    async def _fan_out(self, tx: Transaction, events: Sequence[Event]) -> None:
+        """Store each event once and queue a delivery to every endpoint that wants it."""
+        deliveries: list[Delivery] = []
+        for event in events:
+            await tx.insert_event(event)
+            endpoints = await tx.fanout_endpoints(event.account_id)
+            deliveries.extend(
+                new_delivery(event, endpoint, event.created_at)
+                for endpoint in endpoints
+                if endpoint.accepts(event.type, event.status)
+            )
+        await tx.insert_deliveries(deliveries)
+
+    async def send_test(self, account_id: str, endpoint_id: str, event_type: str) -> Delivery:
+        """Send the type's example payload to one endpoint through the normal pipeline."""
+        kind = catalog.get(event_type)
+        now = self.clock()
+        event_id = ids.new_id("evt", now.timestamp())
+        body = catalog.example_payload(kind, event_id=event_id, now=now)
+        status = MessageStatus(_example_status(body))
+        event = Event(
+            id=event_id,
+            account_id=account_id,
+            message_id=None,
+            type=kind.name,
+            status=status,
+            payload=orjson.dumps(body),
+            sequence=0,
+            created_at=now,
+        )
+        async with self.store.write() as tx:
+            endpoint = await tx.get_endpoint(account_id, endpoint_id)
+            if endpoint.state is EndpointState.DISABLED:
+                raise exceptions.ConflictError(f"endpoint {endpoint_id} is disabled")
+            delivery = new_delivery(event, endpoint, now)
+            await tx.insert_event(event)
+            await tx.insert_deliveries([delivery])
+        return delivery
+
+    async def retry_delivery(self, account_id: str, delivery_id: str) -> Delivery:
+        async with self.store.write() as tx:
+            return await tx.requeue_delivery(account_id, delivery_id, self.clock())
+
+    async def recover(
+        self, account_id: str, endpoint_id: str, *, since: datetime, until: datetime | None = None
+    ) -> int:
+        """Re-queue every failed delivery of the endpoint in the window; how many."""
+        now = self.clock()
+        async with self.store.write() as tx:
+            return await tx.requeue_failed(
+                account_id, endpoint_id, since=since, until=until or now, now=now
+            )
+
+
+def _invalid(field_name: str, message: str) -> exceptions.ValidationError:
+    return exceptions.ValidationError(
+        f"{field_name}: {message}", errors=[{"field": field_name, "message": message}]
+    )
+
+
+def _spec_fields(spec: EndpointSpec) -> dict[str, Any]:
+    return {f.name: getattr(spec, f.name) for f in dataclasses.fields(EndpointSpec)}
+
+
+def _spec_of(endpoint: Endpoint) -> EndpointSpec:
+    return EndpointSpec(**{f.name: getattr(endpoint, f.name) for f in dataclasses.fields(EndpointSpec)})
+
+
+def _with_state_reason(current: Endpoint, updated: Endpoint) -> Endpoint:
+    """Keep ``disabled_reason`` and the failure clock consistent with a state change."""
+    if updated.state is current.state:
+        return updated
+    if updated.state is EndpointState.DISABLED:
+        return dataclasses.replace(updated, disabled_reason="disabled by user")
+    return dataclasses.replace(updated, disabled_reason=None, failing_since=None)
+
+
+def _example_status(body: Mapping[str, Any]) -> str:
+    """The status field of an example payload, whichever dialect it is in."""
+    for key in ("data", "sms", "voice", "emailDelivery"):
+        inner = body.get(key)
+        if isinstance(inner, Mapping) and "status" in inner:
+            status = str(inner["status"])
+            return status if status in MessageStatus.__members__.values() else "submitted"
+    return MessageStatus.SUBMITTED.value

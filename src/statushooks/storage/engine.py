@@ -1,0 +1,66 @@
+"""Engines for the two databases: SQLite (embedded default) and PostgreSQL (asyncpg).
+
+SQLite runs in WAL mode with a busy timeout, and every write transaction starts with
+``BEGIN IMMEDIATE`` so that two writers queue on the lock instead of failing half-way.
+Read-only work opens its transaction with ``readonly=True`` (a plain deferred ``BEGIN``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from statushooks import exceptions
+
+SQLITE_BUSY_TIMEOUT = 30_000  # milliseconds
+PG_POOL_SIZE = 10
+
+
+def normalize_url(url: str) -> str:
+    """Pick the async driver: ``postgresql://`` → asyncpg, ``sqlite:///`` → aiosqlite."""
+    for plain, driver in (
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
+        if url.startswith(plain):
+            return driver + url[len(plain) :]
+    if url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+        return url
+    raise exceptions.ConfigurationError(
+        f"unsupported database URL {url!r}: use sqlite:///path.db or postgresql://…"
+    )
+
+
+def is_sqlite(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An engine for ``url`` with statushooks' connection settings applied."""
+    url = normalize_url(url)
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT / 1000})
+        _configure_sqlite(engine)
+        return engine
+    return create_async_engine(url, pool_size=PG_POOL_SIZE, max_overflow=PG_POOL_SIZE)
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @sa.event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let the "begin" hook below emit BEGIN itself (the driver's own BEGIN is deferred).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @sa.event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        readonly = connection.get_execution_options().get("readonly", False)
+        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")

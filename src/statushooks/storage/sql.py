@@ -1,0 +1,533 @@
+"""The SQL store: one schema on SQLite and PostgreSQL, typed methods, domain records out.
+
+``Store`` owns the engine and hands out transactions: ``async with store.write() as tx`` for a
+unit of work that must commit whole (the transactional outbox: a status change, its events and
+their deliveries), ``async with store.read() as tx`` for reads. Every driver error is translated
+at this seam into ``exceptions.StorageError`` (see ``wrap_exceptions``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from statushooks import accounts, exceptions, ids
+from statushooks.deliveries import Attempt, Delivery, DeliveryState, Event
+from statushooks.endpoints import Endpoint, EndpointSecret, EndpointState
+from statushooks.links import TrackedLink
+from statushooks.messages import Channel, Message, MessageStatus
+from statushooks.storage import engine as engines
+from statushooks.storage import migrate
+from statushooks.storage import tables as t
+
+T = TypeVar("T")
+NOTIFY_CHANNEL = "statushooks_deliveries"
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 250
+
+
+@dataclass(frozen=True, kw_only=True)
+class Page(Generic[T]):
+    """One page of a list, newest first; ``next_cursor`` is None on the last page."""
+
+    data: list[T]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatusRecord:
+    """One entry of a message's status history."""
+
+    status: MessageStatus
+    occurred_at: datetime
+    recorded_at: datetime
+    error_code: str | None = None
+    error_message: str | None = None
+    detail: Mapping[str, Any] | None = None
+
+
+@contextlib.contextmanager
+def wrap_exceptions() -> Iterator[None]:
+    """Translate driver errors into ``StorageError`` (the driver error on ``__cause__``)."""
+    try:
+        yield
+    except exceptions.StatushooksError:
+        raise
+    except sa.exc.IntegrityError as exc:
+        raise exceptions.ConflictError(f"conflicting write: {exc.orig}") from exc
+    except (sa.exc.SQLAlchemyError, OSError) as exc:
+        raise exceptions.StorageError(f"database error: {exc}") from exc
+
+
+class Store:
+    """The database behind statushooks."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        #: Set when deliveries were queued by this process: wakes its dispatcher at once.
+        self.new_work = asyncio.Event()
+
+    @classmethod
+    async def open(cls, url: str, *, upgrade: bool = True) -> Store:
+        """Connect to ``url`` and (by default) migrate the schema to the newest revision."""
+        engine = engines.create_engine(url)
+        with wrap_exceptions():
+            if upgrade:
+                await migrate.upgrade(engine)
+        return cls(engine)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return engines.is_sqlite(self.engine)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def ping(self) -> None:
+        """Raise ``StorageError`` unless the database answers."""
+        async with self.read() as tx:
+            await tx.conn.execute(sa.text("SELECT 1"))
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[Transaction]:
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite); commits on success."""
+        with wrap_exceptions():
+            async with self.engine.begin() as conn:
+                tx = Transaction(conn)
+                yield tx
+            if tx.queued_deliveries:
+                self.new_work.set()
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[Transaction]:
+        """A read-only transaction (a deferred ``BEGIN`` on SQLite)."""
+        with wrap_exceptions():
+            async with self.engine.connect() as conn:
+                conn = await conn.execution_options(readonly=True)
+                async with conn.begin():
+                    yield Transaction(conn)
+
+
+class Transaction:
+    """Typed queries inside one transaction."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+        self.queued_deliveries = 0
+        self._endpoints_by_account: dict[str, list[Endpoint]] = {}
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.conn.dialect.name == "postgresql"
+
+    async def _one(self, query: sa.Select[Any]) -> sa.Row[Any] | None:
+        return (await self.conn.execute(query)).first()
+
+    async def _all(self, query: sa.Select[Any]) -> Sequence[sa.Row[Any]]:
+        return (await self.conn.execute(query)).all()
+
+    # -- accounts and keys -----------------------------------------------------------------
+
+    async def insert_account(self, account: accounts.Account) -> None:
+        await self.conn.execute(sa.insert(t.accounts).values(**dataclasses.asdict(account)))
+
+    async def get_account(self, account_id: str) -> accounts.Account:
+        row = await self._one(sa.select(t.accounts).where(t.accounts.c.id == account_id))
+        if row is None:
+            raise exceptions.NotFoundError(f"no account {account_id}")
+        return accounts.Account(**row._mapping)
+
+    async def insert_api_key(self, key: accounts.ApiKey) -> None:
+        await self.conn.execute(sa.insert(t.api_keys).values(**dataclasses.asdict(key)))
+
+    async def delete_api_key(self, key_id: str) -> None:
+        result = await self.conn.execute(sa.delete(t.api_keys).where(t.api_keys.c.id == key_id))
+        if result.rowcount == 0:
+            raise exceptions.NotFoundError(f"no API key {key_id}")
+
+    async def account_id_for_key_hash(self, key_hash: str) -> str | None:
+        query = sa.select(t.api_keys.c.account_id).where(t.api_keys.c.key_hash == key_hash)
+        row = await self._one(query)
+        return None if row is None else str(row.account_id)
+
+    # -- endpoints -------------------------------------------------------------------------
+
+    async def insert_endpoint(self, endpoint: Endpoint) -> None:
+        await self.conn.execute(sa.insert(t.endpoints).values(**_endpoint_values(endpoint)))
+        self._endpoints_by_account.pop(endpoint.account_id, None)
+
+    async def update_endpoint(self, endpoint: Endpoint) -> None:
+        values = _endpoint_values(endpoint)
+        query = sa.update(t.endpoints).where(t.endpoints.c.id == endpoint.id).values(**values)
+        await self.conn.execute(query)
+        self._endpoints_by_account.pop(endpoint.account_id, None)
+
+    async def get_endpoint(self, account_id: str | None, endpoint_id: str) -> Endpoint:
+        """The endpoint; ``account_id=None`` skips the tenant check (dispatcher only)."""
+        query = sa.select(t.endpoints).where(t.endpoints.c.id == endpoint_id)
+        if account_id is not None:
+            query = query.where(t.endpoints.c.account_id == account_id)
+        row = await self._one(query)
+        if row is None:
+            raise exceptions.NotFoundError(f"no endpoint {endpoint_id}")
+        return _endpoint_from_row(row)
+
+    async def list_endpoints(
+        self, account_id: str, *, limit: int = DEFAULT_PAGE_SIZE, after: str | None = None
+    ) -> Page[Endpoint]:
+        query = sa.select(t.endpoints).where(t.endpoints.c.account_id == account_id)
+        return await self._page(query, t.endpoints.c.id, limit, after, _endpoint_from_row)
+
+    async def delete_endpoint(self, account_id: str, endpoint_id: str) -> None:
+        """Delete an endpoint with its deliveries and their attempts."""
+        await self.get_endpoint(account_id, endpoint_id)
+        owned = sa.select(t.deliveries.c.id).where(t.deliveries.c.endpoint_id == endpoint_id)
+        await self.conn.execute(sa.delete(t.attempts).where(t.attempts.c.delivery_id.in_(owned)))
+        await self.conn.execute(
+            sa.delete(t.deliveries).where(t.deliveries.c.endpoint_id == endpoint_id)
+        )
+        await self.conn.execute(sa.delete(t.endpoints).where(t.endpoints.c.id == endpoint_id))
+        self._endpoints_by_account.pop(account_id, None)
+
+    async def fanout_endpoints(self, account_id: str) -> list[Endpoint]:
+        """The account's endpoints that can take new deliveries (cached per transaction)."""
+        cached = self._endpoints_by_account.get(account_id)
+        if cached is None:
+            query = sa.select(t.endpoints).where(
+                t.endpoints.c.account_id == account_id,
+                t.endpoints.c.state != EndpointState.DISABLED.value,
+            )
+            cached = [_endpoint_from_row(row) for row in await self._all(query)]
+            self._endpoints_by_account[account_id] = cached
+        return cached
+
+    # -- messages --------------------------------------------------------------------------
+
+    async def insert_message(self, message: Message) -> None:
+        await self.conn.execute(sa.insert(t.messages).values(**_message_values(message)))
+
+    async def update_message(self, message: Message) -> None:
+        values = _message_values(message)
+        query = sa.update(t.messages).where(t.messages.c.id == message.id).values(**values)
+        await self.conn.execute(query)
+
+    async def get_message(
+        self, account_id: str, message_id: str, *, for_update: bool = False
+    ) -> Message:
+        query = sa.select(t.messages).where(
+            t.messages.c.id == message_id, t.messages.c.account_id == account_id
+        )
+        if for_update and self.is_postgres:
+            query = query.with_for_update()
+        row = await self._one(query)
+        if row is None:
+            raise exceptions.NotFoundError(f"no message {message_id}")
+        return _message_from_row(row)
+
+    async def list_messages(
+        self, account_id: str, *, limit: int = DEFAULT_PAGE_SIZE, after: str | None = None
+    ) -> Page[Message]:
+        query = sa.select(t.messages).where(t.messages.c.account_id == account_id)
+        return await self._page(query, t.messages.c.id, limit, after, _message_from_row)
+
+    async def insert_status(self, message_id: str, record: StatusRecord) -> None:
+        values = dataclasses.asdict(record)
+        values["status"] = record.status.value
+        values["detail"] = dict(record.detail) if record.detail is not None else None
+        await self.conn.execute(sa.insert(t.status_history).values(message_id=message_id, **values))
+
+    async def status_history(self, message_id: str) -> list[StatusRecord]:
+        query = (
+            sa.select(t.status_history)
+            .where(t.status_history.c.message_id == message_id)
+            .order_by(t.status_history.c.id)
+        )
+        return [
+            StatusRecord(
+                status=MessageStatus(row.status),
+                occurred_at=row.occurred_at,
+                recorded_at=row.recorded_at,
+                error_code=row.error_code,
+                error_message=row.error_message,
+                detail=row.detail,
+            )
+            for row in await self._all(query)
+        ]
+
+    # -- tracked links ---------------------------------------------------------------------
+
+    async def insert_links(
+        self, account_id: str, message_id: str, made: Sequence[TrackedLink], now: datetime
+    ) -> None:
+        if made:
+            rows = [
+                {
+                    "code": link.code,
+                    "url": link.url,
+                    "account_id": account_id,
+                    "message_id": message_id,
+                    "created_at": now,
+                }
+                for link in made
+            ]
+            await self.conn.execute(sa.insert(t.links), rows)
+
+    async def get_link(self, code: str) -> tuple[str, str, str]:
+        """``(account_id, message_id, url)`` of a tracked link."""
+        row = await self._one(sa.select(t.links).where(t.links.c.code == code))
+        if row is None:
+            raise exceptions.NotFoundError(f"no link {code}")
+        return str(row.account_id), str(row.message_id), str(row.url)
+
+    # -- events and deliveries -------------------------------------------------------------
+
+    async def insert_event(self, event: Event) -> None:
+        values = dataclasses.asdict(event)
+        values["status"] = event.status.value
+        await self.conn.execute(sa.insert(t.events).values(**values))
+
+    async def insert_deliveries(self, deliveries: Sequence[Delivery]) -> None:
+        if not deliveries:
+            return
+        rows = [_delivery_values(delivery) for delivery in deliveries]
+        await self.conn.execute(sa.insert(t.deliveries), rows)
+        self.queued_deliveries += len(rows)
+        if self.is_postgres:
+            await self.conn.execute(
+                sa.text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL}
+            )
+
+    async def get_event(self, account_id: str, event_id: str) -> Event:
+        query = sa.select(t.events).where(
+            t.events.c.id == event_id, t.events.c.account_id == account_id
+        )
+        row = await self._one(query)
+        if row is None:
+            raise exceptions.NotFoundError(f"no event {event_id}")
+        return _event_from_row(row)
+
+    async def list_events(
+        self,
+        account_id: str,
+        *,
+        limit: int = DEFAULT_PAGE_SIZE,
+        after: str | None = None,
+        event_type: str | None = None,
+        message_id: str | None = None,
+    ) -> Page[Event]:
+        query = sa.select(t.events).where(t.events.c.account_id == account_id)
+        if event_type is not None:
+            query = query.where(t.events.c.type == event_type)
+        if message_id is not None:
+            query = query.where(t.events.c.message_id == message_id)
+        return await self._page(query, t.events.c.id, limit, after, _event_from_row)
+
+    async def message_events(self, message_id: str) -> list[Event]:
+        query = (
+            sa.select(t.events)
+            .where(t.events.c.message_id == message_id)
+            .order_by(t.events.c.sequence)
+        )
+        return [_event_from_row(row) for row in await self._all(query)]
+
+    async def get_delivery(self, account_id: str | None, delivery_id: str) -> Delivery:
+        query = sa.select(t.deliveries).where(t.deliveries.c.id == delivery_id)
+        if account_id is not None:
+            query = query.where(t.deliveries.c.account_id == account_id)
+        row = await self._one(query)
+        if row is None:
+            raise exceptions.NotFoundError(f"no delivery {delivery_id}")
+        return _delivery_from_row(row)
+
+    async def list_deliveries(
+        self,
+        account_id: str,
+        *,
+        limit: int = DEFAULT_PAGE_SIZE,
+        after: str | None = None,
+        endpoint_id: str | None = None,
+        event_id: str | None = None,
+        state: DeliveryState | None = None,
+    ) -> Page[Delivery]:
+        query = sa.select(t.deliveries).where(t.deliveries.c.account_id == account_id)
+        if endpoint_id is not None:
+            query = query.where(t.deliveries.c.endpoint_id == endpoint_id)
+        if event_id is not None:
+            query = query.where(t.deliveries.c.event_id == event_id)
+        if state is not None:
+            query = query.where(t.deliveries.c.state == state.value)
+        return await self._page(query, t.deliveries.c.id, limit, after, _delivery_from_row)
+
+    async def list_attempts(
+        self, delivery_id: str, *, limit: int = DEFAULT_PAGE_SIZE, after: str | None = None
+    ) -> Page[Attempt]:
+        query = sa.select(t.attempts).where(t.attempts.c.delivery_id == delivery_id)
+        return await self._page(query, t.attempts.c.id, limit, after, _attempt_from_row)
+
+    async def requeue_delivery(self, account_id: str, delivery_id: str, now: datetime) -> Delivery:
+        """Queue a finished delivery for a fresh attempt now (manual retry)."""
+        delivery = await self.get_delivery(account_id, delivery_id)
+        if delivery.state in (DeliveryState.PENDING, DeliveryState.LEASED):
+            raise exceptions.ConflictError(f"delivery {delivery_id} is already queued")
+        await self.conn.execute(
+            sa.update(t.deliveries)
+            .where(t.deliveries.c.id == delivery_id)
+            .values(**_requeue_values(now))
+        )
+        self.queued_deliveries += 1
+        return dataclasses.replace(
+            delivery, state=DeliveryState.PENDING, next_attempt_at=now, completed_at=None
+        )
+
+    async def requeue_failed(
+        self, account_id: str, endpoint_id: str, *, since: datetime, until: datetime, now: datetime
+    ) -> int:
+        """Re-queue every failed delivery of the endpoint created in ``[since, until)``."""
+        await self.get_endpoint(account_id, endpoint_id)
+        result = await self.conn.execute(
+            sa.update(t.deliveries)
+            .where(
+                t.deliveries.c.endpoint_id == endpoint_id,
+                t.deliveries.c.state == DeliveryState.FAILED.value,
+                t.deliveries.c.created_at >= since,
+                t.deliveries.c.created_at < until,
+            )
+            .values(**_requeue_values(now))
+        )
+        self.queued_deliveries += result.rowcount
+        return int(result.rowcount)
+
+    # -- paging ----------------------------------------------------------------------------
+
+    async def _page(
+        self,
+        query: sa.Select[Any],
+        id_column: sa.ColumnElement[str],
+        limit: int,
+        after: str | None,
+        convert: Any,
+    ) -> Page[Any]:
+        limit = max(1, min(limit, MAX_PAGE_SIZE))
+        if after is not None:
+            query = query.where(id_column < after)
+        rows = await self._all(query.order_by(id_column.desc()).limit(limit + 1))
+        items = [convert(row) for row in rows[:limit]]
+        next_cursor = str(rows[limit - 1]._mapping[id_column.key]) if len(rows) > limit else None
+        return Page(data=items, next_cursor=next_cursor)
+
+
+# -- row <-> record ------------------------------------------------------------------------
+
+
+def _requeue_values(now: datetime) -> dict[str, Any]:
+    return {
+        "state": DeliveryState.PENDING.value,
+        "next_attempt_at": now,
+        "completed_at": None,
+        "lease_owner": None,
+        "lease_id": None,
+        "lease_expires_at": None,
+        "updated_at": now,
+    }
+
+
+def _endpoint_values(endpoint: Endpoint) -> dict[str, Any]:
+    values = dataclasses.asdict(endpoint)
+    values["state"] = endpoint.state.value
+    values["enabled_events"] = list(endpoint.enabled_events)
+    values["statuses"] = [status.value for status in endpoint.statuses]
+    values["metadata"] = dict(endpoint.metadata)
+    values["secrets"] = [
+        {
+            "value": secret.value,
+            "expires_at": secret.expires_at.isoformat() if secret.expires_at else None,
+        }
+        for secret in endpoint.secrets
+    ]
+    return values
+
+
+def _endpoint_from_row(row: sa.Row[Any]) -> Endpoint:
+    values = dict(row._mapping)
+    values["state"] = EndpointState(values["state"])
+    values["enabled_events"] = tuple(values["enabled_events"])
+    values["statuses"] = tuple(MessageStatus(status) for status in values["statuses"])
+    values["secrets"] = tuple(
+        EndpointSecret(
+            value=secret["value"],
+            expires_at=datetime.fromisoformat(secret["expires_at"])
+            if secret["expires_at"]
+            else None,
+        )
+        for secret in values["secrets"]
+    )
+    return Endpoint(**values)
+
+
+def _message_values(message: Message) -> dict[str, Any]:
+    values = dataclasses.asdict(message)
+    values["channel"] = message.channel.value
+    values["status"] = message.status.value
+    values["price"] = str(message.price) if message.price is not None else None
+    return values
+
+
+def _message_from_row(row: sa.Row[Any]) -> Message:
+    values = dict(row._mapping)
+    values["channel"] = Channel(values["channel"])
+    values["status"] = MessageStatus(values["status"])
+    values["price"] = Decimal(values["price"]) if values["price"] is not None else None
+    return Message(**values)
+
+
+def _event_from_row(row: sa.Row[Any]) -> Event:
+    values = dict(row._mapping)
+    values["status"] = MessageStatus(values["status"])
+    values["payload"] = bytes(values["payload"])
+    return Event(**values)
+
+
+def _delivery_values(delivery: Delivery) -> dict[str, Any]:
+    values = dataclasses.asdict(delivery)
+    values["state"] = delivery.state.value
+    return values
+
+
+def _delivery_from_row(row: sa.Row[Any]) -> Delivery:
+    values = dict(row._mapping)
+    values["state"] = DeliveryState(values["state"])
+    return Delivery(**values)
+
+
+def _attempt_from_row(row: sa.Row[Any]) -> Attempt:
+    return Attempt(**row._mapping)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_delivery(event: Event, endpoint: Endpoint, now: datetime) -> Delivery:
+    """A pending delivery of ``event`` to ``endpoint``, due now."""
+    return Delivery(
+        id=ids.new_id("dlv", now.timestamp()),
+        account_id=event.account_id,
+        event_id=event.id,
+        endpoint_id=endpoint.id,
+        message_id=event.message_id,
+        event_type=event.type,
+        sequence=event.sequence,
+        state=DeliveryState.PENDING,
+        next_attempt_at=now,
+        created_at=now,
+        updated_at=now,
+    )

@@ -1,0 +1,213 @@
+"""The SQL schema: SQLAlchemy Core tables only — never returned by the API."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite and PostgreSQL alike."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+ID = sa.String(40)
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = sa.MetaData(naming_convention=NAMING)
+
+
+def _created_updated() -> tuple[sa.Column[Any], sa.Column[Any]]:
+    return (
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+    )
+
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("account_id", ID, sa.ForeignKey("accounts.id"), nullable=False, index=True),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+endpoints = sa.Table(
+    "endpoints",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("account_id", ID, sa.ForeignKey("accounts.id"), nullable=False, index=True),
+    sa.Column("url", sa.Text(), nullable=False),
+    sa.Column("description", sa.Text(), nullable=False, default=""),
+    sa.Column("enabled_events", sa.JSON(), nullable=False),
+    sa.Column("statuses", sa.JSON(), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("disabled_reason", sa.Text()),
+    #: ``[{"value": "whsec_…", "expires_at": iso | null}]``, newest first.
+    sa.Column("secrets", sa.JSON(), nullable=False),
+    sa.Column("max_in_flight", sa.Integer(), nullable=False),
+    sa.Column("rate_limit", sa.Float()),
+    sa.Column("ordered", sa.Boolean(), nullable=False),
+    sa.Column("metadata", sa.JSON(), nullable=False),
+    sa.Column("failing_since", UTCDateTime()),
+    *_created_updated(),
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("account_id", ID, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("channel", sa.String(8), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("to", sa.String(320), nullable=False),
+    sa.Column("sender", sa.String(320)),
+    sa.Column("text", sa.Text()),
+    sa.Column("html", sa.Text()),
+    sa.Column("subject", sa.Text()),
+    sa.Column("verification_code", sa.String(32)),
+    sa.Column("language", sa.String(16)),
+    sa.Column("custom_id", sa.String(200)),
+    sa.Column("correlation_id", sa.String(200)),
+    sa.Column("transaction_id", ID, nullable=False),
+    sa.Column("scheduled_at", UTCDateTime()),
+    sa.Column("list_id", sa.String(200)),
+    sa.Column("campaign_id", sa.String(200)),
+    sa.Column("campaign_name", sa.String(200)),
+    sa.Column("error_code", sa.String(200)),
+    sa.Column("error_message", sa.Text()),
+    sa.Column("segments", sa.Integer(), nullable=False),
+    sa.Column("region_code", sa.String(2)),
+    #: Decimal as text: exact on both databases.
+    sa.Column("price", sa.String(32)),
+    sa.Column("currency", sa.String(3)),
+    sa.Column("last_sequence", sa.Integer(), nullable=False),
+    *_created_updated(),
+    sa.Index("ix_messages_account_id_id", "account_id", "id"),
+)
+
+status_history = sa.Table(
+    "status_history",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("message_id", ID, sa.ForeignKey("messages.id"), nullable=False, index=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("occurred_at", UTCDateTime(), nullable=False),
+    sa.Column("recorded_at", UTCDateTime(), nullable=False),
+    sa.Column("error_code", sa.String(200)),
+    sa.Column("error_message", sa.Text()),
+    sa.Column("detail", sa.JSON()),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("account_id", ID, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("message_id", ID, sa.ForeignKey("messages.id"), index=True),
+    sa.Column("type", sa.String(100), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("sequence", sa.Integer(), nullable=False),
+    sa.Column("payload", sa.LargeBinary(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_events_account_id_id", "account_id", "id"),
+)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("account_id", ID, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("event_id", ID, sa.ForeignKey("events.id"), nullable=False, index=True),
+    sa.Column("endpoint_id", ID, sa.ForeignKey("endpoints.id"), nullable=False),
+    sa.Column("message_id", ID),
+    sa.Column("event_type", sa.String(100), nullable=False),
+    sa.Column("sequence", sa.Integer(), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    sa.Column("next_attempt_at", UTCDateTime()),
+    sa.Column("lease_owner", sa.String(100)),
+    sa.Column("lease_id", sa.String(40)),
+    sa.Column("lease_expires_at", UTCDateTime()),
+    sa.Column("last_response_status", sa.Integer()),
+    sa.Column("last_error", sa.Text()),
+    *_created_updated(),
+    sa.Column("completed_at", UTCDateTime()),
+    sa.Index("ix_deliveries_due", "state", "next_attempt_at"),
+    sa.Index("ix_deliveries_order", "endpoint_id", "message_id", "sequence"),
+    sa.Index("ix_deliveries_endpoint_state", "endpoint_id", "state"),
+    sa.Index("ix_deliveries_account_id_id", "account_id", "id"),
+)
+
+attempts = sa.Table(
+    "attempts",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("delivery_id", ID, sa.ForeignKey("deliveries.id"), nullable=False, index=True),
+    sa.Column("endpoint_id", ID, nullable=False),
+    sa.Column("number", sa.Integer(), nullable=False),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("duration_ms", sa.Float(), nullable=False),
+    sa.Column("request_headers", sa.JSON(), nullable=False),
+    sa.Column("response_status", sa.Integer()),
+    sa.Column("response_body", sa.Text(), nullable=False),
+    sa.Column("error_kind", sa.String(32)),
+    sa.Column("error_message", sa.Text()),
+    sa.Index("ix_attempts_endpoint_started", "endpoint_id", "started_at"),
+)
+
+links = sa.Table(
+    "links",
+    metadata,
+    sa.Column("code", sa.String(32), primary_key=True),
+    sa.Column("account_id", ID, nullable=False),
+    sa.Column("message_id", ID, sa.ForeignKey("messages.id"), nullable=False, index=True),
+    sa.Column("url", sa.Text(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("account_id", ID, primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("response_status", sa.Integer()),
+    sa.Column("response_body", sa.LargeBinary()),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)

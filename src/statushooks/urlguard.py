@@ -1,0 +1,279 @@
+"""Which endpoint URLs and addresses statushooks refuses to call (SSRF policy).
+
+Two layers:
+
+* ``check_url`` when an endpoint is saved: scheme, userinfo, and hosts that are refused without
+  looking them up — ``localhost``, cloud metadata names, and literal IP addresses in every
+  spelling a resolver accepts (``2130706433``, ``0x7f000001``, ``0177.0.0.1``, ``127.1``,
+  ``[::ffff:127.0.0.1]``, NAT64, 6to4, Teredo, zone ids, full-width digits, …).
+* ``resolve`` on every connection: every address the name resolves to must be allowed, and the
+  HTTP client connects to exactly those (pinned), so DNS rebinding cannot slip one in later.
+
+``allow_private=True`` (``STATUSHOOKS_ALLOW_PRIVATE_URLS``, for local development and tests
+against 127.0.0.1) allows everything except cloud metadata endpoints, which stay refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import re
+import socket
+import urllib.parse
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+
+from statushooks import exceptions
+
+IPAddress = IPv4Address | IPv6Address
+
+ALLOWED_SCHEMES = frozenset({"http", "https"})
+#: Instance metadata services: refused even with ``allow_private``.
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(address)
+    for address in (
+        "169.254.169.254",  # AWS, GCP, Azure, DigitalOcean, OpenStack, …
+        "169.254.170.2",  # AWS ECS task credentials
+        "fd00:ec2::254",  # AWS over IPv6
+        "100.100.100.200",  # Alibaba Cloud
+        "192.0.0.192",  # Oracle Cloud
+    )
+)
+METADATA_HOSTNAMES = frozenset(
+    {
+        "metadata.google.internal",
+        "metadata.goog",
+        "metadata",
+        "instance-data",
+        "instance-data.ec2.internal",
+    }
+)
+LOCALHOST = "localhost"
+
+_CGNAT = IPv4Network("100.64.0.0/10")
+_BENCHMARKING = (IPv4Network("198.18.0.0/15"), IPv6Network("2001:2::/48"))
+_DOCUMENTATION = (
+    IPv4Network("192.0.2.0/24"),
+    IPv4Network("198.51.100.0/24"),
+    IPv4Network("203.0.113.0/24"),
+    IPv6Network("2001:db8::/32"),
+    IPv6Network("3fff::/20"),
+)
+_PRIVATE = (
+    IPv4Network("10.0.0.0/8"),
+    IPv4Network("172.16.0.0/12"),
+    IPv4Network("192.168.0.0/16"),
+    IPv6Network("fc00::/7"),
+)
+_NAT64 = IPv6Network("64:ff9b::/96")
+_BROADCAST = IPv4Address("255.255.255.255")
+#: One part of a numeric IPv4 host as inet_aton reads it: hex, octal or decimal.
+_IPV4_PART = re.compile(r"^(0[xX][0-9a-fA-F]*|[0-9]+)$")
+
+
+# -- addresses -----------------------------------------------------------------------------------
+
+
+def address_refusal(ip: IPAddress, *, allow_private: bool) -> str | None:
+    """Why statushooks refuses to connect to ``ip``, or ``None`` if it may."""
+    if ip in METADATA_ADDRESSES:
+        return "cloud metadata address"
+    if isinstance(ip, IPv6Address):
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            reason = address_refusal(embedded, allow_private=allow_private)
+            return None if reason is None else f"{reason} (embedded IPv4 {embedded})"
+    if allow_private:
+        return None
+    return _range_refusal(ip)
+
+
+def _range_refusal(ip: IPAddress) -> str | None:
+    checks: tuple[tuple[bool, str], ...] = (
+        (ip.is_unspecified, "unspecified address"),
+        (ip.is_loopback, "loopback address"),
+        (ip.is_link_local, "link-local address"),
+        (ip in _CGNAT, "shared address space (CGNAT, 100.64.0.0/10)"),
+        (ip.is_multicast, "multicast address"),
+        (ip == _BROADCAST, "broadcast address"),
+        (_within(ip, _DOCUMENTATION), "documentation address"),
+        (_within(ip, _BENCHMARKING), "benchmarking address (198.18.0.0/15)"),
+        (_within(ip, _PRIVATE), "private address"),
+        (isinstance(ip, IPv6Address) and ip.is_site_local, "site-local address"),
+        (ip.is_reserved, "reserved address"),
+        (not ip.is_global, "address not globally routable"),
+    )
+    return next((reason for refused, reason in checks if refused), None)
+
+
+def _within(ip: IPAddress, networks: tuple[IPv4Network | IPv6Network, ...]) -> bool:
+    return any(ip.version == network.version and ip in network for network in networks)
+
+
+def _embedded_ipv4(ip: IPv6Address) -> IPv4Address | None:
+    """The IPv4 address an IPv6 one carries: mapped, NAT64, 6to4 or a Teredo client."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in _NAT64:
+        return IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    return None
+
+
+# -- URLs ----------------------------------------------------------------------------------------
+
+
+def check_url(url: str, *, allow_private: bool) -> None:
+    """Refuse an endpoint URL that is malformed or points at a refused host.
+
+    A host name that is not refused outright still goes through ``resolve`` on every attempt.
+
+    Raises:
+        UnsafeURLError: the reason is in ``.errors`` under the field ``url``.
+    """
+    reason = url_refusal(url, allow_private=allow_private)
+    if reason is not None:
+        raise _unsafe(reason)
+
+
+def url_refusal(url: str, *, allow_private: bool) -> str | None:
+    """Why ``check_url`` refuses ``url``, or ``None``."""
+    if any(char.isspace() or ord(char) < 0x20 or char == "\\" for char in url):
+        return "the URL contains whitespace, control characters or backslashes"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return "the URL is malformed"
+    if parts.scheme.lower() not in ALLOWED_SCHEMES:
+        return "only http and https URLs are allowed"
+    if "@" in parts.netloc:
+        return "credentials in the URL (user@host) are not allowed"
+    if not parts.hostname:
+        return "the URL has no host"
+    return host_refusal(parts.hostname, allow_private=allow_private)
+
+
+def host_refusal(host: str, *, allow_private: bool) -> str | None:
+    """Why ``host`` (a name or a literal address, without brackets) is refused, or ``None``."""
+    if ":" in host:
+        return _ipv6_literal_refusal(host, allow_private=allow_private)
+    try:
+        name = _normalize_name(host)
+    except ValueError:
+        return "the host name is invalid"
+    literal = _numeric_ipv4(name)
+    if literal is not None:
+        return address_refusal(literal, allow_private=allow_private)
+    if _looks_numeric(name):
+        return "the host is a malformed IP address"
+    return _name_refusal(name, allow_private=allow_private)
+
+
+def _ipv6_literal_refusal(host: str, *, allow_private: bool) -> str | None:
+    address, _, _zone = urllib.parse.unquote(host).partition("%")
+    try:
+        ip = IPv6Address(address)
+    except ValueError:
+        return "the host is a malformed IPv6 address"
+    return address_refusal(ip, allow_private=allow_private)
+
+
+def _normalize_name(host: str) -> str:
+    """Lowercase ASCII without a trailing dot; Unicode look-alikes are folded (IDNA, NFKC)."""
+    if "%" in host:
+        raise ValueError("percent-encoded host")
+    if not host.isascii():
+        host = host.encode("idna").decode("ascii")
+    name = host.lower().removesuffix(".")
+    if not name:
+        raise ValueError("empty host")
+    return name
+
+
+def _name_refusal(name: str, *, allow_private: bool) -> str | None:
+    if name in METADATA_HOSTNAMES:
+        return "cloud metadata host"
+    if allow_private:
+        return None
+    if name == LOCALHOST or name.endswith("." + LOCALHOST):
+        return "localhost"
+    return None
+
+
+def _looks_numeric(name: str) -> bool:
+    """Whether the last label is numeric: WHATWG URL parsers then read the host as IPv4."""
+    labels = name.split(".")
+    return bool(_IPV4_PART.match(labels[-1]))
+
+
+def _numeric_ipv4(name: str) -> IPv4Address | None:
+    """The address inet_aton reads from ``name`` (``127.1``, ``0x7f.1``, ``017700000001``)."""
+    parts = name.split(".")
+    if not 1 <= len(parts) <= 4:
+        return None
+    numbers = [_parse_ipv4_part(part) for part in parts]
+    if None in numbers:
+        return None
+    *head, last = [number for number in numbers if number is not None]
+    if any(number > 0xFF for number in head) or last >= 256 ** (5 - len(parts)):
+        return None
+    value = last
+    for index, number in enumerate(head):
+        value += number << (8 * (3 - index))
+    return IPv4Address(value)
+
+
+def _parse_ipv4_part(part: str) -> int | None:
+    """One part in hex (``0x7f``), octal (``0177``) or decimal, or ``None``."""
+    if not _IPV4_PART.match(part):
+        return None
+    if part[:2].lower() == "0x":
+        return int(part[2:] or "0", 16)
+    if len(part) > 1 and part.startswith("0"):
+        return int(part, 8) if set(part) <= set("01234567") else None
+    return int(part)
+
+
+# -- resolution ----------------------------------------------------------------------------------
+
+
+async def resolve(host: str, port: int, *, allow_private: bool) -> list[str]:
+    """Resolve ``host`` and return its addresses, all checked: the client pins these.
+
+    Raises:
+        UnsafeURLError: the host, or any one of its addresses, is refused.
+        EndpointConnectError: the name does not resolve (``__cause__`` is the socket error).
+    """
+    reason = host_refusal(host, allow_private=allow_private)
+    if reason is not None:
+        raise _unsafe(reason)
+    addresses = await _lookup(host, port)
+    for address in addresses:
+        reason = address_refusal(_parse_resolved(address), allow_private=allow_private)
+        if reason is not None:
+            raise _unsafe(f"{host} resolves to {address}: {reason}")
+    return addresses
+
+
+async def _lookup(host: str, port: int) -> list[str]:
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise exceptions.EndpointConnectError(f"could not resolve {host}: {exc}") from exc
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    if not addresses:
+        raise exceptions.EndpointConnectError(f"{host} resolves to no address")
+    return addresses
+
+
+def _parse_resolved(address: str) -> IPAddress:
+    return ipaddress.ip_address(address.partition("%")[0])
+
+
+def _unsafe(reason: str) -> exceptions.UnsafeURLError:
+    message = f"refused endpoint URL: {reason}"
+    return exceptions.UnsafeURLError(message, errors=[{"field": "url", "message": message}])
