@@ -1,0 +1,202 @@
+"""The use cases over the real store, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+import sqlalchemy as sa
+
+from statushooks import exceptions
+from statushooks.deliveries import DeliveryState
+from statushooks.endpoints import EndpointState
+from statushooks.messages import MessageStatus
+from statushooks.service import EndpointSpec, Service, StatusReport
+from statushooks.storage import tables
+
+SMS_TYPE = "com.interact.messages.sms.status"
+YC_SMS = "sms.message.updated"
+
+
+async def account_with_endpoint(svc: Service, **spec: object) -> tuple[str, str]:
+    created = await svc.create_account("acme")
+    endpoint = await svc.create_endpoint(
+        created.account.id,
+        EndpointSpec(url="http://127.0.0.1:9/hook", **spec),  # type: ignore[arg-type]
+    )
+    return created.account.id, endpoint.id
+
+
+async def deliveries_of(svc: Service, account_id: str) -> list[str]:
+    async with svc.store.read() as tx:
+        page = await tx.list_deliveries(account_id, limit=250)
+    return sorted(d.event_type for d in page.data)
+
+
+async def test_submit_sms_stores_message_event_and_delivery(svc: Service) -> None:
+    """Submitting an SMS records it with price and segments, one event and one delivery."""
+    account_id, endpoint_id = await account_with_endpoint(svc)
+    message = await svc.submit_sms(
+        account_id,
+        to="+447810000001",
+        sender="Name",
+        text="This is your message",
+        custom_id="123",
+    )
+    assert (message.segments, message.region_code, message.currency) == (1, "GB", "USD")
+    stored, history, events = await svc.get_message(account_id, message.id)
+    assert stored == message
+    assert [h.status for h in history] == [MessageStatus.SUBMITTED]
+    assert [e.type for e in events] == [SMS_TYPE]
+    payload = orjson.loads(events[0].payload)
+    assert payload["id"] == events[0].id and payload["data"]["custom_id"] == "123"
+    assert await deliveries_of(svc, account_id) == [SMS_TYPE]
+    async with svc.store.read() as tx:
+        (delivery,) = (await tx.list_deliveries(account_id)).data
+    assert delivery.endpoint_id == endpoint_id and delivery.state is DeliveryState.PENDING
+
+
+async def test_report_delivered_emits_both_dialects_once(svc: Service) -> None:
+    """Delivered emits the Interact and the YCloud event; the duplicate report emits nothing."""
+    account_id, _ = await account_with_endpoint(svc)
+    message = await svc.submit_sms(account_id, to="+447810000001", sender="N", text="hi")
+    first = await svc.report_status(account_id, message.id, status=MessageStatus.DELIVERED)
+    again = await svc.report_status(account_id, message.id, status=MessageStatus.DELIVERED)
+    late = await svc.report_status(account_id, message.id, status=MessageStatus.SENT)
+    assert first.changed and sorted(e.type for e in first.events) == sorted([SMS_TYPE, YC_SMS])
+    assert [e.sequence for e in first.events] == [2, 3]
+    assert not again.changed and again.events == ()
+    assert not late.changed
+    assert await deliveries_of(svc, account_id) == sorted([SMS_TYPE, SMS_TYPE, YC_SMS])
+
+
+async def test_fan_out_respects_subscriptions_filters_and_state(svc: Service) -> None:
+    """Only active/paused endpoints whose types and status filter admit the event get it."""
+    created = await svc.create_account("acme")
+    acc = created.account.id
+    url = "http://127.0.0.1:9/"
+    everything = await svc.create_endpoint(acc, EndpointSpec(url=url))
+    ycloud_only = await svc.create_endpoint(acc, EndpointSpec(url=url, enabled_events=(YC_SMS,)))
+    failures = await svc.create_endpoint(
+        acc, EndpointSpec(url=url, statuses=(MessageStatus.FAILED, MessageStatus.UNDELIVERED))
+    )
+    paused = await svc.create_endpoint(acc, EndpointSpec(url=url, state=EndpointState.PAUSED))
+    disabled = await svc.create_endpoint(acc, EndpointSpec(url=url, state=EndpointState.DISABLED))
+    message = await svc.submit_sms(acc, to="+447810000001", sender="N", text="hi")
+    await svc.report_status(acc, message.id, status=MessageStatus.UNDELIVERED)
+    async with svc.store.read() as tx:
+        rows = (await tx.list_deliveries(acc, limit=250)).data
+    got = sorted((d.endpoint_id, d.event_type) for d in rows)
+    expected = sorted(
+        [(everything.id, SMS_TYPE)] * 2
+        + [(everything.id, YC_SMS), (ycloud_only.id, YC_SMS)]
+        + [(failures.id, SMS_TYPE), (failures.id, YC_SMS)]
+        + [(paused.id, SMS_TYPE)] * 2
+        + [(paused.id, YC_SMS)]
+    )
+    assert got == expected
+    assert disabled.id not in {d.endpoint_id for d in rows}
+
+
+async def test_tenant_isolation(svc: Service) -> None:
+    """Another account's endpoints never receive its events, and its ids answer NotFound."""
+    acc_a, _ = await account_with_endpoint(svc)
+    acc_b, endpoint_b = await account_with_endpoint(svc)
+    message = await svc.submit_sms(acc_a, to="+447810000001", sender="N", text="hi")
+    assert await deliveries_of(svc, acc_b) == []
+    with pytest.raises(exceptions.NotFoundError):
+        await svc.report_status(acc_b, message.id, status=MessageStatus.DELIVERED)
+    with pytest.raises(exceptions.NotFoundError):
+        await svc.get_endpoint(acc_a, endpoint_b)
+
+
+async def test_bulk_reports_give_a_result_per_item(svc: Service) -> None:
+    """Bulk reports apply in one transaction; bad items fail alone."""
+    account_id, _ = await account_with_endpoint(svc)
+    message = await svc.submit_email(
+        account_id, to="user@example.com", sender="a@b.c", subject="s", text="t"
+    )
+    results = await svc.report_statuses(
+        account_id,
+        [
+            StatusReport(
+                message_id=message.id,
+                status=MessageStatus.FAILED,
+                error_code="402",
+                error_message="Unsubscribes",
+            ),
+            StatusReport(message_id=message.id, status=MessageStatus.DELIVERED),
+            StatusReport(message_id="msg_nope", status=MessageStatus.DELIVERED),
+            StatusReport(message_id=message.id, status=MessageStatus.CLICKED),
+        ],
+    )
+    assert results[0].result is not None and results[0].result.changed
+    assert results[1].result is not None and not results[1].result.changed
+    assert isinstance(results[2].error, exceptions.NotFoundError)
+    assert isinstance(results[3].error, exceptions.ValidationError)
+    (event,) = results[0].result.events
+    body = orjson.loads(event.payload)
+    assert body["emailDelivery"]["errorCode"] == "402"
+
+
+async def test_tracked_link_click(svc: Service) -> None:
+    """Tracked links are rewritten; a click emits a clicked event and gives the original URL."""
+    account_id, _ = await account_with_endpoint(svc)
+    message = await svc.submit_sms(
+        account_id,
+        to="+447810000001",
+        sender="N",
+        text="See https://example.com/offer?x=1 now",
+        track_links=True,
+    )
+    assert message.text is not None and "https://example.com" not in message.text
+    code = message.text.split("/l/")[1].split()[0]
+    url = await svc.record_click(code, user_agent="Mozilla/5.0")
+    assert url == "https://example.com/offer?x=1"
+    _, history, events = await svc.get_message(account_id, message.id)
+    assert history[-1].status is MessageStatus.CLICKED
+    assert history[-1].detail == {"user_agent": "Mozilla/5.0", "url": url}
+    assert orjson.loads(events[-1].payload)["data"]["status"] == "clicked"
+
+
+async def test_rotate_secret_keeps_old_one_for_a_day(svc: Service) -> None:
+    """Rotation puts a new secret first and lets the old one sign for 24 hours."""
+    account_id, endpoint_id = await account_with_endpoint(svc)
+    before = await svc.get_endpoint(account_id, endpoint_id)
+    after = await svc.rotate_secret(account_id, endpoint_id)
+    now = datetime.now(UTC)
+    assert after.secrets[1].value == before.secrets[0].value
+    assert after.live_secrets(now) == (after.secrets[0].value, before.secrets[0].value)
+    assert after.live_secrets(now + timedelta(hours=25)) == (after.secrets[0].value,)
+
+
+async def test_endpoint_validation(svc: Service) -> None:
+    """Unknown event types and a bad in-flight cap are refused."""
+    created = await svc.create_account("acme")
+    with pytest.raises(exceptions.ValidationError):
+        await svc.create_endpoint(
+            created.account.id, EndpointSpec(url="http://127.0.0.1/", enabled_events=("nope",))
+        )
+    with pytest.raises(exceptions.ValidationError):
+        await svc.create_endpoint(
+            created.account.id, EndpointSpec(url="http://127.0.0.1/", max_in_flight=0)
+        )
+
+
+async def test_send_test_and_recover(svc: Service) -> None:
+    """A test send queues the example for one endpoint; recover re-queues failed deliveries."""
+    account_id, endpoint_id = await account_with_endpoint(svc)
+    delivery = await svc.send_test(account_id, endpoint_id, YC_SMS)
+    assert delivery.message_id is None and delivery.event_type == YC_SMS
+    async with svc.store.write() as tx:
+        await tx.conn.execute(
+            sa.update(tables.deliveries)
+            .where(tables.deliveries.c.id == delivery.id)
+            .values(state=DeliveryState.FAILED.value)
+        )
+    since = datetime.now(UTC) - timedelta(hours=1)
+    assert await svc.recover(account_id, endpoint_id, since=since) == 1
+    async with svc.store.read() as tx:
+        assert (await tx.get_delivery(account_id, delivery.id)).state is DeliveryState.PENDING
+    assert await svc.recover(account_id, endpoint_id, since=since) == 0

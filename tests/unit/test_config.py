@@ -1,0 +1,91 @@
+"""Settings, durations and ids."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from statushooks import config, durations, exceptions, ids
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("0s", 0.0),
+        ("5s", 5.0),
+        ("5m", 300.0),
+        ("2h", 7200.0),
+        ("5d", 432000.0),
+        ("250ms", 0.25),
+        ("7", 7.0),
+    ],
+)
+def test_parse_duration(text: str, seconds: float) -> None:
+    """Durations parse with their unit; a bare number is seconds."""
+    assert durations.parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "5x", "-1s", "m5", "5 minutes"])
+def test_parse_duration_rejects(text: str) -> None:
+    """Anything else is a ConfigurationError saying how to write one."""
+    with pytest.raises(exceptions.ConfigurationError, match="invalid duration"):
+        durations.parse_duration(text)
+
+
+def test_format_duration_round_trips() -> None:
+    """format_duration gives the shortest exact spelling."""
+    assert [durations.format_duration(s) for s in (300, 7200, 5, 90, 0.5)] == [
+        "5m",
+        "2h",
+        "5s",
+        "90s",
+        "0.5s",
+    ]
+
+
+def test_default_retry_schedule() -> None:
+    """The default schedule is 0 s, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h."""
+    assert config.load_settings().retry_delays == (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
+
+
+def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """STATUSHOOKS_* variables set the settings; a trailing slash of the base URL is dropped."""
+    monkeypatch.setenv("STATUSHOOKS_RETRY_SCHEDULE", "5s,5m,1h")
+    monkeypatch.setenv("STATUSHOOKS_PUBLIC_BASE_URL", "https://hooks.example.com/")
+    monkeypatch.setenv("STATUSHOOKS_ALLOW_PRIVATE_URLS", "1")
+    settings = config.load_settings()
+    assert settings.retry_delays == (5, 300, 3600)
+    assert settings.public_base_url == "https://hooks.example.com"
+    assert settings.allow_private_urls is True
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"retry_schedule": "5s,soon"}, "invalid duration"),
+        ({"lease_seconds": 10, "delivery_timeout": 15}, "lease_seconds"),
+        ({"environment": "production"}, "ADMIN_TOKEN"),
+        ({"environment": "production", "admin_token": "changethis"}, "ADMIN_TOKEN"),
+        ({"delivery_timeout": 0}, "delivery_timeout"),
+    ],
+)
+def test_bad_settings_are_refused(overrides: dict[str, object], message: str) -> None:
+    """Unsafe or malformed settings are a ConfigurationError at start, naming the setting."""
+    with pytest.raises(exceptions.ConfigurationError, match=message):
+        config.load_settings(**overrides)
+
+
+def test_production_with_real_token() -> None:
+    """Outside development a real admin token is accepted."""
+    settings = config.load_settings(environment="production", admin_token="s3cr3t-9f8e7d")
+    assert settings.admin_token == "s3cr3t-9f8e7d"
+
+
+def test_ids_are_prefixed_ksuids() -> None:
+    """Ids are prefix_ + 27 base62 characters, distinct, and sortable by second."""
+    made = [ids.new_id("evt", now=1_700_000_000 + i) for i in range(3)]
+    assert all(re.fullmatch(r"evt_[0-9A-Za-z]{27}", value) for value in made)
+    assert made == sorted(made)
+    assert len({ids.new_id("evt") for _ in range(100)}) == 100
+    assert ids.has_prefix(made[0], "evt") and not ids.has_prefix(made[0], "msg")
