@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -130,10 +130,12 @@ class Transaction:
         return self.conn.dialect.name == "postgresql"
 
     async def _one(self, query: sa.Select[Any]) -> sa.Row[Any] | None:
-        return (await self.conn.execute(query)).first()
+        row: sa.Row[Any] | None = (await self.conn.execute(query)).first()
+        return row
 
     async def _all(self, query: sa.Select[Any]) -> Sequence[sa.Row[Any]]:
-        return (await self.conn.execute(query)).all()
+        rows: Sequence[sa.Row[Any]] = (await self.conn.execute(query)).all()
+        return rows
 
     # -- accounts and keys -----------------------------------------------------------------
 
@@ -411,11 +413,11 @@ class Transaction:
     async def _page(
         self,
         query: sa.Select[Any],
-        id_column: sa.ColumnElement[str],
+        id_column: sa.Column[str],
         limit: int,
         after: str | None,
-        convert: Any,
-    ) -> Page[Any]:
+        convert: Callable[[sa.Row[Any]], T],
+    ) -> Page[T]:
         limit = max(1, min(limit, MAX_PAGE_SIZE))
         if after is not None:
             query = query.where(id_column < after)
