@@ -44,9 +44,7 @@ def postgres_admin_url() -> str | None:
 
 
 async def _create_database(admin_url: str, name: str) -> None:
-    engine = create_async_engine(
-        engines.normalize_url(admin_url), isolation_level="AUTOCOMMIT"
-    )
+    engine = create_async_engine(engines.normalize_url(admin_url), isolation_level="AUTOCOMMIT")
     async with engine.connect() as conn:
         await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
@@ -54,9 +52,7 @@ async def _create_database(admin_url: str, name: str) -> None:
 
 
 async def _drop_database(admin_url: str, name: str) -> None:
-    engine = create_async_engine(
-        engines.normalize_url(admin_url), isolation_level="AUTOCOMMIT"
-    )
+    engine = create_async_engine(engines.normalize_url(admin_url), isolation_level="AUTOCOMMIT")
     async with engine.connect() as conn:
         await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     await engine.dispose()
