@@ -64,6 +64,14 @@ _PRIVATE = (
     IPv4Network("192.168.0.0/16"),
     IPv6Network("fc00::/7"),
 )
+#: Spelled out so the policy does not depend on the Python patch release's ipaddress tables.
+_RESERVED = (
+    IPv4Network("0.0.0.0/8"),  # "this network"
+    IPv4Network("192.0.0.0/24"),  # IETF protocol assignments
+    IPv4Network("240.0.0.0/4"),  # reserved for future use
+    IPv6Network("100::/64"),  # discard-only
+    IPv6Network("2001::/23"),  # IETF protocol assignments (Teredo, ORCHID, …)
+)
 _NAT64 = IPv6Network("64:ff9b::/96")
 _BROADCAST = IPv4Address("255.255.255.255")
 #: One part of a numeric IPv4 host as inet_aton reads it: hex, octal or decimal.
@@ -99,7 +107,7 @@ def _range_refusal(ip: IPAddress) -> str | None:
         (_within(ip, _BENCHMARKING), "benchmarking address (198.18.0.0/15)"),
         (_within(ip, _PRIVATE), "private address"),
         (isinstance(ip, IPv6Address) and ip.is_site_local, "site-local address"),
-        (ip.is_reserved, "reserved address"),
+        (ip.is_reserved or _within(ip, _RESERVED), "reserved address"),
         (not ip.is_global, "address not globally routable"),
     )
     return next((reason for refused, reason in checks if refused), None)

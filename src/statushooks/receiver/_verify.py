@@ -6,6 +6,7 @@ import time
 from collections.abc import Mapping, Sequence
 
 from statushooks import signing
+from statushooks.receiver import _events
 from statushooks.receiver import _exceptions as errors
 
 DEFAULT_TOLERANCE = 300  # seconds, in both directions
@@ -50,6 +51,24 @@ def verify(
         raise errors.MissingHeadersError(
             "no webhook-signature or YCloud-Signature header in the request"
         )
+
+
+def verify_and_parse(
+    body: bytes | str,
+    headers: Mapping[str, str],
+    secret: str | Sequence[str],
+    *,
+    tolerance: int = DEFAULT_TOLERANCE,
+    now: float | None = None,
+) -> _events.Event:
+    """``verify`` the request, then ``parse`` its body.
+
+    Raises:
+        WebhookVerificationError: the request cannot be trusted.
+        WebhookPayloadError: the body is not an event this SDK knows.
+    """
+    verify(body, headers, secret, tolerance=tolerance, now=now)
+    return _events.parse(body)
 
 
 def _secrets(secret: str | Sequence[str]) -> tuple[str, ...]:

@@ -1,0 +1,380 @@
+"""Typed events: the JSON of each catalog event type as frozen dataclasses.
+
+Wire names (``phone_number``, ``senderId``, ``createTime``) become snake_case attributes; times
+become timezone-aware ``datetime``; prices become ``Decimal`` (parsed without a float
+round-trip). Optional fields are ``None`` when absent. Every event keeps the decoded JSON in
+``raw`` for fields this version does not model yet.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, ClassVar, TypeAlias
+
+from statushooks.receiver import _exceptions as errors
+
+INTERACT_SMS_STATUS = "com.interact.messages.sms.status"
+YCLOUD_SMS_UPDATED = "sms.message.updated"
+YCLOUD_VOICE_UPDATED = "voice.message.updated"
+YCLOUD_EMAIL_DELIVERY_UPDATED = "email.delivery.updated"
+
+JSONObject: TypeAlias = Mapping[str, Any]
+
+
+# -- Interact (CloudEvents 1.0) ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class InteractSmsStatusData:
+    """``data`` of ``com.interact.messages.sms.status``."""
+
+    status: str
+    channel: str
+    phone_number: str
+    #: The wire name is ``from``.
+    from_: str
+    message_body: str
+    #: As sent: a string such as ``"1"``; see ``message_parts_count``.
+    message_parts: str
+    scheduled_at: datetime | None = None
+    list_id: str | None = None
+    custom_id: str | None = None
+    campaign_name: str | None = None
+    campaign_id: str | None = None
+
+    @property
+    def message_parts_count(self) -> int:
+        """``message_parts`` as a number."""
+        return int(self.message_parts)
+
+
+@dataclass(frozen=True, kw_only=True)
+class InteractSmsStatusEvent:
+    """An SMS status change in the Interact dialect (a CloudEvents 1.0 envelope)."""
+
+    TYPE: ClassVar[str] = INTERACT_SMS_STATUS
+
+    specversion: str
+    type: str
+    source: str
+    id: str
+    time: datetime
+    datacontenttype: str | None = None
+    data: InteractSmsStatusData
+    correlation_id: str | None = None
+    transaction_id: str
+    raw: JSONObject = field(repr=False, compare=False)
+
+
+# -- YCloud v2 -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class YCloudSms:
+    """``sms`` of ``sms.message.updated``."""
+
+    id: str
+    to: str
+    status: str
+    text: str | None = None
+    sender_id: str | None = None
+    region_code: str | None = None
+    total_segments: int | None = None
+    total_price: Decimal | None = None
+    currency: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    external_id: str | None = None
+    create_time: datetime | None = None
+    update_time: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class YCloudVoice:
+    """``voice`` of ``voice.message.updated``."""
+
+    id: str
+    to: str
+    status: str
+    verification_code: str | None = None
+    language: str | None = None
+    region_code: str | None = None
+    total_price: Decimal | None = None
+    currency: str | None = None
+    error_code: str | None = None
+    external_id: str | None = None
+    create_time: datetime | None = None
+    update_time: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class YCloudEmailDelivery:
+    """``emailDelivery`` of ``email.delivery.updated``."""
+
+    email_id: str
+    recipient_address: str
+    status: str
+    error_code: str | None = None
+    error_message: str | None = None
+    external_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class YCloudSmsUpdatedEvent:
+    """An SMS status change in the YCloud v2 dialect."""
+
+    TYPE: ClassVar[str] = YCLOUD_SMS_UPDATED
+
+    id: str
+    type: str
+    api_version: str
+    create_time: datetime
+    sms: YCloudSms
+    raw: JSONObject = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class YCloudVoiceUpdatedEvent:
+    """A voice message status change in the YCloud v2 dialect."""
+
+    TYPE: ClassVar[str] = YCLOUD_VOICE_UPDATED
+
+    id: str
+    type: str
+    api_version: str
+    create_time: datetime
+    voice: YCloudVoice
+    raw: JSONObject = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class YCloudEmailDeliveryUpdatedEvent:
+    """An email delivery status change in the YCloud v2 dialect."""
+
+    TYPE: ClassVar[str] = YCLOUD_EMAIL_DELIVERY_UPDATED
+
+    id: str
+    type: str
+    api_version: str
+    create_time: datetime
+    email_delivery: YCloudEmailDelivery
+    raw: JSONObject = field(repr=False, compare=False)
+
+
+Event: TypeAlias = (
+    InteractSmsStatusEvent
+    | YCloudSmsUpdatedEvent
+    | YCloudVoiceUpdatedEvent
+    | YCloudEmailDeliveryUpdatedEvent
+)
+
+
+# -- parsing -------------------------------------------------------------------------------------
+
+
+def parse(body: bytes | str) -> Event:
+    """The typed event in a webhook body (verify it first, or use ``verify_and_parse``).
+
+    Raises:
+        MalformedPayloadError: not JSON, or a field is missing or of the wrong type.
+        UnknownEventTypeError: the ``type`` is not one this SDK knows.
+    """
+    document = _load(body)
+    event_type = _text(document, "type", "")
+    parser = _PARSERS.get(event_type)
+    if parser is None:
+        raise errors.UnknownEventTypeError(f"unknown webhook event type {event_type!r}")
+    return parser(document)
+
+
+def _load(body: bytes | str) -> JSONObject:
+    try:
+        document = json.loads(body, parse_float=Decimal)
+    except (ValueError, RecursionError) as exc:
+        raise errors.MalformedPayloadError("the webhook payload is not valid JSON") from exc
+    if not isinstance(document, dict):
+        raise errors.MalformedPayloadError("the webhook payload is not a JSON object")
+    return document
+
+
+def _parse_interact_sms_status(document: JSONObject) -> InteractSmsStatusEvent:
+    return InteractSmsStatusEvent(
+        specversion=_text(document, "specversion", ""),
+        type=_text(document, "type", ""),
+        source=_text(document, "source", ""),
+        id=_text(document, "id", ""),
+        time=_time(document, "time", ""),
+        datacontenttype=_optional_text(document, "datacontenttype", ""),
+        data=_interact_sms_status_data(_object(document, "data", "")),
+        correlation_id=_optional_text(document, "correlation_id", ""),
+        transaction_id=_text(document, "transaction_id", ""),
+        raw=document,
+    )
+
+
+def _interact_sms_status_data(data: JSONObject) -> InteractSmsStatusData:
+    path = "data."
+    return InteractSmsStatusData(
+        status=_text(data, "status", path),
+        channel=_text(data, "channel", path),
+        phone_number=_text(data, "phone_number", path),
+        from_=_text(data, "from", path),
+        message_body=_text(data, "message_body", path),
+        message_parts=_message_parts(data, path),
+        scheduled_at=_optional_time(data, "scheduled_at", path),
+        list_id=_optional_text(data, "list_id", path),
+        custom_id=_optional_text(data, "custom_id", path),
+        campaign_name=_optional_text(data, "campaign_name", path),
+        campaign_id=_optional_text(data, "campaign_id", path),
+    )
+
+
+def _parse_ycloud_sms(document: JSONObject) -> YCloudSmsUpdatedEvent:
+    sms, path = _object(document, "sms", ""), "sms."
+    return YCloudSmsUpdatedEvent(
+        **_ycloud_envelope(document),
+        sms=YCloudSms(
+            id=_text(sms, "id", path),
+            to=_text(sms, "to", path),
+            status=_text(sms, "status", path),
+            text=_optional_text(sms, "text", path),
+            sender_id=_optional_text(sms, "senderId", path),
+            region_code=_optional_text(sms, "regionCode", path),
+            total_segments=_optional_int(sms, "totalSegments", path),
+            total_price=_optional_decimal(sms, "totalPrice", path),
+            currency=_optional_text(sms, "currency", path),
+            error_code=_optional_text(sms, "errorCode", path),
+            error_message=_optional_text(sms, "errorMessage", path),
+            external_id=_optional_text(sms, "externalId", path),
+            create_time=_optional_time(sms, "createTime", path),
+            update_time=_optional_time(sms, "updateTime", path),
+        ),
+    )
+
+
+def _parse_ycloud_voice(document: JSONObject) -> YCloudVoiceUpdatedEvent:
+    voice, path = _object(document, "voice", ""), "voice."
+    return YCloudVoiceUpdatedEvent(
+        **_ycloud_envelope(document),
+        voice=YCloudVoice(
+            id=_text(voice, "id", path),
+            to=_text(voice, "to", path),
+            status=_text(voice, "status", path),
+            verification_code=_optional_text(voice, "verificationCode", path),
+            language=_optional_text(voice, "language", path),
+            region_code=_optional_text(voice, "regionCode", path),
+            total_price=_optional_decimal(voice, "totalPrice", path),
+            currency=_optional_text(voice, "currency", path),
+            error_code=_optional_text(voice, "errorCode", path),
+            external_id=_optional_text(voice, "externalId", path),
+            create_time=_optional_time(voice, "createTime", path),
+            update_time=_optional_time(voice, "updateTime", path),
+        ),
+    )
+
+
+def _parse_ycloud_email(document: JSONObject) -> YCloudEmailDeliveryUpdatedEvent:
+    delivery, path = _object(document, "emailDelivery", ""), "emailDelivery."
+    return YCloudEmailDeliveryUpdatedEvent(
+        **_ycloud_envelope(document),
+        email_delivery=YCloudEmailDelivery(
+            email_id=_text(delivery, "emailId", path),
+            recipient_address=_text(delivery, "recipientAddress", path),
+            status=_text(delivery, "status", path),
+            error_code=_optional_text(delivery, "errorCode", path),
+            error_message=_optional_text(delivery, "errorMessage", path),
+            external_id=_optional_text(delivery, "externalId", path),
+        ),
+    )
+
+
+def _ycloud_envelope(document: JSONObject) -> dict[str, Any]:
+    return {
+        "id": _text(document, "id", ""),
+        "type": _text(document, "type", ""),
+        "api_version": _text(document, "apiVersion", ""),
+        "create_time": _time(document, "createTime", ""),
+        "raw": document,
+    }
+
+
+_PARSERS: dict[str, Callable[[JSONObject], Event]] = {
+    INTERACT_SMS_STATUS: _parse_interact_sms_status,
+    YCLOUD_SMS_UPDATED: _parse_ycloud_sms,
+    YCLOUD_VOICE_UPDATED: _parse_ycloud_voice,
+    YCLOUD_EMAIL_DELIVERY_UPDATED: _parse_ycloud_email,
+}
+
+
+# -- field readers -------------------------------------------------------------------------------
+
+
+def _malformed(path: str, key: str, expected: str) -> errors.MalformedPayloadError:
+    return errors.MalformedPayloadError(f"{path}{key} must be {expected}")
+
+
+def _object(obj: JSONObject, key: str, path: str) -> JSONObject:
+    value = obj.get(key)
+    if not isinstance(value, dict):
+        raise _malformed(path, key, "an object")
+    return value
+
+
+def _text(obj: JSONObject, key: str, path: str) -> str:
+    value = _optional_text(obj, key, path)
+    if value is None:
+        raise _malformed(path, key, "a string")
+    return value
+
+
+def _optional_text(obj: JSONObject, key: str, path: str) -> str | None:
+    value = obj.get(key)
+    if value is not None and not isinstance(value, str):
+        raise _malformed(path, key, "a string")
+    return value
+
+
+def _time(obj: JSONObject, key: str, path: str) -> datetime:
+    value = _optional_time(obj, key, path)
+    if value is None:
+        raise _malformed(path, key, "an RFC 3339 time")
+    return value
+
+
+def _optional_time(obj: JSONObject, key: str, path: str) -> datetime | None:
+    text = _optional_text(obj, key, path)
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise _malformed(path, key, "an RFC 3339 time") from exc
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _optional_int(obj: JSONObject, key: str, path: str) -> int | None:
+    value = obj.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise _malformed(path, key, "an integer")
+    return value
+
+
+def _optional_decimal(obj: JSONObject, key: str, path: str) -> Decimal | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise _malformed(path, key, "a number")
+    return Decimal(value)
+
+
+def _message_parts(obj: JSONObject, path: str) -> str:
+    value = obj.get("message_parts")
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(text, str) or not (text.isascii() and text.isdigit()):
+        raise _malformed(path, "message_parts", 'a count of SMS parts, such as "1"')
+    return text
