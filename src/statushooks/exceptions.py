@@ -13,8 +13,9 @@
     + EndpointConnectError
     + UnexpectedStatusError
 
-The receiver SDK (``statushooks.receiver``) has its own root, ``WebhookVerificationError``,
-because it ships with the standard library only and is imported by receivers.
+The receiver SDK (``statushooks.receiver``) has its own root, ``ReceiverError`` (with
+``WebhookVerificationError`` and ``WebhookPayloadError`` under it), because it ships with the
+standard library only and is imported by receivers.
 """
 
 from __future__ import annotations
