@@ -1,0 +1,160 @@
+"""The FastAPI application factory: ``create_app(settings, store)`` — no import-time globals."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from statushooks import __version__, service, sms
+from statushooks.api import errors
+from statushooks.api.routes import (
+    accounts,
+    deliveries,
+    endpoints,
+    event_types,
+    events,
+    health,
+    links,
+    messages,
+    status,
+)
+from statushooks.config import Settings
+from statushooks.storage.sql import Store
+
+MAX_BODY_BYTES = 1024 * 1024  # 1 MiB
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """Delivery-status webhooks for SMS, email and voice.
+
+Every `/v1/*` route needs `Authorization: Bearer <API key>` (account routes: the admin token).
+Errors are RFC 9457 `application/problem+json`. Lists page with `?limit=` and `?after=`.
+Creating POSTs accept an `Idempotency-Key` header.
+"""
+
+
+def create_app(
+    settings: Settings, store: Store | None = None, *, run_dispatcher: bool = False
+) -> FastAPI:
+    """The API; it opens (and migrates) the database unless given a ``store``.
+
+    Args:
+        settings: the configuration.
+        store: an open store to use (and leave open); None to open ``settings.database_url``.
+        run_dispatcher: also deliver webhooks from this process (``statushooks serve``).
+    """
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_store = store is None
+        opened = await Store.open(settings.database_url) if store is None else store
+        app.state.service = service.Service(
+            store=opened, settings=settings, pricing=sms.PricingTable.load(settings.pricing_file)
+        )
+        try:
+            async with _dispatching(opened, settings, enabled=run_dispatcher):
+                yield
+        finally:
+            if own_store:
+                await opened.close()
+
+    app = FastAPI(
+        title="statushooks",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    for module in (
+        accounts,
+        endpoints,
+        messages,
+        status,
+        events,
+        deliveries,
+        event_types,
+        links,
+        health,
+    ):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
+    return app
+
+
+@contextlib.asynccontextmanager
+async def _dispatching(store: Store, settings: Settings, *, enabled: bool) -> AsyncIterator[None]:
+    """Run a dispatcher alongside the API while the context is open."""
+    if not enabled:
+        yield
+        return
+    from statushooks import dispatcher  # imported only by processes that deliver
+
+    worker = dispatcher.Dispatcher(store, settings)
+    task = asyncio.create_task(worker.run(), name="dispatcher")
+    try:
+        yield
+    finally:
+        await worker.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+class BodyLimitMiddleware:
+    """Answer 413 (problem+json) to a request body over ``max_bytes``, declared or streamed.
+
+    The body is read up front (at most ``max_bytes``) and replayed to the app, so an oversized
+    request never reaches a route and never changes stored state.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._too_large(scope, receive, send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        await self.app(scope, _replay(body, receive), send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = errors.problem_of(
+            "payload-too-large", f"request bodies may be at most {self.max_bytes} bytes"
+        )
+        response.headers["Connection"] = "close"
+        await response(scope, receive, send)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

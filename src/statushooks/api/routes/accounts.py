@@ -1,0 +1,42 @@
+"""Accounts and API keys: the admin token's routes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from statushooks.api import schemas
+from statushooks.api.deps import ADMIN_SCOPE, Admin, IdempotencyDep, ServiceDep
+
+router = APIRouter(prefix="/v1", tags=["accounts"], dependencies=[Admin])
+
+
+@router.post("/accounts", status_code=201, response_model=schemas.AccountCreated)
+async def create_account(
+    body: schemas.AccountCreate, svc: ServiceDep, idem: IdempotencyDep
+) -> Response:
+    """Create an account and its first API key (shown once)."""
+
+    async def work() -> schemas.AccountCreated:
+        return schemas.AccountCreated.of(await svc.create_account(body.name))
+
+    return await idem.run(ADMIN_SCOPE, work, status_code=201)
+
+
+@router.post(
+    "/accounts/{account_id}/api-keys", status_code=201, response_model=schemas.ApiKeyCreated
+)
+async def create_api_key(account_id: str, svc: ServiceDep, idem: IdempotencyDep) -> Response:
+    """Create another API key for the account (shown once)."""
+
+    async def work() -> schemas.ApiKeyCreated:
+        key_id, plaintext = await svc.create_api_key(account_id)
+        return schemas.api_key_created(account_id, key_id, plaintext)
+
+    return await idem.run(ADMIN_SCOPE, work, status_code=201)
+
+
+@router.delete("/api-keys/{key_id}", status_code=204)
+async def delete_api_key(key_id: str, svc: ServiceDep) -> Response:
+    """Delete an API key: it stops authenticating at once."""
+    await svc.delete_api_key(key_id)
+    return Response(status_code=204)

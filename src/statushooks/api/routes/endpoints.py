@@ -1,0 +1,137 @@
+"""Endpoints: where the account's events are delivered."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from statushooks import durations, exceptions, service
+from statushooks.api import queries, schemas
+from statushooks.api.deps import AccountId, IdempotencyDep, Paging, ServiceDep, StoreDep
+
+router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"])
+DEFAULT_STATS_WINDOW = "24h"
+
+
+@router.post("", status_code=201, response_model=schemas.EndpointWithSecret)
+async def create_endpoint(
+    body: schemas.EndpointCreate, account_id: AccountId, svc: ServiceDep, idem: IdempotencyDep
+) -> Response:
+    """Create an endpoint; the answer carries its signing secret."""
+
+    async def work() -> schemas.EndpointWithSecret:
+        return schemas.EndpointWithSecret.of(await svc.create_endpoint(account_id, body.spec()))
+
+    return await idem.run(account_id, work, status_code=201)
+
+
+@router.get("", response_model=schemas.Page[schemas.EndpointOut])
+async def read_endpoints(
+    account_id: AccountId, store: StoreDep, paging: Paging
+) -> schemas.Page[schemas.EndpointOut]:
+    """The account's endpoints, newest first."""
+    page = await queries.list_endpoints(store, account_id, limit=paging.limit, after=paging.after)
+    return schemas.Page(
+        data=[schemas.EndpointOut.of(e) for e in page.data], next_cursor=page.next_cursor
+    )
+
+
+@router.get("/{endpoint_id}", response_model=schemas.EndpointOut)
+async def read_endpoint(
+    endpoint_id: str, account_id: AccountId, svc: ServiceDep
+) -> schemas.EndpointOut:
+    """One endpoint (without its secret: see ``/secret``)."""
+    return schemas.EndpointOut.of(await svc.get_endpoint(account_id, endpoint_id))
+
+
+@router.patch("/{endpoint_id}", response_model=schemas.EndpointOut)
+async def update_endpoint(
+    endpoint_id: str, body: schemas.EndpointUpdate, account_id: AccountId, svc: ServiceDep
+) -> schemas.EndpointOut:
+    """Change the given fields; ``status: active`` resumes a paused or disabled endpoint."""
+    updated = await svc.update_endpoint(account_id, endpoint_id, body.changes())
+    return schemas.EndpointOut.of(updated)
+
+
+@router.delete("/{endpoint_id}", status_code=204)
+async def delete_endpoint(endpoint_id: str, account_id: AccountId, svc: ServiceDep) -> Response:
+    """Delete an endpoint with its deliveries and their attempts."""
+    await svc.delete_endpoint(account_id, endpoint_id)
+    return Response(status_code=204)
+
+
+@router.get("/{endpoint_id}/secret", response_model=schemas.SecretOut)
+async def read_endpoint_secret(
+    endpoint_id: str, account_id: AccountId, svc: ServiceDep
+) -> schemas.SecretOut:
+    """The current signing secret, and older ones still signing after a rotation."""
+    return schemas.secret_out(await svc.get_endpoint(account_id, endpoint_id))
+
+
+@router.post("/{endpoint_id}/rotate-secret", response_model=schemas.SecretOut)
+async def rotate_endpoint_secret(
+    endpoint_id: str, account_id: AccountId, svc: ServiceDep, idem: IdempotencyDep
+) -> Response:
+    """A new secret signs from now on; the old one keeps signing alongside for 24 h."""
+
+    async def work() -> schemas.SecretOut:
+        return schemas.secret_out(await svc.rotate_secret(account_id, endpoint_id))
+
+    return await idem.run(account_id, work, status_code=200)
+
+
+@router.get("/{endpoint_id}/stats", response_model=schemas.EndpointStatsOut)
+async def read_endpoint_stats(
+    endpoint_id: str,
+    account_id: AccountId,
+    store: StoreDep,
+    window: Annotated[
+        str, Query(max_length=16, description="How far back to count attempts, e.g. 1h, 7d")
+    ] = DEFAULT_STATS_WINDOW,
+) -> schemas.EndpointStatsOut:
+    """Success rate and p50/p95 latency of the attempts in the window, and the backlog."""
+    try:
+        seconds = durations.parse_duration(window)
+    except exceptions.ConfigurationError as exc:
+        raise exceptions.ValidationError(
+            exc.message, errors=[{"field": "query.window", "message": exc.message}]
+        ) from None
+    since = service.utcnow() - timedelta(seconds=seconds)
+    stats = await queries.endpoint_stats(store, account_id, endpoint_id, since=since)
+    return schemas.EndpointStatsOut.of(stats)
+
+
+@router.post("/{endpoint_id}/test", status_code=202, response_model=schemas.DeliveryOut)
+async def create_endpoint_test(
+    endpoint_id: str,
+    body: schemas.EndpointTest,
+    account_id: AccountId,
+    svc: ServiceDep,
+    idem: IdempotencyDep,
+) -> Response:
+    """Send the event type's example payload, signed, through the normal pipeline."""
+
+    async def work() -> schemas.DeliveryOut:
+        delivery = await svc.send_test(account_id, endpoint_id, body.event_type)
+        return schemas.DeliveryOut.of(delivery)
+
+    return await idem.run(account_id, work, status_code=202)
+
+
+@router.post("/{endpoint_id}/recover", status_code=202, response_model=schemas.Recovered)
+async def recover_endpoint(
+    endpoint_id: str,
+    body: schemas.Recover,
+    account_id: AccountId,
+    svc: ServiceDep,
+    idem: IdempotencyDep,
+) -> Response:
+    """Queue again every failed delivery of the endpoint created in ``[since, until)``."""
+
+    async def work() -> schemas.Recovered:
+        count = await svc.recover(account_id, endpoint_id, since=body.since, until=body.until)
+        return schemas.Recovered(endpoint_id=endpoint_id, requeued=count)
+
+    return await idem.run(account_id, work, status_code=202)

@@ -1,0 +1,67 @@
+"""Status reports (delivery receipts): one at a time or up to 1,000 in one transaction."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from statushooks import service
+from statushooks.api import errors, schemas
+from statushooks.api.deps import AccountId, IdempotencyDep, ServiceDep
+
+router = APIRouter(prefix="/v1", tags=["status reports"])
+
+
+@router.post("/messages/{message_id}/status", response_model=schemas.StatusResultOut)
+async def create_status_report(
+    message_id: str,
+    body: schemas.StatusReportIn,
+    account_id: AccountId,
+    svc: ServiceDep,
+    idem: IdempotencyDep,
+) -> Response:
+    """Apply one status report; a late or duplicate one answers ``changed: false``."""
+
+    async def work() -> schemas.StatusResultOut:
+        result = await svc.report_status(account_id, message_id, body.report(message_id))
+        return schemas.StatusResultOut.of(result)
+
+    return await idem.run(account_id, work, status_code=200)
+
+
+@router.post("/status-reports", response_model=schemas.BulkResultOut)
+async def create_status_reports(
+    body: schemas.BulkReports, account_id: AccountId, svc: ServiceDep, idem: IdempotencyDep
+) -> Response:
+    """Apply up to 1,000 reports in one transaction, with a result per item, in order."""
+
+    async def work() -> schemas.BulkResultOut:
+        reports = [item.report(item.message_id) for item in body.reports]
+        results = await svc.report_statuses(account_id, reports)
+        return schemas.BulkResultOut(results=[_item(result) for result in results])
+
+    return await idem.run(account_id, work, status_code=200)
+
+
+def _item(item: service.BulkItemResult) -> schemas.BulkItemOut:
+    if item.result is None:
+        assert item.error is not None
+        kind = errors.kind_of(item.error)
+        status, title = errors.PROBLEM_TYPES[kind]
+        item_errors = getattr(item.error, "errors", ())
+        problem = schemas.ItemProblem(
+            type=errors.PROBLEM_BASE + kind,
+            title=title,
+            status=status,
+            detail=item.error.message,
+            errors=[dict(error) for error in item_errors],
+        )
+        return schemas.BulkItemOut(
+            message_id=item.message_id, ok=False, changed=False, events=[], error=problem
+        )
+    return schemas.BulkItemOut(
+        message_id=item.message_id,
+        ok=True,
+        changed=item.result.changed,
+        events=[event.id for event in item.result.events],
+        error=None,
+    )
