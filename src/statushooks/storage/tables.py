@@ -170,7 +170,8 @@ deliveries = sa.Table(
     sa.Column("completed_at", UTCDateTime()),
     sa.Index("ix_deliveries_due", "state", "next_attempt_at"),
     sa.Index("ix_deliveries_order", "endpoint_id", "message_id", "sequence"),
-    sa.Index("ix_deliveries_endpoint_state", "endpoint_id", "state"),
+    #: The dispatcher's per-endpoint claim: due pending rows in order, and in-flight counts.
+    sa.Index("ix_deliveries_endpoint_due", "endpoint_id", "state", "next_attempt_at"),
     sa.Index("ix_deliveries_account_id_id", "account_id", "id"),
 )
 

@@ -1,0 +1,383 @@
+"""The dispatcher: claim due deliveries, attempt them, record the results — shaped like
+procrastinate's worker.
+
+::
+
+    claim loop ──claims──▶ attempt tasks (≤ dispatch_concurrency) ──results──▶ flush loop
+        ▲                                                                     │
+        └──── wake: new work (in-process event / PostgreSQL NOTIFY), a poll ◀─┘
+              tick, free slots, written results (ordered successors, room)
+
+* **Claims** are batched (``dispatch_batch``) and leased (see ``storage.queue``); HTTP never
+  runs inside a transaction.
+* **Results** are buffered and written many per transaction by one flush loop (group commit):
+  under load a transaction carries hundreds of attempts, when idle each is written at once.
+* **Wake-up without busy polling**: ``Store.new_work`` (set when this process queued
+  deliveries), ``LISTEN statushooks_deliveries`` on PostgreSQL (other processes), and a slow
+  poll (``poll_interval``) for retries that become due and as the fallback.
+* **Decisions** come from ``retry.RetryPolicy``: succeed, retry at T (``Retry-After``
+  honoured), exhaust (the dead letter), or disable the endpoint (410 Gone).
+* **Fairness**: the claim honours each endpoint's ``max_in_flight`` across all workers, and an
+  in-process token bucket honours its ``rate_limit`` (requests per second, per process).
+* **Shutdown** (``stop()``, SIGTERM in the worker): stop claiming, let in-flight attempts finish
+  within ``shutdown_timeout``, write their results, give the rest's leases back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from statushooks import delivery, exceptions, ids, retry
+from statushooks import http as httpclient
+from statushooks.config import Settings
+from statushooks.deliveries import Attempt
+from statushooks.storage import queue, sql
+from statushooks.storage.sql import Store
+
+logger = logging.getLogger(__name__)
+
+CLAIM_THRESHOLD_FRACTION = 4  # claim again once 1/4 of a batch worth of slots is free
+FLUSH_ATTEMPTS = 5  # tries to write one batch of results before leaving it to lease expiry
+FLUSH_RETRY_DELAY = 0.5  # seconds between those tries
+LISTEN_CONNECT_TIMEOUT = 10.0  # seconds to open the PostgreSQL LISTEN connection
+LISTEN_CLOSE_TIMEOUT = 2.0  # seconds to close it
+WORKER_ID_LENGTH = 100  # characters of ``deliveries.lease_owner``
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def default_worker_id() -> str:
+    """``host:pid:random``: unique per dispatcher, readable in ``deliveries.lease_owner``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"[-WORKER_ID_LENGTH:]
+
+
+@dataclass(kw_only=True)
+class DispatcherStats:
+    """Counters of one dispatcher since it started."""
+
+    claimed: int = 0
+    attempted: int = 0
+    succeeded: int = 0
+    retried: int = 0
+    failed: int = 0
+    #: Results not written because the lease had been lost meanwhile.
+    stale: int = 0
+    released: int = 0
+
+
+class TokenBucket:
+    """A per-endpoint rate limit: ``rate`` requests per second, bursts up to ``max(1, rate)``."""
+
+    def __init__(self, rate: float, now: float) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, rate)
+        self.tokens = self.capacity
+        self.updated = now
+
+    def available(self, now: float) -> int:
+        """Whole requests that may be sent at ``now`` (monotonic seconds)."""
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        return int(self.tokens)
+
+    def take(self, count: int) -> None:
+        self.tokens -= count
+
+
+class Dispatcher:
+    """Delivers queued webhooks until ``stop()``; any number may run against one database."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        worker_id: str | None = None,
+        http: httpclient.Client | None = None,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.worker_id = worker_id or default_worker_id()
+        self.queue = queue.Queue(
+            store,
+            worker_id=self.worker_id,
+            lease_seconds=settings.lease_seconds,
+            auto_disable_after=max(
+                settings.auto_disable_after_seconds, settings.auto_disable_min_span_seconds
+            ),
+        )
+        self.policy = retry.RetryPolicy.from_settings(settings)
+        self.stats = DispatcherStats()
+        self._given_http = http
+        self._client: httpclient.Client | None = http
+        self._clock = clock
+        self._concurrency = settings.dispatch_concurrency
+        self._claim_threshold = max(
+            1, min(settings.dispatch_batch, self._concurrency) // CLAIM_THRESHOLD_FRACTION
+        )
+        self._stop_event = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._results: list[queue.Completion] = []
+        self._results_ready = asyncio.Event()
+        self._closing = False
+        self._running: dict[asyncio.Task[None], queue.Claim] = {}
+        #: Leases held without a result yet: given back on shutdown.
+        self._open_leases: dict[str, str] = {}
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def stop(self) -> None:
+        """Stop claiming and shut down gracefully; ``run()`` returns when done."""
+        self._stop_event.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Dispatch until ``stop()``; cancelling it shuts down gracefully, then re-raises."""
+        self._stop_event.clear()
+        task = asyncio.create_task(self._run(), name="dispatcher")
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            self.stop()
+            await task
+            raise
+
+    # -- main loop -------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        owned = self._given_http is None
+        client = self._given_http or httpclient.HttpClient.from_settings(self.settings)
+        self._client = client
+        listener = await self._listen()
+        watcher = asyncio.create_task(self._watch_new_work(), name="watch-new-work")
+        flusher = asyncio.create_task(self._flush_loop(), name="flush-results")
+        logger.info("dispatcher %s started", self.worker_id)
+        try:
+            await self._claim_loop()
+        finally:
+            await self._shutdown(flusher)
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+            await _close_listener(listener)
+            if owned and isinstance(client, httpclient.HttpClient):
+                await client.close()
+            logger.info("dispatcher %s stopped", self.worker_id)
+
+    async def _claim_loop(self) -> None:
+        while not self._stop_event.is_set():
+            free = self._concurrency - len(self._running)
+            if free < self._claim_threshold and self._running:
+                await self._sleep_until_woken()
+                continue
+            self._wake.clear()
+            limit = min(self.settings.dispatch_batch, free)
+            try:
+                claims = await self._claim(limit)
+            except exceptions.StorageError:
+                logger.exception("claiming deliveries failed; trying again after a poll interval")
+                claims = []
+            for claim in claims:
+                self._start(claim)
+            if len(claims) < limit:
+                await self._sleep_until_woken()
+
+    async def _sleep_until_woken(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.settings.poll_interval):
+                await self._wake.wait()
+
+    async def _claim(self, limit: int) -> list[queue.Claim]:
+        claims = await self.queue.claim(limit=limit, now=self._clock(), quota=self._quota)
+        for claim in claims:
+            bucket = self._buckets.get(claim.endpoint.id)
+            if bucket is not None and claim.endpoint.rate_limit is not None:
+                bucket.take(1)
+        self.stats.claimed += len(claims)
+        return claims
+
+    def _quota(self, endpoint_id: str, rate_limit: float | None) -> int:
+        """How many requests the endpoint's rate limit allows now (``queue.Quota``)."""
+        if rate_limit is None:
+            self._buckets.pop(endpoint_id, None)
+            return self._concurrency
+        now = time.monotonic()
+        bucket = self._buckets.get(endpoint_id)
+        if bucket is None or bucket.rate != rate_limit:
+            bucket = self._buckets[endpoint_id] = TokenBucket(rate_limit, now)
+        return bucket.available(now)
+
+    async def _watch_new_work(self) -> None:
+        while True:
+            await self.store.new_work.wait()
+            self.store.new_work.clear()
+            self._wake.set()
+
+    # -- attempts --------------------------------------------------------------------------
+
+    def _start(self, claim: queue.Claim) -> None:
+        self._open_leases[claim.delivery.id] = claim.lease_id
+        task = asyncio.create_task(self._attempt(claim), name=f"attempt-{claim.delivery.id}")
+        self._running[task] = claim
+        task.add_done_callback(self._attempt_done)
+
+    def _attempt_done(self, task: asyncio.Task[None]) -> None:
+        self._running.pop(task, None)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("attempt task failed", exc_info=task.exception())
+        if self._concurrency - len(self._running) >= self._claim_threshold:
+            self._wake.set()
+
+    async def _attempt(self, claim: queue.Claim) -> None:
+        assert self._client is not None
+        try:
+            result = await delivery.attempt(
+                self._client, claim.delivery, claim.endpoint, claim.payload, clock=self._clock
+            )
+        except Exception as exc:  # a bug must not leave the delivery leased until expiry
+            logger.exception("attempt of %s failed unexpectedly", claim.delivery.id)
+            result = _internal_error(claim, exc, self._clock())
+        decision = self.policy.decide(
+            attempt=result.attempt.number, outcome=result.outcome, now=self._clock()
+        )
+        self._results.append(
+            queue.Completion(
+                delivery_id=claim.delivery.id,
+                lease_id=claim.lease_id,
+                endpoint_id=claim.endpoint.id,
+                attempt=result.attempt,
+                action=decision.action,
+                retry_at=decision.retry_at,
+            )
+        )
+        self._open_leases.pop(claim.delivery.id, None)
+        self._results_ready.set()
+        self.stats.attempted += 1
+
+    # -- results ---------------------------------------------------------------------------
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._results_ready.wait()
+            self._results_ready.clear()
+            while self._results:
+                batch, self._results = self._results, []
+                await self._write(batch)
+                self._wake.set()
+            if self._closing:
+                return
+
+    async def _write(self, batch: list[queue.Completion]) -> None:
+        for attempt_number in range(1, FLUSH_ATTEMPTS + 1):
+            try:
+                report = await self.queue.complete(batch, now=self._clock())
+            except exceptions.StorageError:
+                logger.exception("writing %d results failed (try %d)", len(batch), attempt_number)
+                await asyncio.sleep(FLUSH_RETRY_DELAY)
+                continue
+            self._count(batch, report)
+            return
+        logger.error("dropped %d results: their leases will expire and be retried", len(batch))
+
+    def _count(self, batch: list[queue.Completion], report: queue.CompletionReport) -> None:
+        stale = set(report.stale)
+        for completion in batch:
+            if completion.delivery_id in stale:
+                continue
+            if completion.succeeded:
+                self.stats.succeeded += 1
+            elif completion.action == "retry":
+                self.stats.retried += 1
+            else:
+                self.stats.failed += 1
+        self.stats.stale += len(stale)
+        if stale:
+            logger.warning("%d results were stale (lease lost): not written", len(stale))
+        for endpoint_id in report.disabled:
+            logger.warning("endpoint %s disabled", endpoint_id)
+
+    # -- shutdown --------------------------------------------------------------------------
+
+    async def _shutdown(self, flusher: asyncio.Task[None]) -> None:
+        running = list(self._running)
+        if running:
+            _, pending = await asyncio.wait(running, timeout=self.settings.shutdown_timeout)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        self._closing = True
+        self._results_ready.set()
+        await asyncio.gather(flusher, return_exceptions=True)
+        await self._release_open_leases()
+
+    async def _release_open_leases(self) -> None:
+        leases, self._open_leases = list(self._open_leases.items()), {}
+        if not leases:
+            return
+        try:
+            self.stats.released += await self.queue.release(leases, now=self._clock())
+        except exceptions.StorageError:
+            logger.exception("giving back %d leases failed: they will expire", len(leases))
+
+    # -- PostgreSQL LISTEN -----------------------------------------------------------------
+
+    async def _listen(self) -> Any:
+        """A raw asyncpg connection listening on the notify channel, or None (SQLite, error)."""
+        if self.store.is_sqlite:
+            return None
+        import asyncpg  # type: ignore[import-untyped]
+
+        dsn = self.store.engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False
+        )
+        try:
+            async with asyncio.timeout(LISTEN_CONNECT_TIMEOUT):
+                connection = await asyncpg.connect(dsn)
+                await connection.add_listener(sql.NOTIFY_CHANNEL, self._on_notify)
+        except (OSError, TimeoutError, asyncpg.PostgresError):
+            logger.warning("LISTEN %s failed: polling only", sql.NOTIFY_CHANNEL, exc_info=True)
+            return None
+        return connection
+
+    def _on_notify(self, *_args: object) -> None:
+        self._wake.set()
+
+
+async def _close_listener(connection: Any) -> None:
+    if connection is None:
+        return
+    try:
+        async with asyncio.timeout(LISTEN_CLOSE_TIMEOUT):
+            await connection.close()
+    except Exception:  # closing a broken connection must not break shutdown
+        logger.debug("closing the LISTEN connection failed", exc_info=True)
+        connection.terminate()
+
+
+def _internal_error(claim: queue.Claim, exc: Exception, now: datetime) -> delivery.Result:
+    """The result of an attempt that raised: recorded as error kind ``error``, retried."""
+    return delivery.Result(
+        outcome=retry.Outcome(error_kind="error"),
+        attempt=Attempt(
+            id=ids.new_id("att", now.timestamp()),
+            delivery_id=claim.delivery.id,
+            endpoint_id=claim.endpoint.id,
+            number=claim.delivery.attempts + 1,
+            started_at=now,
+            duration_ms=0.0,
+            error_kind="error",
+            error_message=f"internal error: {type(exc).__name__}: {exc}",
+        ),
+    )

@@ -1,0 +1,503 @@
+"""The delivery queue: claim due deliveries under leases, record their attempts in batches.
+
+The queue lives in the ``deliveries`` table; a delivery moves ``pending`` → ``leased`` →
+``succeeded`` / ``failed`` (or back to ``pending`` for a retry). One claim is one short write
+transaction:
+
+1. **Reclaim** expired leases: a worker that died loses its deliveries, back to ``pending``.
+2. **Pick endpoints**: active endpoints with due work and room under their ``max_in_flight``
+   (leases held by every worker count), split the batch fairly between them, so one slow or
+   dead endpoint with a huge backlog cannot starve the others.
+3. **Pick deliveries** per endpoint, oldest due first. On an ``ordered`` endpoint a delivery is
+   not claimable while an earlier-sequence delivery of the same message is pending or leased:
+   a message's events go out one at a time, in order (test events have no message: never held).
+4. **Lease** them: ``FOR UPDATE SKIP LOCKED`` then ``UPDATE`` on PostgreSQL (claims are also
+   serialized by a transaction-scoped advisory lock, so in-flight caps hold across workers), a
+   conditional ``UPDATE … WHERE state = 'pending'`` inside ``BEGIN IMMEDIATE`` on SQLite.
+
+Each claim gets a fresh ``lease_id``. Completion is fenced on it: a worker whose lease expired
+and was taken over by another writes nothing (its late result is reported as ``stale``).
+Completions are written many per transaction (attempt rows, delivery updates, the endpoints'
+failure clocks, 410 and auto-disable).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import sqlalchemy as sa
+
+from statushooks import durations, ids
+from statushooks.deliveries import Attempt, Delivery, DeliveryState
+from statushooks.endpoints import Endpoint, EndpointState
+from statushooks.storage import sql
+from statushooks.storage import tables as t
+from statushooks.storage.sql import Store, Transaction
+
+CLAIM_LOCK_ID = 7_311_003  # PostgreSQL advisory lock key: one claim at a time
+MAX_ENDPOINTS_PER_CLAIM = 100  # endpoints served by one claim (SQLite compound SELECT limit: 500)
+GONE_REASON = "the endpoint answered 410 Gone"
+
+PENDING = DeliveryState.PENDING.value
+LEASED = DeliveryState.LEASED.value
+SUCCEEDED = DeliveryState.SUCCEEDED.value
+FAILED = DeliveryState.FAILED.value
+
+Action = Literal["succeed", "retry", "exhaust", "disable"]
+#: ``quota(endpoint_id, rate_limit)``: how many more requests the caller may send it now.
+Quota = Callable[[str, float | None], int]
+
+_d = t.deliveries
+_e = t.endpoints
+
+
+@dataclass(frozen=True, kw_only=True)
+class Claim:
+    """A leased delivery with what its attempt needs: the endpoint and the payload bytes."""
+
+    delivery: Delivery
+    endpoint: Endpoint
+    payload: bytes
+
+    @property
+    def lease_id(self) -> str:
+        assert self.delivery.lease_id is not None
+        return self.delivery.lease_id
+
+
+@dataclass(frozen=True, kw_only=True)
+class Completion:
+    """The result of one attempt, to be written under the lease it was made with."""
+
+    delivery_id: str
+    lease_id: str
+    endpoint_id: str
+    attempt: Attempt
+    action: Action
+    #: When to try again (``retry`` only).
+    retry_at: datetime | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.action == "succeed"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompletionReport:
+    """What a batch of completions changed."""
+
+    applied: int
+    #: Deliveries whose lease had been lost: nothing was written for them.
+    stale: tuple[str, ...] = ()
+    #: Endpoints disabled by this batch (410 Gone, or failing for too long).
+    disabled: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class _EndpointRoom:
+    id: str
+    ordered: bool
+    room: int
+
+
+class Queue:
+    """Claims, completions and releases of deliveries for one worker."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        worker_id: str,
+        lease_seconds: float,
+        auto_disable_after: float,
+    ) -> None:
+        self.store = store
+        self.worker_id = worker_id
+        self.lease = timedelta(seconds=lease_seconds)
+        #: Seconds an endpoint must have failed every attempt before it is disabled.
+        self.auto_disable_after = auto_disable_after
+
+    # -- claiming --------------------------------------------------------------------------
+
+    async def claim(self, *, limit: int, now: datetime, quota: Quota | None = None) -> list[Claim]:
+        """Lease up to ``limit`` due deliveries, fairly spread over the endpoints with work."""
+        if limit <= 0:
+            return []
+        async with self.store.write() as tx:
+            if tx.is_postgres:
+                await tx.conn.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK_ID}
+                )
+            await _reclaim(tx, now)
+            rooms = await _endpoints_with_room(tx, now, quota)
+            shares = allocate(rooms, limit)
+            chosen = await _choose(tx, shares, now)
+            leased = await self._lease(tx, chosen, now)
+            return await _load_claims(tx, leased)
+
+    async def reclaim_expired(self, *, now: datetime) -> int:
+        """Put every delivery whose lease expired back to ``pending``; how many."""
+        async with self.store.write() as tx:
+            return await _reclaim(tx, now)
+
+    async def _lease(self, tx: Transaction, chosen: Sequence[str], now: datetime) -> list[Delivery]:
+        if not chosen:
+            return []
+        if tx.is_postgres:
+            locked = await tx.conn.execute(
+                sa.select(_d.c.id)
+                .where(_d.c.id.in_(chosen), _d.c.state == PENDING)
+                .with_for_update(skip_locked=True)
+            )
+            chosen = [row.id for row in locked]
+        values = {
+            "state": LEASED,
+            "lease_owner": self.worker_id,
+            "lease_id": ids.new_id("lse", now.timestamp()),
+            "lease_expires_at": now + self.lease,
+            "updated_at": now,
+        }
+        result = await tx.conn.execute(
+            sa.update(_d)
+            .where(_d.c.id.in_(chosen), _d.c.state == PENDING)
+            .values(**values)
+            .returning(*_d.c)
+        )
+        return [sql._delivery_from_row(row) for row in result]
+
+    # -- completing ------------------------------------------------------------------------
+
+    async def complete(
+        self, completions: Sequence[Completion], *, now: datetime
+    ) -> CompletionReport:
+        """Record a batch of attempts; each one only if its lease is still held."""
+        if not completions:
+            return CompletionReport(applied=0)
+        async with self.store.write() as tx:
+            held = await _held(tx, completions)
+            valid = _dedupe(c for c in completions if (c.delivery_id, c.lease_id) in held)
+            stale = tuple(
+                c.delivery_id for c in completions if (c.delivery_id, c.lease_id) not in held
+            )
+            if not valid:
+                return CompletionReport(applied=0, stale=stale)
+            await tx.conn.execute(
+                sa.insert(t.attempts), [_attempt_values(c.attempt) for c in valid]
+            )
+            await tx.conn.execute(_COMPLETE, [_completion_params(c, now) for c in valid])
+            await _update_failure_clocks(tx, valid)
+            disabled = await self._disable_endpoints(tx, valid, now)
+        return CompletionReport(applied=len(valid), stale=stale, disabled=disabled)
+
+    async def _disable_endpoints(
+        self, tx: Transaction, valid: Sequence[Completion], now: datetime
+    ) -> tuple[str, ...]:
+        gone = sorted({c.endpoint_id for c in valid if c.action == "disable"})
+        disabled: list[str] = []
+        if gone:
+            disabled += await _disable(tx, gone, GONE_REASON + f" at {now.isoformat()}", now)
+        failing = sorted({c.endpoint_id for c in valid if not c.succeeded} - set(gone))
+        if failing:
+            cutoff = now - timedelta(seconds=self.auto_disable_after)
+            reason = (
+                "every attempt failed for "
+                f"{durations.format_duration(self.auto_disable_after)} (auto-disabled)"
+            )
+            disabled += await _disable(
+                tx,
+                failing,
+                reason,
+                now,
+                _e.c.failing_since.is_not(None),
+                _e.c.failing_since <= cutoff,
+            )
+        return tuple(disabled)
+
+    # -- releasing -------------------------------------------------------------------------
+
+    async def release(self, leases: Iterable[tuple[str, str]], *, now: datetime) -> int:
+        """Give back ``(delivery_id, lease_id)`` leases unattempted: pending again, at once."""
+        by_lease: dict[str, list[str]] = defaultdict(list)
+        for delivery_id, lease_id in leases:
+            by_lease[lease_id].append(delivery_id)
+        if not by_lease:
+            return 0
+        released = 0
+        async with self.store.write() as tx:
+            for lease_id, delivery_ids in by_lease.items():
+                result = await tx.conn.execute(
+                    sa.update(_d)
+                    .where(_d.c.id.in_(delivery_ids), _d.c.lease_id == lease_id)
+                    .values(**_unleased(now))
+                )
+                released += int(result.rowcount)
+            tx.queued_deliveries += released
+        return released
+
+
+# -- claim steps ---------------------------------------------------------------------------
+
+
+def _unleased(now: datetime) -> dict[str, Any]:
+    return {
+        "state": PENDING,
+        "lease_owner": None,
+        "lease_id": None,
+        "lease_expires_at": None,
+        "updated_at": now,
+    }
+
+
+async def _reclaim(tx: Transaction, now: datetime) -> int:
+    result = await tx.conn.execute(
+        sa.update(_d)
+        .where(_d.c.state == LEASED, _d.c.lease_expires_at <= now)
+        .values(**_unleased(now))
+    )
+    return int(result.rowcount)
+
+
+async def _endpoints_with_room(
+    tx: Transaction, now: datetime, quota: Quota | None
+) -> list[_EndpointRoom]:
+    inner = _d.alias("inner_deliveries")
+    in_flight = (
+        sa.select(sa.func.count())
+        .select_from(inner)
+        .where(inner.c.endpoint_id == _e.c.id, inner.c.state == LEASED)
+        .scalar_subquery()
+    )
+    has_due = sa.exists().where(
+        inner.c.endpoint_id == _e.c.id, inner.c.state == PENDING, inner.c.next_attempt_at <= now
+    )
+    query = sa.select(
+        _e.c.id, _e.c.ordered, _e.c.max_in_flight, _e.c.rate_limit, in_flight.label("in_flight")
+    ).where(_e.c.state == EndpointState.ACTIVE.value, has_due)
+    rooms: list[_EndpointRoom] = []
+    for row in await tx.conn.execute(query):
+        room = int(row.max_in_flight) - int(row.in_flight)
+        if quota is not None and room > 0:
+            room = min(room, quota(row.id, row.rate_limit))
+        if room > 0:
+            rooms.append(_EndpointRoom(id=row.id, ordered=bool(row.ordered), room=room))
+    return rooms
+
+
+def allocate(rooms: Sequence[_EndpointRoom], limit: int) -> dict[_EndpointRoom, int]:
+    """Split ``limit`` claims between endpoints: equal shares, each capped by its room."""
+    candidates = list(rooms)
+    random.shuffle(candidates)
+    left = {room: room.room for room in candidates[:MAX_ENDPOINTS_PER_CLAIM]}
+    shares: dict[_EndpointRoom, int] = defaultdict(int)
+    remaining = limit
+    while remaining > 0 and left:
+        share = max(1, remaining // len(left))
+        for room in list(left):
+            take = min(share, left[room], remaining)
+            shares[room] += take
+            remaining -= take
+            left[room] -= take
+            if left[room] == 0:
+                del left[room]
+            if remaining == 0:
+                break
+    return dict(shares)
+
+
+def _due_of(room: _EndpointRoom, count: int, now: datetime) -> sa.Select[Any]:
+    query = sa.select(_d.c.id).where(
+        _d.c.endpoint_id == room.id, _d.c.state == PENDING, _d.c.next_attempt_at <= now
+    )
+    if room.ordered:
+        earlier = _d.alias("earlier")
+        query = query.where(
+            ~sa.exists().where(
+                earlier.c.endpoint_id == _d.c.endpoint_id,
+                earlier.c.message_id == _d.c.message_id,
+                earlier.c.sequence < _d.c.sequence,
+                earlier.c.state.in_((PENDING, LEASED)),
+            )
+        )
+    return query.order_by(_d.c.next_attempt_at).limit(count)
+
+
+async def _choose(tx: Transaction, shares: Mapping[_EndpointRoom, int], now: datetime) -> list[str]:
+    if not shares:
+        return []
+    parts = [_due_of(room, count, now).subquery() for room, count in shares.items()]
+    query: sa.Select[Any] | sa.CompoundSelect[Any]
+    if len(parts) == 1:
+        query = sa.select(parts[0].c.id)
+    else:
+        query = sa.union_all(*(sa.select(part.c.id) for part in parts))
+    return [row.id for row in await tx.conn.execute(query)]
+
+
+async def _load_claims(tx: Transaction, leased: Sequence[Delivery]) -> list[Claim]:
+    if not leased:
+        return []
+    event_ids = {delivery.event_id for delivery in leased}
+    endpoint_ids = {delivery.endpoint_id for delivery in leased}
+    payloads = {
+        row.id: bytes(row.payload)
+        for row in await tx.conn.execute(
+            sa.select(t.events.c.id, t.events.c.payload).where(t.events.c.id.in_(event_ids))
+        )
+    }
+    endpoints = {
+        row.id: sql._endpoint_from_row(row)
+        for row in await tx.conn.execute(sa.select(_e).where(_e.c.id.in_(endpoint_ids)))
+    }
+    return [
+        Claim(
+            delivery=delivery,
+            endpoint=endpoints[delivery.endpoint_id],
+            payload=payloads[delivery.event_id],
+        )
+        for delivery in sorted(
+            leased, key=lambda d: (d.endpoint_id, d.message_id or "", d.sequence)
+        )
+    ]
+
+
+# -- completion steps ----------------------------------------------------------------------
+
+
+def _datetime_param(name: str) -> sa.BindParameter[datetime]:
+    return sa.bindparam(name, type_=t.UTCDateTime())
+
+
+_COMPLETE = (
+    sa.update(_d)
+    .where(_d.c.id == sa.bindparam("b_id"), _d.c.lease_id == sa.bindparam("b_lease_id"))
+    .values(
+        state=sa.bindparam("b_state"),
+        attempts=_d.c.attempts + 1,
+        next_attempt_at=_datetime_param("b_next_attempt_at"),
+        lease_id=None,
+        lease_expires_at=None,
+        last_response_status=sa.bindparam("b_status", type_=sa.Integer()),
+        last_error=sa.bindparam("b_error", type_=sa.Text()),
+        updated_at=_datetime_param("b_now"),
+        completed_at=_datetime_param("b_completed_at"),
+    )
+)
+
+
+def _completion_params(completion: Completion, now: datetime) -> dict[str, Any]:
+    attempt = completion.attempt
+    retrying = completion.action == "retry"
+    state = SUCCEEDED if completion.succeeded else PENDING if retrying else FAILED
+    return {
+        "b_id": completion.delivery_id,
+        "b_lease_id": completion.lease_id,
+        "b_state": state,
+        "b_next_attempt_at": completion.retry_at if retrying else None,
+        "b_status": attempt.response_status,
+        "b_error": None if completion.succeeded else _error_text(attempt),
+        "b_now": now,
+        "b_completed_at": None if retrying else now,
+    }
+
+
+def _error_text(attempt: Attempt) -> str:
+    if attempt.error_message:
+        return attempt.error_message
+    return f"{attempt.error_kind or 'error'}: HTTP {attempt.response_status}"
+
+
+def _attempt_values(attempt: Attempt) -> dict[str, Any]:
+    return {
+        "id": attempt.id,
+        "delivery_id": attempt.delivery_id,
+        "endpoint_id": attempt.endpoint_id,
+        "number": attempt.number,
+        "started_at": attempt.started_at,
+        "duration_ms": attempt.duration_ms,
+        "request_headers": dict(attempt.request_headers),
+        "response_status": attempt.response_status,
+        "response_body": attempt.response_body,
+        "error_kind": attempt.error_kind,
+        "error_message": attempt.error_message,
+    }
+
+
+async def _held(tx: Transaction, completions: Sequence[Completion]) -> set[tuple[str, str]]:
+    """The ``(delivery_id, lease_id)`` pairs still leased as the completions say."""
+    query = sa.select(_d.c.id, _d.c.lease_id).where(
+        _d.c.id.in_({c.delivery_id for c in completions}), _d.c.state == LEASED
+    )
+    if tx.is_postgres:
+        query = query.with_for_update()
+    return {(row.id, row.lease_id) for row in await tx.conn.execute(query)}
+
+
+def _dedupe(completions: Iterable[Completion]) -> list[Completion]:
+    seen: dict[str, Completion] = {}
+    for completion in completions:
+        seen.setdefault(completion.delivery_id, completion)
+    return list(seen.values())
+
+
+def failure_clocks(
+    completions: Sequence[Completion],
+) -> tuple[dict[str, datetime | None], dict[str, datetime]]:
+    """The endpoints' failure clocks after a batch, in attempt order.
+
+    Returns:
+        ``(reset, started)``: ``reset`` endpoints had a success, their clock becomes the first
+        failure after their last success (or None); ``started`` endpoints only failed, their
+        clock starts at their first failure unless it is already running.
+    """
+    by_endpoint: dict[str, list[Completion]] = defaultdict(list)
+    for completion in sorted(completions, key=lambda c: c.attempt.started_at):
+        by_endpoint[completion.endpoint_id].append(completion)
+    reset: dict[str, datetime | None] = {}
+    started: dict[str, datetime] = {}
+    for endpoint_id, items in by_endpoint.items():
+        last_success = max((i for i, c in enumerate(items) if c.succeeded), default=None)
+        tail = items if last_success is None else items[last_success + 1 :]
+        first_failure = tail[0].attempt.started_at if tail else None
+        if last_success is not None:
+            reset[endpoint_id] = first_failure
+        elif first_failure is not None:
+            started[endpoint_id] = first_failure
+    return reset, started
+
+
+async def _update_failure_clocks(tx: Transaction, valid: Sequence[Completion]) -> None:
+    reset, started = failure_clocks(valid)
+    since = _datetime_param("b_since")
+    if reset:
+        await tx.conn.execute(
+            sa.update(_e).where(_e.c.id == sa.bindparam("b_id")).values(failing_since=since),
+            [{"b_id": key, "b_since": value} for key, value in reset.items()],
+        )
+    if started:
+        await tx.conn.execute(
+            sa.update(_e)
+            .where(_e.c.id == sa.bindparam("b_id"), _e.c.failing_since.is_(None))
+            .values(failing_since=since),
+            [{"b_id": key, "b_since": value} for key, value in started.items()],
+        )
+
+
+async def _disable(
+    tx: Transaction,
+    endpoint_ids: Sequence[str],
+    reason: str,
+    now: datetime,
+    *conditions: sa.ColumnElement[bool],
+) -> list[str]:
+    result = await tx.conn.execute(
+        sa.update(_e)
+        .where(_e.c.id.in_(endpoint_ids), _e.c.state != EndpointState.DISABLED.value, *conditions)
+        .values(state=EndpointState.DISABLED.value, disabled_reason=reason, updated_at=now)
+        .returning(_e.c.id)
+    )
+    return [row.id for row in result]

@@ -1,0 +1,72 @@
+"""The worker process: a dispatcher on its own, ``python -m statushooks.worker``.
+
+It opens the store (migrating the schema), dispatches until SIGTERM or SIGINT, then shuts
+down gracefully: in-flight attempts get ``STATUSHOOKS_SHUTDOWN_TIMEOUT`` seconds to finish,
+the rest's leases are given back. Any number of workers may run against one PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+from statushooks import config, exceptions
+from statushooks.dispatcher import Dispatcher
+from statushooks.storage.sql import Store
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+async def run_worker(settings: config.Settings) -> None:
+    """Dispatch deliveries until SIGTERM/SIGINT, then stop gracefully."""
+    store = await Store.open(settings.database_url)
+    dispatcher = Dispatcher(store, settings)
+    loop = asyncio.get_running_loop()
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, dispatcher.stop)
+    try:
+        await dispatcher.run()
+    finally:
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
+        await store.close()
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop factory where uvloop is installed, else None (the default loop)."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` on uvloop where present: the process entry points use this."""
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        return runner.run(main)
+
+
+def main() -> None:
+    """``python -m statushooks.worker``: settings from ``STATUSHOOKS_*``."""
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    try:
+        settings = config.load_settings()
+        run(run_worker(settings))
+    except exceptions.StatushooksError as exc:
+        logger.error("%s", exc.message)
+        logger.debug("details", exc_info=exc)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
