@@ -163,7 +163,7 @@ class WebhookSink:
         if mode.delay and not failing:
             await self._pause(mode.delay)
         if failing:
-            return web.Response(status=status, body=b"failing on purpose")
+            return web.Response(status=status, body=b"failing", headers=_extra_headers(mode))
         if mode.drip_interval is not None:
             return await self._drip(request, mode.drip_interval)
         if mode.huge_body:

@@ -13,7 +13,7 @@ import pytest
 from statushooks import config, service, signing, testing
 from statushooks.deliveries import Attempt, Delivery, DeliveryState
 from statushooks.dispatcher import Dispatcher
-from statushooks.endpoints import Endpoint
+from statushooks.endpoints import Endpoint, EndpointState
 from statushooks.events import interact, ycloud
 from statushooks.messages import MessageStatus
 from statushooks.storage.sql import Store
@@ -155,3 +155,242 @@ async def test_tenant_isolation(svc, store, settings, sink, account_id):
     assert len(sink.requests_for("/mine")) == 1
     assert sink.requests_for("/theirs") == []
     assert await deliveries(store, other) == []
+
+
+# -- retries and failures ------------------------------------------------------------------
+
+FAST = {"retry_schedule": "0s,300ms,300ms", "poll_interval": 0.05}
+ONE_SHOT = {"retry_schedule": "0s", "delivery_timeout": 0.5, "poll_interval": 0.05}
+
+
+async def single_delivery(store: Store, account_id: str, timeout: float = 10.0) -> Delivery:
+    [done] = await wait_done(store, account_id, 1, timeout=timeout)
+    return done
+
+
+async def test_retries_follow_the_schedule(svc, store, settings, sink, account_id):
+    """Two failures then a success: three attempts, each at least the scheduled delay apart."""
+    sink.set_mode("/flaky", testing.Mode(fail_times=2))
+    await endpoint(svc, account_id, sink.url("/flaky"))
+    await submit(svc, account_id)
+    async with dispatching(store, tuned(settings, **FAST)):
+        done = await single_delivery(store, account_id)
+    first, second, third = sink.requests_for("/flaky")
+    for before, after in ((first, second), (second, third)):
+        assert 0.3 <= after.received_at - before.received_at < 1.5
+    assert first.webhook_id == second.webhook_id == third.webhook_id == done.event_id
+    assert first.headers["webhook-timestamp"] <= third.headers["webhook-timestamp"]
+    assert done.state is DeliveryState.SUCCEEDED and done.attempts == 3
+    records = await attempts(store, done.id)
+    assert [a.number for a in records] == [1, 2, 3]
+    assert [a.error_kind for a in records] == ["status", "status", None]
+
+
+async def test_exhausted_delivery_is_the_dead_letter(svc, store, settings, sink, account_id):
+    """Failing every scheduled attempt leaves the delivery failed, with its last error."""
+    sink.set_mode("/down", testing.Mode(status=503))
+    await endpoint(svc, account_id, sink.url("/down"))
+    await submit(svc, account_id)
+    async with dispatching(store, tuned(settings, **FAST)):
+        done = await single_delivery(store, account_id)
+    assert done.state is DeliveryState.FAILED and done.attempts == 3
+    assert done.last_response_status == 503 and done.completed_at is not None
+    assert len(sink.requests_for("/down")) == 3
+
+
+async def test_gone_disables_the_endpoint(svc, store, settings, sink, account_id):
+    """410 Gone fails the delivery and disables the endpoint with the reason recorded."""
+    sink.set_mode("/gone", testing.Mode(status=410))
+    ep = await endpoint(svc, account_id, sink.url("/gone"))
+    await submit(svc, account_id)
+    async with dispatching(store, tuned(settings, **FAST)):
+        done = await single_delivery(store, account_id)
+    assert done.state is DeliveryState.FAILED and done.attempts == 1
+    gone = await svc.get_endpoint(account_id, ep.id)
+    assert gone.state is EndpointState.DISABLED
+    assert gone.disabled_reason is not None and "410" in gone.disabled_reason
+    await submit(svc, account_id)
+    assert len(await deliveries(store, account_id)) == 1  # no new deliveries to it
+
+
+async def test_retry_after_is_honoured(svc, store, settings, sink, account_id):
+    """A 429 with Retry-After: 1 delays the next attempt by a second, not the schedule's 0.3 s."""
+    sink.set_mode("/busy", testing.Mode(fail_times=1, fail_status=429, retry_after="1"))
+    await endpoint(svc, account_id, sink.url("/busy"))
+    await submit(svc, account_id)
+    async with dispatching(store, tuned(settings, **FAST)):
+        done = await single_delivery(store, account_id)
+    first, second = sink.requests_for("/busy")
+    assert 1.0 <= second.received_at - first.received_at < 2.5
+    assert done.state is DeliveryState.SUCCEEDED
+
+
+async def test_redirects_are_not_followed(svc, store, settings, sink, account_id):
+    """A 302 is recorded as a failed answer; its Location is never requested."""
+    sink.set_mode("/moved", testing.Mode(status=302, location=sink.url("/elsewhere")))
+    await endpoint(svc, account_id, sink.url("/moved"))
+    await submit(svc, account_id)
+    async with dispatching(store, tuned(settings, **ONE_SHOT)):
+        done = await single_delivery(store, account_id)
+    assert sink.requests_for("/elsewhere") == []
+    [attempt] = await attempts(store, done.id)
+    assert attempt.response_status == 302 and attempt.error_kind == "status"
+    assert done.state is DeliveryState.FAILED
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [
+        pytest.param(testing.Mode(delay=float("inf")), id="hanging"),
+        pytest.param(testing.Mode(drip_interval=0.05), id="slow-drip"),
+    ],
+)
+async def test_attempts_are_cut_at_the_total_deadline(svc, store, settings, sink, account_id, mode):
+    """A hanging or slow-drip endpoint is cut at the deadline and recorded as a timeout."""
+    sink.set_mode("/slow", mode)
+    await endpoint(svc, account_id, sink.url("/slow"))
+    await submit(svc, account_id)
+    async with dispatching(store, tuned(settings, **ONE_SHOT)):
+        done = await single_delivery(store, account_id)
+    [attempt] = await attempts(store, done.id)
+    assert attempt.error_kind == "timeout" and attempt.response_status is None
+    assert 450 <= attempt.duration_ms < 1500
+    assert done.state is DeliveryState.FAILED
+
+
+async def test_huge_response_body_is_capped(svc, store, settings, sink, account_id):
+    """A 1 GiB response body is read up to 4 KiB, quickly, and the delivery succeeds."""
+    sink.set_mode("/huge", testing.Mode(huge_body=True))
+    await endpoint(svc, account_id, sink.url("/huge"))
+    await submit(svc, account_id)
+    async with dispatching(store, tuned(settings, **ONE_SHOT)):
+        done = await single_delivery(store, account_id)
+    [attempt] = await attempts(store, done.id)
+    assert done.state is DeliveryState.SUCCEEDED
+    assert len(attempt.response_body) == 4096
+    assert attempt.duration_ms < 400
+
+
+# -- ordering and fairness -----------------------------------------------------------------
+
+
+def statuses_of(requests: list[testing.RecordedRequest]) -> list[tuple[str, int]]:
+    return [(orjson.loads(r.body)["data"]["status"], r.status) for r in requests]
+
+
+async def test_events_of_a_message_arrive_in_order(svc, store, settings, sink, account_id):
+    """submitted → delivered → clicked arrive in order even when submitted first fails."""
+    sink.set_mode("/ordered", testing.Mode(fail_times=1))
+    await endpoint(svc, account_id, sink.url("/ordered"), enabled_events=(INTERACT,))
+    message_id = await submit(svc, account_id)
+    await svc.report_status(account_id, message_id, status=MessageStatus.DELIVERED)
+    await svc.report_status(account_id, message_id, status=MessageStatus.CLICKED)
+    async with dispatching(store, tuned(settings, **FAST)):
+        await wait_done(store, account_id, 3)
+    assert statuses_of(sink.requests_for("/ordered")) == [
+        ("submitted", 500),
+        ("submitted", 200),
+        ("delivered", 200),
+        ("clicked", 200),
+    ]
+
+
+async def test_slow_endpoint_cannot_starve_the_others(svc, store, settings, sink, account_id):
+    """A hanging endpoint holds at most max_in_flight requests; another is served meanwhile."""
+    sink.set_mode("/slow", testing.Mode(delay=float("inf")))
+    await endpoint(svc, account_id, sink.url("/slow"), enabled_events=(INTERACT,), max_in_flight=2)
+    await endpoint(svc, account_id, sink.url("/fast"), enabled_events=(INTERACT,))
+    for number in range(8):
+        await submit(svc, account_id, text=f"message {number}")
+    slow = tuned(settings, delivery_timeout=3.0, dispatch_batch=4, shutdown_timeout=0.1)
+    async with dispatching(store, slow):
+        await sink.wait_for(8, path="/fast", timeout=2.5)
+        assert len(sink.requests_for("/slow")) == 2
+
+
+async def test_rate_limit_spaces_requests(svc, store, settings, sink, account_id):
+    """An endpoint limited to 10 requests/s gets 15 deliveries over at least half a second."""
+    await endpoint(svc, account_id, sink.url("/limited"), rate_limit=10.0)
+    for number in range(15):
+        await submit(svc, account_id, text=f"message {number}")
+    async with dispatching(store, tuned(settings, **FAST)):
+        requests = await sink.wait_for(15, path="/limited")
+    assert requests[-1].received_at - requests[0].received_at >= 0.4
+
+
+async def test_paused_endpoint_keeps_its_deliveries(svc, store, settings, sink, account_id):
+    """A paused endpoint is not dispatched to; resumed, it gets its queued deliveries."""
+    ep = await endpoint(svc, account_id, sink.url("/paused"), state=EndpointState.PAUSED)
+    await submit(svc, account_id)
+    async with dispatching(store, tuned(settings, **FAST)):
+        await asyncio.sleep(0.3)
+        assert sink.requests_for("/paused") == []
+        await svc.update_endpoint(account_id, ep.id, {"state": EndpointState.ACTIVE})
+        await sink.wait_for(1, path="/paused")
+
+
+# -- auto-disable --------------------------------------------------------------------------
+
+
+async def test_endpoint_failing_too_long_is_disabled(svc, store, settings, sink, account_id):
+    """Failing beyond the auto-disable span disables the endpoint; its delivery stays queued."""
+    sink.set_mode("/broken", testing.Mode(status=500))
+    ep = await endpoint(svc, account_id, sink.url("/broken"))
+    await submit(svc, account_id)
+    eager = tuned(settings, auto_disable_after="0s", auto_disable_min_span="0s", **FAST)
+    async with dispatching(store, eager):
+
+        async def disabled() -> bool:
+            current = await svc.get_endpoint(account_id, ep.id)
+            return current.state is EndpointState.DISABLED
+
+        await testing.wait_until(disabled)
+        await asyncio.sleep(0.5)
+    current = await svc.get_endpoint(account_id, ep.id)
+    assert current.disabled_reason is not None and "auto-disabled" in current.disabled_reason
+    assert current.failing_since is not None
+    [queued] = await deliveries(store, account_id)
+    assert queued.state is DeliveryState.PENDING and queued.attempts == 1
+
+
+async def test_success_resets_the_failure_clock(svc, store, settings, sink, account_id):
+    """A failure starts the endpoint's failure clock and the next success clears it."""
+    sink.set_mode("/recovers", testing.Mode(fail_times=1))
+    ep = await endpoint(svc, account_id, sink.url("/recovers"))
+    await submit(svc, account_id)
+    async with dispatching(store, tuned(settings, **FAST)):
+        await sink.wait_for(1, path="/recovers")
+
+        async def clock_started() -> bool:
+            return (await svc.get_endpoint(account_id, ep.id)).failing_since is not None
+
+        await testing.wait_until(clock_started)
+        await single_delivery(store, account_id)
+    current = await svc.get_endpoint(account_id, ep.id)
+    assert current.failing_since is None and current.state is EndpointState.ACTIVE
+
+
+# -- shutdown ------------------------------------------------------------------------------
+
+
+async def test_stop_finishes_in_flight_attempts(svc, store, settings, sink, account_id):
+    """stop() lets an in-flight attempt finish within the shutdown timeout and records it."""
+    sink.set_mode("/slowish", testing.Mode(delay=0.4))
+    await endpoint(svc, account_id, sink.url("/slowish"))
+    await submit(svc, account_id)
+    async with dispatching(store, tuned(settings, shutdown_timeout=5.0)):
+        await sink.wait_for(1, path="/slowish")
+    [done] = await deliveries(store, account_id)
+    assert done.state is DeliveryState.SUCCEEDED and done.lease_id is None
+
+
+async def test_stop_releases_unfinished_leases(svc, store, settings, sink, account_id):
+    """An attempt still running at the shutdown timeout is abandoned and its lease given back."""
+    sink.set_mode("/hang", testing.Mode(delay=float("inf")))
+    await endpoint(svc, account_id, sink.url("/hang"))
+    await submit(svc, account_id)
+    async with dispatching(store, tuned(settings, shutdown_timeout=0.2)):
+        await sink.wait_for(1, path="/hang")
+    [queued] = await deliveries(store, account_id)
+    assert queued.state is DeliveryState.PENDING and queued.attempts == 0
+    assert queued.lease_id is None and queued.lease_expires_at is None
