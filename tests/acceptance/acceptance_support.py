@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 
@@ -47,24 +44,3 @@ class Server:
     async def aclose(self) -> None:
         for client in (self.client, self.admin, *self._clients):
             await client.aclose()
-
-
-@dataclass
-class Received:
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass
-class Receiver:
-    """A loopback webhook receiver; ``status`` is what it answers."""
-
-    url: str
-    requests: asyncio.Queue[Received] = field(default_factory=asyncio.Queue)
-    status: int = 204
-
-    async def next(self, timeout: float = 10.0) -> Received:
-        return await asyncio.wait_for(self.requests.get(), timeout)

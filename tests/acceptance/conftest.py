@@ -2,23 +2,21 @@
 
 ``server`` runs ``create_app(settings, run_dispatcher=True)`` in-process on a free port against
 the ``database_url`` fixture (SQLite file and PostgreSQL); tests talk to it over real HTTP with
-``httpx.AsyncClient``. ``receiver`` is a loopback HTTP server recording every request.
+``httpx.AsyncClient``. ``sink`` is the loopback webhook receiver of ``statushooks.testing``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import socket
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 import uvicorn
-from acceptance_support import ADMIN_TOKEN, Received, Receiver, Server
-from aiohttp import web
+from acceptance_support import ADMIN_TOKEN, Server
 
-from statushooks import config
+from statushooks import config, testing
 from statushooks.api import create_app
 
 STARTUP_TIMEOUT = 10.0  # seconds
@@ -47,8 +45,7 @@ async def server(database_url: str) -> AsyncIterator[Server]:
         poll_interval=0.1,
         shutdown_timeout=1.0,
     )
-    dispatching = importlib.util.find_spec("statushooks.dispatcher") is not None
-    app = create_app(settings, run_dispatcher=dispatching)
+    app = create_app(settings, run_dispatcher=True)
     uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     task = asyncio.create_task(uv.serve(sockets=[sock]), name="uvicorn")
     async with asyncio.timeout(STARTUP_TIMEOUT):
@@ -75,24 +72,7 @@ async def server(database_url: str) -> AsyncIterator[Server]:
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    """A real HTTP server on 127.0.0.1 recording every webhook it gets."""
-    sock = bound_socket()
-    sink = Receiver(url=f"http://127.0.0.1:{sock.getsockname()[1]}/hook")
-
-    async def handle(request: web.Request) -> web.Response:
-        body = await request.read()
-        await sink.requests.put(Received(headers=dict(request.headers), body=body))
-        return web.Response(status=sink.status)
-
-    app = web.Application()
-    app.router.add_post("/hook", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.SockSite(runner, sock)
-    await site.start()
-    try:
-        yield sink
-    finally:
-        await runner.cleanup()
-        sock.close()
+async def sink() -> AsyncIterator[testing.WebhookSink]:
+    """A real webhook receiver on 127.0.0.1 (``statushooks.testing.WebhookSink``)."""
+    async with testing.WebhookSink() as running_sink:
+        yield running_sink

@@ -27,6 +27,8 @@ from statushooks.config import Settings
 from statushooks.storage.sql import Store
 
 MAX_BODY_BYTES = 1024 * 1024  # 1 MiB
+#: An oversized body up to this size is read (and dropped) before the 413 goes out.
+DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
 logger = logging.getLogger(__name__)
 
 DESCRIPTION = """Delivery-status webhooks for SMS, email and voice.
@@ -98,9 +100,8 @@ async def _dispatching(store: Store, settings: Settings, *, enabled: bool) -> As
     try:
         yield
     finally:
-        await worker.stop()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        worker.stop()
+        await task
 
 
 class BodyLimitMiddleware:
@@ -120,7 +121,7 @@ class BodyLimitMiddleware:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._too_large(scope, receive, send)
+            await self._too_large(scope, receive, send, size=0)
             return
         chunks: list[bytes] = []
         size = 0
@@ -131,19 +132,32 @@ class BodyLimitMiddleware:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
+            more = message.get("more_body", False)
             if size > self.max_bytes:
-                await self._too_large(scope, receive, send)
+                await self._too_large(scope, receive, send, size=size if more else -1)
                 return
             chunks.append(chunk)
-            more = message.get("more_body", False)
         body = b"".join(chunks)
         await self.app(scope, _replay(body, receive), send)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send, *, size: int) -> None:
+        """Answer 413; read and drop a moderately large rest first, so clients see the answer.
+
+        ``size`` is how much was read so far, or -1 once the whole body was read.
+        """
         response = errors.problem_of(
             "payload-too-large", f"request bodies may be at most {self.max_bytes} bytes"
         )
-        response.headers["Connection"] = "close"
+        while size >= 0:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            size += len(message.get("body", b""))
+            if size > DRAIN_LIMIT_BYTES:
+                response.headers["Connection"] = "close"
+                break
+            if not message.get("more_body", False):
+                break
         await response(scope, receive, send)
 
 
