@@ -1,0 +1,321 @@
+"""The delivery queue: claims, leases, ordering, caps, fencing — on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from statushooks import ids, service
+from statushooks.deliveries import Attempt, Delivery, DeliveryState
+from statushooks.endpoints import EndpointState
+from statushooks.events import interact
+from statushooks.messages import MessageStatus
+from statushooks.storage import queue
+from statushooks.storage.sql import Store
+
+PHONE = "+14155552671"
+LEASE = 30.0  # seconds
+URL = "http://127.0.0.1:9/hook"  # never called: these tests do not send
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def make_queue(store: Store, worker: str = "worker-a", **kw: Any) -> queue.Queue:
+    return queue.Queue(
+        store, worker_id=worker, lease_seconds=LEASE, auto_disable_after=kw.get("after", 3600.0)
+    )
+
+
+@pytest.fixture
+async def account_id(svc: service.Service) -> str:
+    return (await svc.create_account("acme")).account.id
+
+
+async def endpoint_id(svc: service.Service, account_id: str, **spec: Any) -> str:
+    spec.setdefault("enabled_events", (interact.NAME,))
+    created = await svc.create_endpoint(account_id, service.EndpointSpec(url=URL, **spec))
+    return created.id
+
+
+async def submit(svc: service.Service, account_id: str, *statuses: MessageStatus) -> str:
+    message = await svc.submit_sms(account_id, to=PHONE, sender="Acme", text="hi")
+    for status in statuses:
+        await svc.report_status(account_id, message.id, status=status)
+    return message.id
+
+
+async def all_deliveries(store: Store, account_id: str) -> list[Delivery]:
+    async with store.read() as tx:
+        return (await tx.list_deliveries(account_id, limit=250)).data
+
+
+def completion(claim: queue.Claim, action: queue.Action = "succeed", **kw: Any) -> queue.Completion:
+    started = kw.pop("started_at", now())
+    attempt = Attempt(
+        id=ids.new_id("att"),
+        delivery_id=claim.delivery.id,
+        endpoint_id=claim.endpoint.id,
+        number=claim.delivery.attempts + 1,
+        started_at=started,
+        duration_ms=1.0,
+        response_status=200 if action == "succeed" else 500,
+        error_kind=None if action == "succeed" else "status",
+    )
+    return queue.Completion(
+        delivery_id=claim.delivery.id,
+        lease_id=claim.lease_id,
+        endpoint_id=claim.endpoint.id,
+        attempt=attempt,
+        action=action,
+        **kw,
+    )
+
+
+async def test_claim_leases_each_due_delivery_once(svc, store, account_id):
+    """A claim leases the due deliveries with their payloads; a second claim finds none."""
+    await endpoint_id(svc, account_id)
+    for _ in range(3):
+        await submit(svc, account_id)
+    q = make_queue(store)
+    claims = await q.claim(limit=10, now=now())
+    assert len(claims) == 3
+    assert all(c.payload.startswith(b"{") and c.endpoint.url == URL for c in claims)
+    assert await q.claim(limit=10, now=now()) == []
+    for delivery in await all_deliveries(store, account_id):
+        assert delivery.state is DeliveryState.LEASED and delivery.lease_owner == "worker-a"
+        assert delivery.lease_expires_at is not None
+
+
+async def test_claim_respects_the_limit(svc, store, account_id):
+    """No more than ``limit`` deliveries are leased per claim."""
+    await endpoint_id(svc, account_id, max_in_flight=50)
+    for _ in range(5):
+        await submit(svc, account_id)
+    q = make_queue(store)
+    assert len(await q.claim(limit=2, now=now())) == 2
+    assert len(await q.claim(limit=10, now=now())) == 3
+
+
+async def test_a_retry_is_claimed_only_once_due(svc, store, account_id):
+    """A delivery scheduled for retry is not claimable before its time, and is after."""
+    await endpoint_id(svc, account_id)
+    await submit(svc, account_id)
+    q = make_queue(store)
+    [claim] = await q.claim(limit=10, now=now())
+    retry_at = now() + timedelta(seconds=60)
+    report = await q.complete([completion(claim, "retry", retry_at=retry_at)], now=now())
+    assert report.applied == 1
+    assert await q.claim(limit=10, now=now()) == []
+    [again] = await q.claim(limit=10, now=retry_at)
+    assert again.delivery.attempts == 1
+
+
+async def test_ordered_endpoint_holds_later_events(svc, store, account_id):
+    """A message's later event waits until its earlier one succeeds; other messages do not."""
+    await endpoint_id(svc, account_id)
+    first = await submit(svc, account_id, MessageStatus.DELIVERED, MessageStatus.CLICKED)
+    q = make_queue(store)
+    [claim] = await q.claim(limit=10, now=now())
+    assert claim.delivery.message_id == first and claim.delivery.sequence == 1
+    await q.complete([completion(claim, "retry", retry_at=now() + timedelta(hours=1))], now=now())
+    assert await q.claim(limit=10, now=now()) == []  # sequence 2 is held behind the retry
+    other = await submit(svc, account_id)
+    [unrelated] = await q.claim(limit=10, now=now())
+    assert unrelated.delivery.message_id == other
+    await q.complete([completion(unrelated)], now=now())
+    [retried] = await q.claim(limit=10, now=now() + timedelta(hours=2))
+    assert retried.delivery.sequence == 1
+    await q.complete([completion(retried)], now=now())
+    [second] = await q.claim(limit=10, now=now())
+    assert second.delivery.sequence == 2
+    await q.complete([completion(second, "exhaust")], now=now())
+    [third] = await q.claim(limit=10, now=now())
+    assert third.delivery.sequence > second.delivery.sequence  # exhausted: no longer holds
+
+
+async def test_unordered_endpoint_and_test_events_are_not_held(svc, store, account_id):
+    """With ordering off, a message's events are claimable together; test events never wait."""
+    unordered = await endpoint_id(svc, account_id, ordered=False)
+    ordered = await endpoint_id(svc, account_id, enabled_events=("sms.message.updated",))
+    await submit(svc, account_id, MessageStatus.DELIVERED, MessageStatus.CLICKED)
+    await svc.send_test(account_id, ordered, "sms.message.updated")
+    await svc.send_test(account_id, ordered, "sms.message.updated")
+    claims = await make_queue(store).claim(limit=20, now=now())
+    by_endpoint = [c.endpoint.id for c in claims]
+    assert by_endpoint.count(unordered) == 3
+    assert by_endpoint.count(ordered) == 3  # the message's delivered event and two tests
+
+
+async def test_only_active_endpoints_are_dispatched(svc, store, account_id):
+    """Deliveries of a paused endpoint stay queued until it is resumed."""
+    paused = await endpoint_id(svc, account_id, state=EndpointState.PAUSED)
+    await submit(svc, account_id)
+    q = make_queue(store)
+    assert await q.claim(limit=10, now=now()) == []
+    await svc.update_endpoint(account_id, paused, {"state": EndpointState.ACTIVE})
+    assert len(await q.claim(limit=10, now=now())) == 1
+
+
+async def test_in_flight_cap_holds_across_workers(svc, store, account_id):
+    """An endpoint never has more than max_in_flight leases, whoever holds them."""
+    capped = await endpoint_id(svc, account_id, max_in_flight=2)
+    free = await endpoint_id(svc, account_id, max_in_flight=10)
+    for _ in range(5):
+        await submit(svc, account_id)
+    first = await make_queue(store, "a").claim(limit=100, now=now())
+    second = await make_queue(store, "b").claim(limit=100, now=now())
+    assert [c.endpoint.id for c in first].count(capped) == 2
+    assert [c.endpoint.id for c in first].count(free) == 5
+    assert second == []
+
+
+async def test_quota_limits_a_claim(svc, store, account_id):
+    """The caller's quota (its rate limiter) bounds what is claimed per endpoint."""
+    await endpoint_id(svc, account_id, rate_limit=1.0)
+    for _ in range(3):
+        await submit(svc, account_id)
+    seen: list[float | None] = []
+
+    def quota(_endpoint_id: str, rate_limit: float | None) -> int:
+        seen.append(rate_limit)
+        return 1
+
+    assert len(await make_queue(store).claim(limit=10, now=now(), quota=quota)) == 1
+    assert seen == [1.0]
+
+
+async def test_expired_leases_are_reclaimed(svc, store, account_id):
+    """A dead worker's expired lease is taken over by another worker."""
+    await endpoint_id(svc, account_id)
+    await submit(svc, account_id)
+    [lost] = await make_queue(store, "dead").claim(limit=10, now=now())
+    later = now() + timedelta(seconds=LEASE + 1)
+    [taken] = await make_queue(store, "alive").claim(limit=10, now=later)
+    assert taken.delivery.id == lost.delivery.id and taken.lease_id != lost.lease_id
+    assert taken.delivery.lease_owner == "alive"
+
+
+async def test_stale_worker_write_is_fenced(svc, store, account_id):
+    """A completion under a lost lease changes nothing; the new holder's completion counts."""
+    await endpoint_id(svc, account_id)
+    await submit(svc, account_id)
+    stale_queue = make_queue(store, "stale")
+    [stale] = await stale_queue.claim(limit=10, now=now())
+    fresh_queue = make_queue(store, "fresh")
+    [fresh] = await fresh_queue.claim(limit=10, now=now() + timedelta(seconds=LEASE + 1))
+    report = await stale_queue.complete([completion(stale)], now=now())
+    assert report.applied == 0 and report.stale == (stale.delivery.id,)
+    [delivery] = await all_deliveries(store, account_id)
+    assert delivery.state is DeliveryState.LEASED and delivery.lease_id == fresh.lease_id
+    assert delivery.attempts == 0
+    async with store.read() as tx:
+        assert (await tx.list_attempts(delivery.id)).data == []
+    assert (await fresh_queue.complete([completion(fresh)], now=now())).applied == 1
+    [delivery] = await all_deliveries(store, account_id)
+    assert delivery.state is DeliveryState.SUCCEEDED and delivery.attempts == 1
+
+
+async def test_release_puts_deliveries_back(svc, store, account_id):
+    """Released leases are pending again at once, with no attempt counted."""
+    await endpoint_id(svc, account_id)
+    await submit(svc, account_id)
+    q = make_queue(store)
+    [claim] = await q.claim(limit=10, now=now())
+    assert await q.release([(claim.delivery.id, claim.lease_id)], now=now()) == 1
+    [delivery] = await all_deliveries(store, account_id)
+    assert delivery.state is DeliveryState.PENDING and delivery.lease_id is None
+    assert len(await q.claim(limit=10, now=now())) == 1
+
+
+async def test_completions_are_written_in_one_batch(svc, store, account_id):
+    """Many completions go in one call: attempts, states and counts all recorded."""
+    await endpoint_id(svc, account_id, max_in_flight=100)
+    for _ in range(40):
+        await submit(svc, account_id)
+    q = make_queue(store)
+    claims = await q.claim(limit=100, now=now())
+    assert len(claims) == 40
+    half = len(claims) // 2
+    done = [completion(c) for c in claims[:half]]
+    done += [completion(c, "exhaust") for c in claims[half:]]
+    assert (await q.complete(done, now=now())).applied == 40
+    states = [d.state for d in await all_deliveries(store, account_id)]
+    assert states.count(DeliveryState.SUCCEEDED) == 20 and states.count(DeliveryState.FAILED) == 20
+
+
+async def test_failure_clock_and_auto_disable(svc, store, account_id):
+    """Failures start the endpoint's clock, a success clears it, a long run disables it."""
+    ep = await endpoint_id(svc, account_id, max_in_flight=10)
+    for _ in range(3):
+        await submit(svc, account_id)
+    q = make_queue(store, after=3600.0)
+    first, second, third = await q.claim(limit=10, now=now())
+    started = now()
+    await q.complete([completion(first, "exhaust", started_at=started)], now=now())
+    assert (await svc.get_endpoint(account_id, ep)).failing_since == started
+    await q.complete([completion(second)], now=now())
+    assert (await svc.get_endpoint(account_id, ep)).failing_since is None
+    failed_at = now() - timedelta(hours=2)
+    report = await q.complete([completion(third, "exhaust", started_at=failed_at)], now=now())
+    assert report.disabled == (ep,)
+    disabled = await svc.get_endpoint(account_id, ep)
+    assert disabled.state is EndpointState.DISABLED and "auto-disabled" in (
+        disabled.disabled_reason or ""
+    )
+
+
+async def test_concurrent_claims_never_overlap(svc, database_url, account_id):
+    """Workers claiming at the same time on separate connections get disjoint deliveries."""
+    for _ in range(4):
+        await endpoint_id(svc, account_id, max_in_flight=100)
+    for _ in range(30):
+        await submit(svc, account_id)
+    stores = [await Store.open(database_url, upgrade=False) for _ in range(4)]
+    try:
+        queues = [make_queue(s, f"worker-{n}") for n, s in enumerate(stores)]
+        results = await asyncio.gather(*(q.claim(limit=40, now=now()) for q in queues))
+    finally:
+        for s in stores:
+            await s.close()
+    claimed = [c.delivery.id for claims in results for c in claims]
+    assert len(claimed) == len(set(claimed)) == 120
+
+
+def test_failure_clocks_follow_attempt_order():
+    """The clock restarts at the first failure after the last success of a batch."""
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def item(endpoint: str, action: queue.Action, minute: int) -> queue.Completion:
+        attempt = Attempt(
+            id=ids.new_id("att"),
+            delivery_id=ids.new_id("dlv"),
+            endpoint_id=endpoint,
+            number=1,
+            started_at=t0 + timedelta(minutes=minute),
+            duration_ms=1.0,
+        )
+        return queue.Completion(
+            delivery_id=attempt.delivery_id,
+            lease_id="l",
+            endpoint_id=endpoint,
+            attempt=attempt,
+            action=action,
+        )
+
+    reset, started = queue.failure_clocks(
+        [
+            item("a", "retry", 3),
+            item("a", "succeed", 2),
+            item("a", "retry", 1),
+            item("b", "retry", 5),
+            item("b", "exhaust", 4),
+            item("c", "succeed", 1),
+        ]
+    )
+    assert reset == {"a": t0 + timedelta(minutes=3), "c": None}
+    assert started == {"b": t0 + timedelta(minutes=4)}
