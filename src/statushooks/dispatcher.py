@@ -179,10 +179,11 @@ class Dispatcher:
     async def _claim_loop(self) -> None:
         while not self._stop_event.is_set():
             free = self._concurrency - len(self._running)
+            self._wake.clear()
             if free < self._claim_threshold and self._running:
+                # Finished attempts wake the loop once enough slots are free.
                 await self._sleep_until_woken()
                 continue
-            self._wake.clear()
             limit = min(self.settings.dispatch_batch, free)
             try:
                 claims = await self._claim(limit)

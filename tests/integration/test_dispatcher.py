@@ -394,3 +394,15 @@ async def test_stop_releases_unfinished_leases(svc, store, settings, sink, accou
     [queued] = await deliveries(store, account_id)
     assert queued.state is DeliveryState.PENDING and queued.attempts == 0
     assert queued.lease_id is None and queued.lease_expires_at is None
+
+
+async def test_small_concurrency_keeps_flowing(svc, store, settings, sink, account_id):
+    """With two slots and batches of two, every delivery still goes out (no spin, no stall)."""
+    sink.set_mode("/narrow", testing.Mode(delay=0.02))
+    await endpoint(svc, account_id, sink.url("/narrow"))
+    for number in range(10):
+        await submit(svc, account_id, text=f"message {number}")
+    narrow = tuned(settings, dispatch_concurrency=2, dispatch_batch=2, **FAST)
+    async with dispatching(store, narrow) as dispatcher:
+        await wait_done(store, account_id, 10)
+    assert dispatcher.stats.succeeded == 10 and len(sink.requests_for("/narrow")) == 10
