@@ -1,0 +1,405 @@
+"""``docs/benchmarks.md`` and its charts (``docs/img/bench-*.png``) from ``bench/results/*.json``.
+
+Ratios are computed between results of the same ``run_id`` where possible (one ``make bench``
+invocation), and flagged when they mix runs. Targets are the ones of issue 5.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench import common
+
+DOC = common.ROOT / "docs" / "benchmarks.md"
+IMG = common.ROOT / "docs" / "img"
+Result = Mapping[str, Any]
+
+
+def load(quick: bool) -> dict[str, Result]:
+    found: dict[str, Result] = {}
+    for name in ("limit", "drain", "baseline", "e2e", "slow", "backlog"):
+        path = common.RESULTS_DIR / (f"{name}.quick.json" if quick else f"{name}.json")
+        if path.exists():
+            found[name] = json.loads(path.read_text())
+    return found
+
+
+def _drain_run(results: Mapping[str, Result], db: str, processes: int) -> Result | None:
+    for run in results.get("drain", {}).get("runs", []):
+        if run.get("database") == db and run.get("processes") == processes and "rate" in run:
+            return run  # type: ignore[no-any-return]
+    return None
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if not a or not b else a / b
+
+
+def _x(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}×"
+
+
+def _n(value: float | None, digits: int = 0) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.{digits}f}"
+
+
+def _verdict(ok: bool | None, miss: str = "") -> str:
+    if ok is None:
+        return "not measured"
+    return "**met**" if ok else f"**missed**{' — ' + miss if miss else ''}"
+
+
+def targets(results: Mapping[str, Result]) -> list[list[str]]:
+    """The issue's targets, each with the measured value and met / missed-by-how-much."""
+    rows: list[list[str]] = []
+    limit = results.get("limit", {})
+    bare = (limit.get("bare_client") or {}).get("rate")
+    sqlite = _drain_run(results, "sqlite", 1)
+    pg2 = _drain_run(results, "postgres", 2)
+    s_rate = sqlite["rate"] if sqlite else None
+    r = _ratio(s_rate, bare)
+    rows.append(
+        [
+            "drain, SQLite ×1 ≥ 0.7 × bare client (b)",
+            _x(r),
+            _verdict(
+                None if r is None else r >= 0.7,
+                f"needs {0.7 * bare:,.0f}/s, {0.7 / r:.1f}× short" if r and bare else "",
+            ),
+        ]
+    )
+    p = _ratio(pg2["rate"] if pg2 else None, s_rate)
+    rows.append(
+        [
+            "drain, PostgreSQL ×2 ≥ SQLite ×1",
+            _x(p),
+            _verdict(None if p is None else p >= 1.0, f"{(1 - p) * 100:.0f} % below" if p else ""),
+        ]
+    )
+    celery = results.get("baseline", {}).get("rate")
+    c = _ratio(s_rate, celery)
+    rows.append(
+        [
+            "≥ 10 × the Celery baseline (drain SQLite ×1 ÷ Celery)",
+            _x(c),
+            _verdict(None if c is None else c >= 10, f"{10 / c:.1f}× short" if c else ""),
+        ]
+    )
+    phases = {p["offered_rate"]: p for p in results.get("e2e", {}).get("phases", [])}
+    at_1000 = phases.get(1000, {}).get("p99_ms")
+    rows.append(
+        [
+            "end-to-end at 1,000 events/s: p99 < 50 ms",
+            f"{_n(at_1000, 1)} ms",
+            _verdict(
+                None if at_1000 is None else at_1000 < 50,
+                f"{at_1000 / 50:.0f}× over" if at_1000 else "",
+            ),
+        ]
+    )
+    sustained = sustained_rate(results)
+    rows.append(
+        [
+            "end-to-end: sustained ≥ 4,000 events/s",
+            f"{_n(sustained)} /s",
+            _verdict(
+                None if sustained is None else sustained >= 4000,
+                f"{4000 / sustained:.1f}× short" if sustained else "",
+            ),
+        ]
+    )
+    backlog = results.get("backlog", {}).get("runs", [])
+    if backlog:
+        big = backlog[-1]
+        peak = max(big["worker_peak_rss_mb"], big["api_peak_rss_mb"])
+        rows.append(
+            [
+                f"backlog {big['queued']:,}: peak RSS < 250 MB (worker / API)",
+                f"{big['worker_peak_rss_mb']} / {big['api_peak_rss_mb']} MB",
+                _verdict(peak < 250, f"{peak - 250:.0f} MB over"),
+            ]
+        )
+        growth = results["backlog"].get("worker_growth_mb")
+        rows.append(
+            [
+                "backlog: memory does not grow with the backlog (×10)",
+                f"{growth:+.1f} MB",
+                _verdict(growth is not None and growth < 10, f"{growth:+.1f} MB"),
+            ]
+        )
+    kept = results.get("slow", {}).get("healthy_throughput_ratio")
+    rows.append(
+        [
+            "slow endpoint: healthy ones keep ≥ 80 % throughput",
+            "—" if kept is None else f"{kept:.0%}",
+            _verdict(
+                None if kept is None else kept >= 0.8,
+                f"{(0.8 - kept) * 100:.0f} points short" if kept else "",
+            ),
+        ]
+    )
+    return rows
+
+
+def sustained_rate(results: Mapping[str, Result]) -> float | None:
+    """The highest delivered rate of a phase that kept up (≥ 95 % of the offered rate)."""
+    best: float | None = None
+    for phase in results.get("e2e", {}).get("phases", []):
+        if phase["delivered_rate"] >= 0.95 * phase["offered_rate"] and phase["lost_or_late"] == 0:
+            best = max(best or 0.0, phase["delivered_rate"])
+    if best is None:
+        rates = [p["delivered_rate"] for p in results.get("e2e", {}).get("phases", [])]
+        return max(rates) if rates else None
+    return best
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def charts(results: Mapping[str, Result], tag: str) -> list[str]:
+    """PNG charts; their relative paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    IMG.mkdir(parents=True, exist_ok=True)
+    made: list[str] = []
+    bars: list[tuple[str, float]] = []
+    limit = results.get("limit", {})
+    if (limit.get("wrk") or {}).get("rate"):
+        bars.append(("wrk (a)", limit["wrk"]["rate"]))
+    if (limit.get("bare_client") or {}).get("rate"):
+        bars.append(("bare aiohttp (b)", limit["bare_client"]["rate"]))
+    for run in results.get("drain", {}).get("runs", []):
+        if "rate" in run:
+            bars.append((f"drain {run['database']}×{run['processes']}", run["rate"]))
+    if results.get("baseline", {}).get("rate"):
+        bars.append(("Celery", results["baseline"]["rate"]))
+    if bars:
+        fig, ax = plt.subplots(figsize=(8, 4))
+        ax.barh([b[0] for b in bars][::-1], [b[1] for b in bars][::-1], color="#4c72b0")
+        ax.set_xscale("log")
+        ax.set_xlabel("requests / deliveries per second (log)")
+        ax.set_title("Throughput against the same 204 sink")
+        for i, (_, value) in enumerate(bars[::-1]):
+            ax.text(value, i, f" {value:,.0f}", va="center", fontsize=8)
+        fig.tight_layout()
+        name = f"img/bench-throughput{tag}.png"
+        fig.savefig(common.ROOT / "docs" / name, dpi=110)
+        plt.close(fig)
+        made.append(name)
+    phases = results.get("e2e", {}).get("phases", [])
+    if phases:
+        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+        offered = [p["offered_rate"] for p in phases]
+        for key in ("p50_ms", "p95_ms", "p99_ms"):
+            left.plot(offered, [p[key] or 0 for p in phases], marker="o", label=key[:3])
+        left.axhline(50, color="grey", linestyle="--", linewidth=0.8, label="50 ms target")
+        left.set_yscale("log")
+        left.set_xlabel("offered events/s")
+        left.set_ylabel("accepted → received, ms (log)")
+        left.legend()
+        left.set_title("End-to-end latency")
+        right.plot(offered, offered, linestyle="--", color="grey", label="offered")
+        right.plot(offered, [p["accepted_rate"] for p in phases], marker="o", label="accepted")
+        right.plot(offered, [p["delivered_rate"] for p in phases], marker="o", label="delivered")
+        right.set_xlabel("offered events/s")
+        right.set_ylabel("events/s")
+        right.legend()
+        right.set_title("End-to-end throughput")
+        fig.tight_layout()
+        name = f"img/bench-e2e{tag}.png"
+        fig.savefig(common.ROOT / "docs" / name, dpi=110)
+        plt.close(fig)
+        made.append(name)
+    runs = results.get("drain", {}).get("runs", [])
+    if any("timeline" in r for r in runs) or results.get("backlog"):
+        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+        for run in runs:
+            if "timeline" in run:
+                left.plot(
+                    *zip(*run["timeline"], strict=True),
+                    label=f"{run['database']}×{run['processes']}",
+                )
+        if results.get("baseline", {}).get("timeline"):
+            left.plot(*zip(*results["baseline"]["timeline"], strict=True), label="Celery")
+        left.set_xlabel("seconds")
+        left.set_ylabel("deliveries done")
+        left.set_title("Drain progress")
+        left.legend()
+        for run in results.get("backlog", {}).get("runs", []):
+            for key, label in (
+                ("worker_rss_timeline_mb", "worker"),
+                ("api_rss_timeline_mb", "API"),
+            ):
+                if run.get(key):
+                    right.plot(
+                        *zip(*run[key], strict=True), label=f"{label}, {run['queued']:,} queued"
+                    )
+        right.axhline(250, color="grey", linestyle="--", linewidth=0.8, label="250 MB target")
+        right.set_xlabel("seconds")
+        right.set_ylabel("RSS MB")
+        right.set_title("Backlog memory")
+        right.legend(fontsize=7)
+        fig.tight_layout()
+        name = f"img/bench-drain-backlog{tag}.png"
+        fig.savefig(common.ROOT / "docs" / name, dpi=110)
+        plt.close(fig)
+        made.append(name)
+    return made
+
+
+def sections(results: Mapping[str, Result]) -> list[str]:
+    out: list[str] = []
+    limit = results.get("limit")
+    if limit:
+        rows = []
+        if limit.get("wrk"):
+            rows.append(["(a) wrk, 2 threads, 600-byte POST", _n(limit["wrk"]["rate"]), "—"])
+        b = limit.get("bare_client") or {}
+        rows.append(
+            [
+                "(b) aiohttp + uvloop, signed, stores nothing",
+                _n(b.get("rate")),
+                _n(b.get("cpu_s_per_1000"), 3),
+            ]
+        )
+        out += [f"## 2. limit ({limit['sink']} sink, {limit['concurrency']} in flight)", "",
+                table(["driver", "requests/s", "CPU s / 1,000"], rows), ""]  # fmt: skip
+    drain = results.get("drain")
+    if drain:
+        bare = (results.get("limit", {}).get("bare_client") or {}).get("rate")
+        wrk = (results.get("limit", {}).get("wrk") or {}).get("rate")
+        celery = results.get("baseline", {}).get("rate")
+        rows = [
+            [
+                r["database"],
+                r["processes"],
+                _n(r.get("rate")),
+                _n(r.get("cpu_s_per_1000"), 3),
+                _n(r.get("peak_rss_mb"), 1),
+                _x(_ratio(r.get("rate"), bare)),
+                _x(_ratio(r.get("rate"), wrk)),
+                _x(_ratio(r.get("rate"), celery)),
+                r.get("error", ""),
+            ]
+            for r in drain["runs"]
+        ]
+        out += [f"## 1. drain ({drain['n']:,} deliveries, {drain['endpoints']} endpoints, {drain['sink']} sink)", "",
+                table(["database", "workers", "deliveries/s", "CPU s / 1,000", "peak RSS MB (per worker)",
+                       "÷ bare client (b)", "÷ wrk (a)", "÷ Celery", "error"], rows), ""]  # fmt: skip
+    base = results.get("baseline")
+    if base and "rate" in base:
+        note = (
+            f" Celery ran a 1/{base.get('scale_factor', 1)} share of N ({base['n']:,} webhooks)"
+            if base.get("scale_factor", 1) > 1
+            else ""
+        )
+        if base.get("cut_short"):
+            note += f"; cut at {base['max_seconds']:g} s after {base['completed']:,}"
+        out += [f"## 3. baseline (Celery prefork ×{base['concurrency']} + Redis, requests, autoretry_for)", "",
+                table(["webhooks", "webhooks/s", "CPU s / 1,000", "peak RSS MB (all processes)"],
+                      [[_n(base["completed"]), _n(base["rate"]), _n(base["cpu_s_per_1000"], 3),
+                        _n(base["peak_rss_mb"], 1)]]), "", (note.strip() + ".") if note else "", ""]  # fmt: skip
+    e2e = results.get("e2e")
+    if e2e and e2e.get("phases"):
+        rows = [[_n(p["offered_rate"]), _n(p["accepted_rate"]), _n(p["delivered_rate"]), _n(p["p50_ms"], 1),
+                 _n(p["p95_ms"], 1), _n(p["p99_ms"], 1), _n(p["lost_or_late"]), _n(p["api_errors"])]
+                for p in e2e["phases"]]  # fmt: skip
+        out += [f"## 4. end-to-end ({e2e['server']}, SQLite, {e2e['phase_seconds']:g} s per rate)", "",
+                table(["offered/s", "accepted/s", "delivered/s", "p50 ms", "p95 ms", "p99 ms",
+                       "not received within 30 s", "API errors (requests)"], rows), "",
+                f"Server peak RSS: {e2e['server_peak_rss_mb']} MB.", ""]  # fmt: skip
+    backlog = results.get("backlog")
+    if backlog and backlog.get("runs"):
+        rows = [[_n(r["queued"]), _n(r["worker_peak_rss_mb"], 1), _n(r["api_peak_rss_mb"], 1),
+                 _n(r["attempts_made"]), _n(r["api_errors"])] for r in backlog["runs"]]  # fmt: skip
+        out += [f"## 5. backlog memory (endpoints down, {backlog['runs'][0]['seconds']:g} s)", "",
+                table(["queued", "worker peak RSS MB", "API peak RSS MB", "attempts made", "API errors"], rows),
+                ""]  # fmt: skip
+    slow = results.get("slow")
+    if slow and slow.get("runs"):
+        rows = [["slow (2 s)" if r["with_slow_endpoint"] else "healthy", _n(r["healthy_rate"], 1),
+                 _n(r["healthy_p50_ms"], 1), _n(r["healthy_p99_ms"], 1),
+                 f"{r['healthy_received']:,} / {r['healthy_expected']:,}", _n(r["tenth_endpoint_received"])]
+                for r in slow["runs"]]  # fmt: skip
+        kept = slow.get("healthy_throughput_ratio")
+        out += [f"## 6. slow endpoints ({slow['rate']} reports/s × 10 endpoints, {slow['seconds']:g} s)", "",
+                table(["10th endpoint", "healthy deliveries/s", "healthy p50 ms", "healthy p99 ms",
+                       "healthy received / expected", "10th received"], rows), "",
+                f"Healthy throughput kept: {'—' if kept is None else f'{kept:.0%}'}.", ""]  # fmt: skip
+    return out
+
+
+def generate(*, quick: bool = False) -> Path | None:
+    results = load(quick)
+    if not results:
+        print("no results to report")
+        return None
+    tag = "-quick" if quick else ""
+    images = charts(results, tag)
+    run_ids = sorted({str(r.get("run_id")) for r in results.values()})
+    machine = next(iter(results.values())).get("machine", {})
+    lines = [
+        "# Benchmarks",
+        "",
+        "Generated by `make bench` (`python -m bench`) from `bench/results/*.json`"
+        + (
+            " — **quick run (`--quick`): small N, short phases; not the reference figures**"
+            if quick
+            else ""
+        )
+        + ". Everything runs on 127.0.0.1 on one machine "
+        f"({machine.get('cpus')} CPUs, {machine.get('memory_gb')} GB, Python {machine.get('python')}); "
+        "the machine is shared and noisy, so read the **ratios**, measured in the same run, "
+        "before the absolute numbers.",
+        "",
+        f"Runs: {', '.join(run_ids)}" + (" (ratios mix runs)" if len(run_ids) > 1 else "") + ".",
+        "",
+        "## Targets (issue 5)",
+        "",
+        table(["target", "measured", "verdict"], targets(results)),
+        "",
+        *[f"![{Path(image).stem}]({image})" for image in images],
+        "",
+        *sections(results),
+        "## How it is measured",
+        "",
+        (
+            "- **Sink**: nginx answering 204 (`bench/nginx.conf`, one worker, keep-alive) where "
+            "available, else a uvicorn raw-ASGI sink; end-to-end and slow use the recording ASGI sink "
+            "(`python -m bench.sink`), which timestamps each arrival with the event's message id."
+        ),
+        (
+            "- **drain**: N deliveries queued first through the store (N/10 SMS × 10 endpoints), then "
+            "`python -m statushooks.worker` processes (`STATUSHOOKS_ALLOW_PRIVATE_URLS=1`) drain them; "
+            "time and CPU (psutil, all workers) from the first finished delivery to the last recorded one."
+        ),
+        (
+            "- **limit (b)**: the same concurrency as the dispatcher (10 endpoints × `max_in_flight` 10), "
+            "each request signed with `statushooks.signing`, nothing stored."
+        ),
+        "- **baseline**: tasks enqueued first, then `celery worker -P prefork`; arrivals counted at the sink.",
+        (
+            "- **end-to-end / slow**: `statushooks serve` (API + dispatcher, SQLite) as a subprocess; "
+            "the generator posts `delivered` reports to `POST /v1/status-reports` every 100 ms (open loop); "
+            "latency = sink arrival − the moment the bulk API answered."
+        ),
+        (
+            "- **backlog**: API (no dispatcher) and `python -m statushooks.worker` as separate processes, "
+            "endpoints on a closed port; RSS sampled every 0.2 s."
+        ),
+        "",
+    ]
+    DOC.write_text("\n".join(lines).replace("\n\n\n", "\n\n"))
+    print(f"-> {DOC.relative_to(common.ROOT)} ({len(images)} charts)")
+    return DOC
