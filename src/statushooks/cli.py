@@ -20,7 +20,7 @@ import urllib.request
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -29,8 +29,10 @@ from rich.panel import Panel
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from statushooks import __version__, config, durations, exceptions, receiver, service, sms
-from statushooks.storage import engine as engines
+from statushooks import __version__, config, durations, exceptions, receiver
+
+if TYPE_CHECKING:
+    from statushooks import service
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -142,6 +144,8 @@ def load(
         "allow_private_urls": allow_private_urls,
         "delivery_timeout": delivery_timeout,
     }
+    from statushooks.storage import engine as engines  # heavy: only for commands that need it
+
     settings = config.load_settings(**{k: v for k, v in flags.items() if v is not None})
     engines.normalize_url(settings.database_url)  # refuse an unsupported URL before starting
     return settings
@@ -240,6 +244,7 @@ def create_account(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Create an account and print its API key (shown only once)."""
+    from statushooks import service, sms
     from statushooks.storage.sql import Store
 
     if not name.strip() or len(name) > 200:

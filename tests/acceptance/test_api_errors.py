@@ -202,3 +202,32 @@ async def test_bad_idempotency_key(account: Account) -> None:
     )
     assert_problem(response, 422, "header.Idempotency-Key")
     await _assert_nothing_stored(account)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "content"),
+    [
+        ("POST", "/v1/sms", b'{"to": "+447810000001", "from": "A\\u0000", "text": "x"}'),
+        ("POST", "/v1/endpoints", b'{"url": "http://127.0.0.1:9/", "metadata": {"n": NaN}}'),
+        (
+            "POST",
+            "/v1/sms",
+            (
+                b'{"to": "+447810000001", "from": "A", "text": "x", '
+                b'"scheduled_at": "0001-01-01T00:00:00+01:00"}'
+            ),
+        ),
+        ("GET", "/v1/endpoints/ep_%00x", None),
+        ("GET", "/v1/events?message_id=msg_%00", None),
+        ("GET", "/v1/endpoints/ep_x/stats?window=99999999999d", None),
+    ],
+)
+async def test_hostile_input_is_refused(
+    account: Account, method: str, path: str, content: bytes | None
+) -> None:
+    """NUL characters, NaN, out-of-range times and windows answer 4xx, never 5xx."""
+    headers = {"Content-Type": "application/json"} if content else {}
+    response = await account.client.request(method, path, content=content, headers=headers)
+    assert 400 <= response.status_code < 500, response.text
+    assert response.headers["content-type"] == PROBLEM
+    await _assert_nothing_stored(account)

@@ -119,6 +119,10 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if _has_nul(scope):
+            response = errors.problem_of("validation", "the URL may not contain NUL characters")
+            await response(scope, receive, send)
+            return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._too_large(scope, receive, send, size=0)
@@ -159,6 +163,11 @@ class BodyLimitMiddleware:
             if not message.get("more_body", False):
                 break
         await response(scope, receive, send)
+
+
+def _has_nul(scope: Scope) -> bool:
+    raw = bytes(scope.get("raw_path") or scope["path"].encode()) + scope.get("query_string", b"")
+    return b"\x00" in raw or b"%00" in raw or "\x00" in scope["path"]
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
-from typing import Any, Generic, TypeVar
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -29,10 +30,38 @@ EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_METADATA_BYTES = 16 * 1024
 
 
+def _utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ValueError("the time is out of range") from None
+
+
+#: An RFC 3339 time with an offset, normalised to UTC.
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
+
+
+def _has_nul(data: Any) -> bool:
+    if isinstance(data, str):
+        return "\x00" in data
+    if isinstance(data, dict):
+        return any(_has_nul(key) or _has_nul(value) for key, value in data.items())
+    if isinstance(data, list):
+        return any(_has_nul(item) for item in data)
+    return False
+
+
 class Input(BaseModel):
-    """A request body: unknown fields are refused."""
+    """A request body: unknown fields and NUL characters are refused."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        if _has_nul(data):
+            raise ValueError("text may not contain NUL characters")
+        return data
 
 
 class Output(BaseModel):
@@ -120,7 +149,11 @@ class EndpointFields(Input):
     @field_validator("metadata")
     @classmethod
     def _small_metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if len(json.dumps(value)) > MAX_METADATA_BYTES:
+        try:
+            size = len(json.dumps(value, allow_nan=False))
+        except ValueError:
+            raise ValueError("numbers must be finite") from None
+        if size > MAX_METADATA_BYTES:
             raise ValueError(f"at most {MAX_METADATA_BYTES} bytes of JSON")
         return value
 
@@ -251,8 +284,8 @@ class EndpointTest(Input):
 
 
 class Recover(Input):
-    since: AwareDatetime
-    until: AwareDatetime | None = None
+    since: UtcDatetime
+    until: UtcDatetime | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> Recover:
@@ -308,7 +341,7 @@ class SmsCreate(Input):
     text: str = Field(min_length=1, max_length=10_000)
     custom_id: str | None = Field(default=None, max_length=200)
     correlation_id: str | None = Field(default=None, max_length=200)
-    scheduled_at: AwareDatetime | None = None
+    scheduled_at: UtcDatetime | None = None
     list_id: str | None = Field(default=None, max_length=200)
     campaign_id: str | None = Field(default=None, max_length=200)
     campaign_name: str | None = Field(default=None, max_length=200)
@@ -469,7 +502,7 @@ class StatusReportIn(Input):
     status: MessageStatus
     error_code: str | None = Field(default=None, max_length=200)
     error_message: str | None = Field(default=None, max_length=2000)
-    occurred_at: AwareDatetime | None = None
+    occurred_at: UtcDatetime | None = None
 
     def report(self, message_id: str) -> service.StatusReport:
         return service.StatusReport(

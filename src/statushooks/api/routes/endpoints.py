@@ -13,6 +13,7 @@ from statushooks.api.deps import AccountId, IdempotencyDep, Paging, ServiceDep, 
 
 router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"])
 DEFAULT_STATS_WINDOW = "24h"
+MAX_STATS_WINDOW = 366 * 86400.0  # seconds
 
 
 @router.post("", status_code=201, response_model=schemas.EndpointWithSecret)
@@ -95,9 +96,9 @@ async def read_endpoint_stats(
     try:
         seconds = durations.parse_duration(window)
     except exceptions.ConfigurationError as exc:
-        raise exceptions.ValidationError(
-            exc.message, errors=[{"field": "query.window", "message": exc.message}]
-        ) from None
+        raise _bad_window(exc.message) from None
+    if seconds > MAX_STATS_WINDOW:
+        raise _bad_window(f"at most {durations.format_duration(MAX_STATS_WINDOW)}")
     since = service.utcnow() - timedelta(seconds=seconds)
     stats = await queries.endpoint_stats(store, account_id, endpoint_id, since=since)
     return schemas.EndpointStatsOut.of(stats)
@@ -135,3 +136,9 @@ async def recover_endpoint(
         return schemas.Recovered(endpoint_id=endpoint_id, requeued=count)
 
     return await idem.run(account_id, work, status_code=202)
+
+
+def _bad_window(message: str) -> exceptions.ValidationError:
+    return exceptions.ValidationError(
+        f"window: {message}", errors=[{"field": "query.window", "message": message}]
+    )
