@@ -68,7 +68,11 @@ def default_worker_id() -> str:
 class DispatcherStats:
     """Counters of one dispatcher since it started."""
 
+    #: Claim transactions, and deliveries they leased.
+    claim_rounds: int = 0
     claimed: int = 0
+    #: Result-writing transactions.
+    write_rounds: int = 0
     attempted: int = 0
     succeeded: int = 0
     retried: int = 0
@@ -134,6 +138,8 @@ class Dispatcher:
         self._results: list[queue.Completion] = []
         self._results_ready = asyncio.Event()
         self._closing = False
+        self._waiting_for_slots = False
+        self._written_since_claim = 0
         self._running: dict[asyncio.Task[None], queue.Claim] = {}
         #: Leases held without a result yet: given back on shutdown.
         self._open_leases: dict[str, str] = {}
@@ -182,9 +188,12 @@ class Dispatcher:
             self._wake.clear()
             if free < self._claim_threshold and self._running:
                 # Finished attempts wake the loop once enough slots are free.
+                self._waiting_for_slots = True
                 await self._sleep_until_woken()
+                self._waiting_for_slots = False
                 continue
             limit = min(self.settings.dispatch_batch, free)
+            self._written_since_claim = 0
             try:
                 claims = await self._claim(limit)
             except exceptions.StorageError:
@@ -206,6 +215,7 @@ class Dispatcher:
             bucket = self._buckets.get(claim.endpoint.id)
             if bucket is not None and claim.endpoint.rate_limit is not None:
                 bucket.take(1)
+        self.stats.claim_rounds += 1
         self.stats.claimed += len(claims)
         return claims
 
@@ -238,7 +248,12 @@ class Dispatcher:
         self._running.pop(task, None)
         if not task.cancelled() and task.exception() is not None:
             logger.error("attempt task failed", exc_info=task.exception())
-        if self._concurrency - len(self._running) >= self._claim_threshold:
+        # Otherwise the written results wake the loop: that is when leases (and so the
+        # endpoints' in-flight room) are given back.
+        if (
+            self._waiting_for_slots
+            and self._concurrency - len(self._running) >= self._claim_threshold
+        ):
             self._wake.set()
 
     async def _attempt(self, claim: queue.Claim) -> None:
@@ -276,9 +291,22 @@ class Dispatcher:
             while self._results:
                 batch, self._results = self._results, []
                 await self._write(batch)
-                self._wake.set()
+                self._written_since_claim += len(batch)
+                if self._worth_claiming():
+                    self._wake.set()
             if self._closing:
                 return
+
+    def _worth_claiming(self) -> bool:
+        """Whether written results freed enough room for a claim to be worth its transaction.
+
+        Claim once half of the outstanding attempts came back (or a claim threshold's worth):
+        claims stay batched under load, and an idle dispatcher claims at once (ordered
+        successors, freed in-flight room). Otherwise the poll tick claims.
+        """
+        written = self._written_since_claim
+        outstanding = written + len(self._running)
+        return written >= min(self._claim_threshold, max(1, outstanding // 2))
 
     async def _write(self, batch: list[queue.Completion]) -> None:
         for attempt_number in range(1, FLUSH_ATTEMPTS + 1):
@@ -288,6 +316,7 @@ class Dispatcher:
                 logger.exception("writing %d results failed (try %d)", len(batch), attempt_number)
                 await asyncio.sleep(FLUSH_RETRY_DELAY)
                 continue
+            self.stats.write_rounds += 1
             self._count(batch, report)
             return
         logger.error("dropped %d results: their leases will expire and be retried", len(batch))
