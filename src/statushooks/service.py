@@ -167,9 +167,7 @@ class Service:
             current = await tx.get_endpoint(account_id, endpoint_id)
             spec = dataclasses.replace(_spec_of(current), **changes)
             await self._check_endpoint_spec(spec)
-            updated = dataclasses.replace(
-                current, **_spec_fields(spec), updated_at=self.clock()
-            )
+            updated = dataclasses.replace(current, **_spec_fields(spec), updated_at=self.clock())
             updated = _with_state_reason(current, updated)
             await tx.update_endpoint(updated)
             if updated.state is EndpointState.ACTIVE and current.state is not EndpointState.ACTIVE:
@@ -485,7 +483,9 @@ def _spec_fields(spec: EndpointSpec) -> dict[str, Any]:
 
 
 def _spec_of(endpoint: Endpoint) -> EndpointSpec:
-    return EndpointSpec(**{f.name: getattr(endpoint, f.name) for f in dataclasses.fields(EndpointSpec)})
+    return EndpointSpec(
+        **{f.name: getattr(endpoint, f.name) for f in dataclasses.fields(EndpointSpec)}
+    )
 
 
 def _with_state_reason(current: Endpoint, updated: Endpoint) -> Endpoint:
