@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -38,14 +39,26 @@ def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 def create_engine(url: str) -> AsyncEngine:
-    """An engine for ``url`` with statushooks' connection settings applied."""
+    """An engine for ``url`` with statushooks' connection settings applied (JSON via orjson)."""
     url = normalize_url(url)
+    json_options: dict[str, Any] = {
+        "json_serializer": _json_dumps,
+        "json_deserializer": orjson.loads,
+    }
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT / 1000})
+        engine = create_async_engine(
+            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT / 1000}, **json_options
+        )
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(url, pool_size=PG_POOL_SIZE, max_overflow=PG_POOL_SIZE)
+    return create_async_engine(
+        url, pool_size=PG_POOL_SIZE, max_overflow=PG_POOL_SIZE, **json_options
+    )
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
