@@ -224,25 +224,13 @@ class Service:
         **fields: Any,
     ) -> Message:
         """Record an SMS and emit its ``submitted`` events."""
-        now = self.clock()
         region = sms.region_code(to, field="to")
         made: tuple[links.TrackedLink, ...] = ()
         if track_links:
             text, made = links.track_links(text, public_base_url=self.settings.public_base_url)
         segments = sms.count_segments(text)
-        price = self.pricing.price(Channel.SMS, region, segments)
-        message = messages.new_message(
-            account_id=account_id,
-            channel=Channel.SMS,
-            to=to,
-            now=now,
-            sender=sender,
-            text=text,
-            segments=segments,
-            region_code=region,
-            price=price.amount,
-            currency=price.currency,
-            **fields,
+        message = self._new_message(
+            account_id, Channel.SMS, to, region, segments, sender=sender, text=text, **fields
         )
         return await self._submit(message, made)
 
@@ -250,18 +238,8 @@ class Service:
         self, account_id: str, *, to: str, sender: str, subject: str, **fields: Any
     ) -> Message:
         """Record an email and emit its ``submitted`` events."""
-        now = self.clock()
-        price = self.pricing.price(Channel.EMAIL, None, 1)
-        message = messages.new_message(
-            account_id=account_id,
-            channel=Channel.EMAIL,
-            to=to,
-            now=now,
-            sender=sender,
-            subject=subject,
-            price=price.amount,
-            currency=price.currency,
-            **fields,
+        message = self._new_message(
+            account_id, Channel.EMAIL, to, None, 1, sender=sender, subject=subject, **fields
         )
         return await self._submit(message, ())
 
@@ -269,21 +247,34 @@ class Service:
         self, account_id: str, *, to: str, verification_code: str, **fields: Any
     ) -> Message:
         """Record a voice verification call and emit its ``submitted`` events."""
-        now = self.clock()
         region = sms.region_code(to, field="to")
-        price = self.pricing.price(Channel.VOICE, region, 1)
-        message = messages.new_message(
+        message = self._new_message(
+            account_id, Channel.VOICE, to, region, 1, verification_code=verification_code, **fields
+        )
+        return await self._submit(message, ())
+
+    def _new_message(
+        self,
+        account_id: str,
+        channel: Channel,
+        to: str,
+        region: str | None,
+        segments: int,
+        **fields: Any,
+    ) -> Message:
+        """A submitted message priced from the pricing table."""
+        price = self.pricing.price(channel, region, segments)
+        return messages.new_message(
             account_id=account_id,
-            channel=Channel.VOICE,
+            channel=channel,
             to=to,
-            now=now,
-            verification_code=verification_code,
+            now=self.clock(),
+            segments=segments,
             region_code=region,
             price=price.amount,
             currency=price.currency,
             **fields,
         )
-        return await self._submit(message, ())
 
     async def _submit(self, message: Message, made: Sequence[links.TrackedLink]) -> Message:
         async with self.store.write() as tx:
