@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -18,14 +19,15 @@ from pydantic import (
 )
 
 from statushooks import accounts, service
-from statushooks.deliveries import Attempt, Delivery, DeliveryState, Event
+from statushooks.deliveries import DeliveryState, Event
 from statushooks.endpoints import Endpoint, EndpointState
 from statushooks.events import catalog
 from statushooks.messages import Channel, Message, MessageStatus
-from statushooks.storage.sql import StatusRecord
+from statushooks.storage import sql
 from statushooks.storage.stats import EndpointStats
 
 T = TypeVar("T")
+R = TypeVar("R")
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_METADATA_BYTES = 16 * 1024
 
@@ -65,7 +67,9 @@ class Input(BaseModel):
 
 
 class Output(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
+    """A response body; ``Model.model_validate(record)`` reads a record's same-named fields."""
+
+    model_config = ConfigDict(populate_by_name=True, from_attributes=True)
 
 
 class Page(Output, Generic[T]):
@@ -73,6 +77,11 @@ class Page(Output, Generic[T]):
 
     data: list[T]
     next_cursor: str | None
+
+
+def page_of(page: sql.Page[R], convert: Callable[[R], T]) -> Page[T]:
+    """A stored page with each record converted for the response."""
+    return Page(data=[convert(record) for record in page.data], next_cursor=page.next_cursor)
 
 
 def _check_event_types(names: list[str]) -> list[str]:
@@ -385,17 +394,6 @@ class StatusRecordOut(Output):
     error_message: str | None
     detail: dict[str, Any] | None
 
-    @classmethod
-    def of(cls, record: StatusRecord) -> StatusRecordOut:
-        return cls(
-            status=record.status,
-            occurred_at=record.occurred_at,
-            recorded_at=record.recorded_at,
-            error_code=record.error_code,
-            error_message=record.error_message,
-            detail=dict(record.detail) if record.detail is not None else None,
-        )
-
 
 class EventSummary(Output):
     id: str
@@ -403,16 +401,6 @@ class EventSummary(Output):
     status: MessageStatus
     sequence: int
     created_at: datetime
-
-    @classmethod
-    def of(cls, event: Event) -> EventSummary:
-        return cls(
-            id=event.id,
-            type=event.type,
-            status=event.status,
-            sequence=event.sequence,
-            created_at=event.created_at,
-        )
 
 
 class MessageOut(Output):
@@ -486,12 +474,12 @@ class MessageDetail(MessageOut):
 
     @classmethod
     def detail(
-        cls, message: Message, history: list[StatusRecord], events: list[Event]
+        cls, message: Message, history: list[sql.StatusRecord], events: list[Event]
     ) -> MessageDetail:
         return cls(
             **_message_fields(message),
-            history=[StatusRecordOut.of(record) for record in history],
-            events=[EventSummary.of(event) for event in events],
+            history=[StatusRecordOut.model_validate(record) for record in history],
+            events=[EventSummary.model_validate(event) for event in events],
         )
 
 
@@ -570,15 +558,9 @@ class EventOut(EventSummary):
 
     @classmethod
     def of(cls, event: Event) -> EventOut:
-        return cls(
-            id=event.id,
-            type=event.type,
-            status=event.status,
-            sequence=event.sequence,
-            created_at=event.created_at,
-            message_id=event.message_id,
-            payload=json.loads(event.payload),
-        )
+        """The event with its stored payload bytes parsed."""
+        summary = EventSummary.model_validate(event).model_dump()
+        return cls(**summary, message_id=event.message_id, payload=json.loads(event.payload))
 
 
 class DeliveryOut(Output):
@@ -597,25 +579,6 @@ class DeliveryOut(Output):
     updated_at: datetime
     completed_at: datetime | None
 
-    @classmethod
-    def of(cls, delivery: Delivery) -> DeliveryOut:
-        return cls(
-            id=delivery.id,
-            event_id=delivery.event_id,
-            endpoint_id=delivery.endpoint_id,
-            message_id=delivery.message_id,
-            event_type=delivery.event_type,
-            sequence=delivery.sequence,
-            state=delivery.state,
-            attempts=delivery.attempts,
-            next_attempt_at=delivery.next_attempt_at,
-            last_response_status=delivery.last_response_status,
-            last_error=delivery.last_error,
-            created_at=delivery.created_at,
-            updated_at=delivery.updated_at,
-            completed_at=delivery.completed_at,
-        )
-
 
 class EventDetail(EventOut):
     deliveries: list[DeliveryOut]
@@ -633,22 +596,6 @@ class AttemptOut(Output):
     response_body: str
     error_kind: str | None
     error_message: str | None
-
-    @classmethod
-    def of(cls, attempt: Attempt) -> AttemptOut:
-        return cls(
-            id=attempt.id,
-            delivery_id=attempt.delivery_id,
-            endpoint_id=attempt.endpoint_id,
-            number=attempt.number,
-            started_at=attempt.started_at,
-            duration_ms=attempt.duration_ms,
-            request_headers=dict(attempt.request_headers),
-            response_status=attempt.response_status,
-            response_body=attempt.response_body,
-            error_kind=attempt.error_kind,
-            error_message=attempt.error_message,
-        )
 
 
 class EventTypeOut(Output):

@@ -32,9 +32,7 @@ async def read_deliveries(
         event_id=event_id,
         state=state,
     )
-    return schemas.Page(
-        data=[schemas.DeliveryOut.of(d) for d in page.data], next_cursor=page.next_cursor
-    )
+    return schemas.page_of(page, schemas.DeliveryOut.model_validate)
 
 
 @router.get("/{delivery_id}", response_model=schemas.DeliveryOut)
@@ -42,7 +40,9 @@ async def read_delivery(
     delivery_id: str, account_id: AccountId, store: StoreDep
 ) -> schemas.DeliveryOut:
     """One delivery."""
-    return schemas.DeliveryOut.of(await queries.get_delivery(store, account_id, delivery_id))
+    return schemas.DeliveryOut.model_validate(
+        await queries.get_delivery(store, account_id, delivery_id)
+    )
 
 
 @router.get("/{delivery_id}/attempts", response_model=schemas.Page[schemas.AttemptOut])
@@ -53,9 +53,7 @@ async def read_delivery_attempts(
     page = await queries.list_attempts(
         store, account_id, delivery_id, limit=paging.limit, after=paging.after
     )
-    return schemas.Page(
-        data=[schemas.AttemptOut.of(a) for a in page.data], next_cursor=page.next_cursor
-    )
+    return schemas.page_of(page, schemas.AttemptOut.model_validate)
 
 
 @router.post("/{delivery_id}/retry", status_code=202, response_model=schemas.DeliveryOut)
@@ -65,6 +63,6 @@ async def retry_delivery(
     """Queue a finished delivery for a fresh attempt now."""
 
     async def work() -> schemas.DeliveryOut:
-        return schemas.DeliveryOut.of(await svc.retry_delivery(account_id, delivery_id))
+        return schemas.DeliveryOut.model_validate(await svc.retry_delivery(account_id, delivery_id))
 
     return await idem.run(account_id, work, status_code=202)

@@ -34,9 +34,7 @@ async def read_endpoints(
 ) -> schemas.Page[schemas.EndpointOut]:
     """The account's endpoints, newest first."""
     page = await queries.list_endpoints(store, account_id, limit=paging.limit, after=paging.after)
-    return schemas.Page(
-        data=[schemas.EndpointOut.of(e) for e in page.data], next_cursor=page.next_cursor
-    )
+    return schemas.page_of(page, schemas.EndpointOut.of)
 
 
 @router.get("/{endpoint_id}", response_model=schemas.EndpointOut)
@@ -116,7 +114,7 @@ async def create_endpoint_test(
 
     async def work() -> schemas.DeliveryOut:
         delivery = await svc.send_test(account_id, endpoint_id, body.event_type)
-        return schemas.DeliveryOut.of(delivery)
+        return schemas.DeliveryOut.model_validate(delivery)
 
     return await idem.run(account_id, work, status_code=202)
 

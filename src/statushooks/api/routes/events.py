@@ -36,9 +36,7 @@ async def read_events(
         event_type=event_type,
         message_id=message_id,
     )
-    return schemas.Page(
-        data=[schemas.EventOut.of(e) for e in page.data], next_cursor=page.next_cursor
-    )
+    return schemas.page_of(page, schemas.EventOut.of)
 
 
 @router.get("/{event_id}", response_model=schemas.EventDetail)
@@ -47,5 +45,5 @@ async def read_event(event_id: str, account_id: AccountId, store: StoreDep) -> s
     event, deliveries = await queries.get_event(store, account_id, event_id)
     return schemas.EventDetail(
         **schemas.EventOut.of(event).model_dump(),
-        deliveries=[schemas.DeliveryOut.of(d) for d in deliveries],
+        deliveries=[schemas.DeliveryOut.model_validate(d) for d in deliveries],
     )

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from functools import partial
+
 from fastapi import APIRouter, Response
 
 from statushooks.api import queries, schemas
 from statushooks.api.deps import AccountId, IdempotencyDep, Paging, ServiceDep, StoreDep
+from statushooks.messages import Message
 
 router = APIRouter(prefix="/v1", tags=["messages"])
 
@@ -15,20 +19,17 @@ async def create_sms(
     body: schemas.SmsCreate, account_id: AccountId, svc: ServiceDep, idem: IdempotencyDep
 ) -> Response:
     """Submit an SMS; emits its ``submitted`` events."""
-
-    async def work() -> schemas.MessageOut:
-        fields = body.model_dump(exclude={"to", "sender", "text", "track_links"})
-        message = await svc.submit_sms(
-            account_id,
-            to=body.to,
-            sender=body.sender,
-            text=body.text,
-            track_links=body.track_links,
-            **fields,
-        )
-        return schemas.MessageOut.of(message)
-
-    return await idem.run(account_id, work, status_code=201)
+    fields = body.model_dump(exclude={"to", "sender", "text", "track_links"})
+    submit = partial(
+        svc.submit_sms,
+        account_id,
+        to=body.to,
+        sender=body.sender,
+        text=body.text,
+        track_links=body.track_links,
+        **fields,
+    )
+    return await _submitted(account_id, idem, submit)
 
 
 @router.post("/email", status_code=201, response_model=schemas.MessageOut)
@@ -36,20 +37,17 @@ async def create_email(
     body: schemas.EmailCreate, account_id: AccountId, svc: ServiceDep, idem: IdempotencyDep
 ) -> Response:
     """Submit an email; emits its ``submitted`` events."""
-
-    async def work() -> schemas.MessageOut:
-        message = await svc.submit_email(
-            account_id,
-            to=body.to,
-            sender=body.sender,
-            subject=body.subject,
-            text=body.text,
-            html=body.html,
-            custom_id=body.external_id,
-        )
-        return schemas.MessageOut.of(message)
-
-    return await idem.run(account_id, work, status_code=201)
+    submit = partial(
+        svc.submit_email,
+        account_id,
+        to=body.to,
+        sender=body.sender,
+        subject=body.subject,
+        text=body.text,
+        html=body.html,
+        custom_id=body.external_id,
+    )
+    return await _submitted(account_id, idem, submit)
 
 
 @router.post("/voice", status_code=201, response_model=schemas.MessageOut)
@@ -57,16 +55,24 @@ async def create_voice(
     body: schemas.VoiceCreate, account_id: AccountId, svc: ServiceDep, idem: IdempotencyDep
 ) -> Response:
     """Submit a voice verification call; emits its ``submitted`` events."""
+    submit = partial(
+        svc.submit_voice,
+        account_id,
+        to=body.to,
+        verification_code=body.verification_code,
+        language=body.language,
+        custom_id=body.external_id,
+    )
+    return await _submitted(account_id, idem, submit)
+
+
+async def _submitted(
+    account_id: str, idem: IdempotencyDep, submit: Callable[[], Awaitable[Message]]
+) -> Response:
+    """``submit()``'s new message as a 201, once per idempotency key."""
 
     async def work() -> schemas.MessageOut:
-        message = await svc.submit_voice(
-            account_id,
-            to=body.to,
-            verification_code=body.verification_code,
-            language=body.language,
-            custom_id=body.external_id,
-        )
-        return schemas.MessageOut.of(message)
+        return schemas.MessageOut.of(await submit())
 
     return await idem.run(account_id, work, status_code=201)
 
@@ -77,9 +83,7 @@ async def read_messages(
 ) -> schemas.Page[schemas.MessageOut]:
     """The account's messages, newest first."""
     page = await queries.list_messages(store, account_id, limit=paging.limit, after=paging.after)
-    return schemas.Page(
-        data=[schemas.MessageOut.of(m) for m in page.data], next_cursor=page.next_cursor
-    )
+    return schemas.page_of(page, schemas.MessageOut.of)
 
 
 @router.get("/messages/{message_id}", response_model=schemas.MessageDetail)
