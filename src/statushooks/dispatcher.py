@@ -136,10 +136,16 @@ class Dispatcher:
         self._stop_event = asyncio.Event()
         self._wake = asyncio.Event()
         self._results: list[queue.Completion] = []
+        #: Per endpoint, finished attempts whose results are not written yet (their leases are
+        #: still held): they hold no request open, so the claim does not count them against
+        #: ``max_in_flight``. A batch leaves it just before its transaction commits (a claim
+        #: that sees the leases still held may undercount, never overcount).
+        self._finished: dict[str, int] = {}
         self._results_ready = asyncio.Event()
         self._closing = False
         self._waiting_for_slots = False
         self._written_since_claim = 0
+        self._finished_since_claim = 0
         self._running: dict[asyncio.Task[None], queue.Claim] = {}
         #: Leases held without a result yet: given back on shutdown.
         self._open_leases: dict[str, str] = {}
@@ -194,6 +200,7 @@ class Dispatcher:
                 continue
             limit = min(self.settings.dispatch_batch, free)
             self._written_since_claim = 0
+            self._finished_since_claim = 0
             try:
                 claims = await self._claim(limit)
             except exceptions.StorageError:
@@ -210,7 +217,9 @@ class Dispatcher:
                 await self._wake.wait()
 
     async def _claim(self, limit: int) -> list[queue.Claim]:
-        claims = await self.queue.claim(limit=limit, now=self._clock(), quota=self._quota)
+        claims = await self.queue.claim(
+            limit=limit, now=self._clock(), quota=self._quota, finished=dict(self._finished)
+        )
         for claim in claims:
             bucket = self._buckets.get(claim.endpoint.id)
             if bucket is not None and claim.endpoint.rate_limit is not None:
@@ -278,9 +287,15 @@ class Dispatcher:
                 retry_at=decision.retry_at,
             )
         )
+        endpoint_id = claim.endpoint.id
+        self._finished[endpoint_id] = self._finished.get(endpoint_id, 0) + 1
         self._open_leases.pop(claim.delivery.id, None)
         self._results_ready.set()
         self.stats.attempted += 1
+        # A finished attempt frees its endpoint's room at once (see ``_finished``).
+        self._finished_since_claim += 1
+        if self._worth_claiming():
+            self._wake.set()
 
     # -- results ---------------------------------------------------------------------------
 
@@ -298,20 +313,43 @@ class Dispatcher:
                 return
 
     def _worth_claiming(self) -> bool:
-        """Whether written results freed enough room for a claim to be worth its transaction.
+        """Whether finished attempts freed enough room for a claim to be worth its transaction.
 
         Claim once half of the outstanding attempts came back (or a claim threshold's worth):
         claims stay batched under load, and an idle dispatcher claims at once (ordered
         successors, freed in-flight room). Otherwise the poll tick claims.
         """
         written = self._written_since_claim
-        outstanding = written + len(self._running)
-        return written >= min(self._claim_threshold, max(1, outstanding // 2))
+        finished = self._finished_since_claim
+        outstanding = max(written, finished) + len(self._running)
+        return max(written, finished) >= min(self._claim_threshold, max(1, outstanding // 2))
 
     async def _write(self, batch: list[queue.Completion]) -> None:
+        credited = [batch]
+
+        def uncredit() -> None:
+            # Once: a retried write after a failed commit keeps counting them as in flight.
+            if credited:
+                for completion in credited.pop():
+                    left = self._finished.get(completion.endpoint_id, 0) - 1
+                    if left > 0:
+                        self._finished[completion.endpoint_id] = left
+                    else:
+                        self._finished.pop(completion.endpoint_id, None)
+
+        try:
+            await self._write_batch(batch, uncredit)
+        finally:
+            uncredit()
+
+    async def _write_batch(
+        self, batch: list[queue.Completion], before_commit: Callable[[], None]
+    ) -> None:
         for attempt_number in range(1, FLUSH_ATTEMPTS + 1):
             try:
-                report = await self.queue.complete(batch, now=self._clock())
+                report = await self.queue.complete(
+                    batch, now=self._clock(), before_commit=before_commit
+                )
             except exceptions.StorageError:
                 logger.exception("writing %d results failed (try %d)", len(batch), attempt_number)
                 await asyncio.sleep(FLUSH_RETRY_DELAY)

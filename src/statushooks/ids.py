@@ -22,11 +22,23 @@ def ksuid(now: float | None = None) -> str:
     """A new KSUID: 4 bytes of seconds since the KSUID epoch, 16 random bytes, base62."""
     seconds = int(time.time() if now is None else now) - KSUID_EPOCH
     number = int.from_bytes(seconds.to_bytes(4, "big") + os.urandom(16), "big")
-    chars: list[str] = []
-    while number:
-        number, digit = divmod(number, 62)
-        chars.append(_ALPHABET[digit])
-    return "".join(reversed(chars)).rjust(KSUID_LENGTH, "0")
+    # Three 9-digit chunks (2**160 < 62**27): the digit loops then run on small ints.
+    high, rest = divmod(number, _CHUNK * _CHUNK)
+    middle, low = divmod(rest, _CHUNK)
+    return _chunk(high) + _chunk(middle) + _chunk(low)
+
+
+_CHUNK = 62**9
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
+
+
+def _chunk(number: int) -> str:
+    """``number`` (< 62**9) as exactly 9 base62 digits."""
+    number, d1 = divmod(number, 3844)
+    number, d2 = divmod(number, 3844)
+    number, d3 = divmod(number, 3844)
+    number, d4 = divmod(number, 3844)
+    return _ALPHABET[number] + _PAIRS[d4] + _PAIRS[d3] + _PAIRS[d2] + _PAIRS[d1]
 
 
 def new_id(prefix: str, now: float | None = None) -> str:

@@ -23,6 +23,7 @@ failure clocks, 410 and auto-disable).
 
 from __future__ import annotations
 
+import functools
 import random
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -124,8 +125,20 @@ class Queue:
 
     # -- claiming --------------------------------------------------------------------------
 
-    async def claim(self, *, limit: int, now: datetime, quota: Quota | None = None) -> list[Claim]:
-        """Lease up to ``limit`` due deliveries, fairly spread over the endpoints with work."""
+    async def claim(
+        self,
+        *,
+        limit: int,
+        now: datetime,
+        quota: Quota | None = None,
+        finished: Mapping[str, int] | None = None,
+    ) -> list[Claim]:
+        """Lease up to ``limit`` due deliveries, fairly spread over the endpoints with work.
+
+        ``finished`` counts, per endpoint, leases of this worker whose attempt is over but whose
+        result is not written yet: they hold no request open, so they do not use up the
+        endpoint's ``max_in_flight`` room.
+        """
         if limit <= 0:
             return []
         async with self.store.write() as tx:
@@ -134,7 +147,7 @@ class Queue:
                     sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK_ID}
                 )
             await _reclaim(tx, now)
-            rooms = await _endpoints_with_room(tx, now, quota)
+            rooms = await _endpoints_with_room(tx, now, quota, finished)
             shares = allocate(rooms, limit)
             chosen = await _choose(tx, shares, now)
             leased = await self._lease(tx, chosen, now)
@@ -149,33 +162,33 @@ class Queue:
         if not chosen:
             return []
         if tx.is_postgres:
-            locked = await tx.conn.execute(
-                sa.select(_d.c.id)
-                .where(_d.c.id.in_(chosen), _d.c.state == PENDING)
-                .with_for_update(skip_locked=True)
-            )
+            locked = await tx.conn.execute(_LOCK_PENDING, {"b_ids": list(chosen)})
             chosen = [row.id for row in locked]
-        values = {
-            "state": LEASED,
-            "lease_owner": self.worker_id,
-            "lease_id": ids.new_id("lse", now.timestamp()),
-            "lease_expires_at": now + self.lease,
-            "updated_at": now,
-        }
         result = await tx.conn.execute(
-            sa.update(_d)
-            .where(_d.c.id.in_(chosen), _d.c.state == PENDING)
-            .values(**values)
-            .returning(*_d.c)
+            _LEASE,
+            {
+                "b_ids": list(chosen),
+                "b_owner": self.worker_id,
+                "b_lease_id": ids.new_id("lse", now.timestamp()),
+                "b_expires": now + self.lease,
+                "b_now": now,
+            },
         )
         return [sql._delivery_from_row(row) for row in result]
 
     # -- completing ------------------------------------------------------------------------
 
     async def complete(
-        self, completions: Sequence[Completion], *, now: datetime
+        self,
+        completions: Sequence[Completion],
+        *,
+        now: datetime,
+        before_commit: Callable[[], None] | None = None,
     ) -> CompletionReport:
-        """Record a batch of attempts; each one only if its lease is still held."""
+        """Record a batch of attempts; each one only if its lease is still held.
+
+        ``before_commit`` is called inside the transaction, after its last statement.
+        """
         if not completions:
             return CompletionReport(applied=0)
         async with self.store.write() as tx:
@@ -185,13 +198,15 @@ class Queue:
                 c.delivery_id for c in completions if (c.delivery_id, c.lease_id) not in held
             )
             if not valid:
+                if before_commit is not None:
+                    before_commit()
                 return CompletionReport(applied=0, stale=stale)
-            await tx.conn.execute(
-                sa.insert(t.attempts), [_attempt_values(c.attempt) for c in valid]
-            )
+            await tx.conn.execute(_INSERT_ATTEMPT, [_attempt_values(c.attempt) for c in valid])
             await tx.conn.execute(_COMPLETE, [_completion_params(c, now) for c in valid])
             await _update_failure_clocks(tx, valid)
             disabled = await self._disable_endpoints(tx, valid, now)
+            if before_commit is not None:
+                before_commit()
         return CompletionReport(applied=len(valid), stale=stale, disabled=disabled)
 
     async def _disable_endpoints(
@@ -253,18 +268,25 @@ def _unleased(now: datetime) -> dict[str, Any]:
     }
 
 
-async def _reclaim(tx: Transaction, now: datetime) -> int:
-    result = await tx.conn.execute(
-        sa.update(_d)
-        .where(_d.c.state == LEASED, _d.c.lease_expires_at <= now)
-        .values(**_unleased(now))
+def _datetime_param(name: str) -> sa.BindParameter[datetime]:
+    return sa.bindparam(name, type_=t.UTCDateTime())
+
+
+# Statements are built once: SQLAlchemy then only binds parameters (and hits its compiled cache).
+_RECLAIM = (
+    sa.update(_d)
+    .where(_d.c.state == LEASED, _d.c.lease_expires_at <= _datetime_param("b_now"))
+    .values(
+        state=PENDING,
+        lease_owner=None,
+        lease_id=None,
+        lease_expires_at=None,
+        updated_at=_datetime_param("b_now"),
     )
-    return int(result.rowcount)
+)
 
 
-async def _endpoints_with_room(
-    tx: Transaction, now: datetime, quota: Quota | None
-) -> list[_EndpointRoom]:
+def _rooms_query() -> sa.Select[Any]:
     inner = _d.alias("inner_deliveries")
     in_flight = (
         sa.select(sa.func.count())
@@ -273,14 +295,55 @@ async def _endpoints_with_room(
         .scalar_subquery()
     )
     has_due = sa.exists().where(
-        inner.c.endpoint_id == _e.c.id, inner.c.state == PENDING, inner.c.next_attempt_at <= now
+        inner.c.endpoint_id == _e.c.id,
+        inner.c.state == PENDING,
+        inner.c.next_attempt_at <= _datetime_param("b_now"),
     )
-    query = sa.select(
+    return sa.select(
         _e.c.id, _e.c.ordered, _e.c.max_in_flight, _e.c.rate_limit, in_flight.label("in_flight")
     ).where(_e.c.state == EndpointState.ACTIVE.value, has_due)
+
+
+_ROOMS = _rooms_query()
+_LOCK_PENDING = (
+    sa.select(_d.c.id)
+    .where(_d.c.id.in_(sa.bindparam("b_ids", expanding=True)), _d.c.state == PENDING)
+    .with_for_update(skip_locked=True)
+)
+_LEASE = (
+    sa.update(_d)
+    .where(_d.c.id.in_(sa.bindparam("b_ids", expanding=True)), _d.c.state == PENDING)
+    .values(
+        state=LEASED,
+        lease_owner=sa.bindparam("b_owner", type_=sa.String()),
+        lease_id=sa.bindparam("b_lease_id", type_=sa.String()),
+        lease_expires_at=_datetime_param("b_expires"),
+        updated_at=_datetime_param("b_now"),
+    )
+    .returning(*_d.c)
+)
+_PAYLOADS = sa.select(t.events.c.id, t.events.c.payload).where(
+    t.events.c.id.in_(sa.bindparam("b_ids", expanding=True))
+)
+_ENDPOINTS = sa.select(_e).where(_e.c.id.in_(sa.bindparam("b_ids", expanding=True)))
+
+
+async def _reclaim(tx: Transaction, now: datetime) -> int:
+    result = await tx.conn.execute(_RECLAIM, {"b_now": now})
+    return int(result.rowcount)
+
+
+async def _endpoints_with_room(
+    tx: Transaction,
+    now: datetime,
+    quota: Quota | None,
+    finished: Mapping[str, int] | None = None,
+) -> list[_EndpointRoom]:
     rooms: list[_EndpointRoom] = []
-    for row in await tx.conn.execute(query):
+    for row in await tx.conn.execute(_ROOMS, {"b_now": now}):
         room = int(row.max_in_flight) - int(row.in_flight)
+        if finished:
+            room += finished.get(row.id, 0)
         if quota is not None and room > 0:
             room = min(room, quota(row.id, row.rate_limit))
         if room > 0:
@@ -309,11 +372,13 @@ def allocate(rooms: Sequence[_EndpointRoom], limit: int) -> dict[_EndpointRoom, 
     return dict(shares)
 
 
-def _due_of(room: _EndpointRoom, count: int, now: datetime) -> sa.Select[Any]:
+def _due_of(index: int, ordered: bool) -> sa.Select[Any]:
     query = sa.select(_d.c.id).where(
-        _d.c.endpoint_id == room.id, _d.c.state == PENDING, _d.c.next_attempt_at <= now
+        _d.c.endpoint_id == sa.bindparam(f"b_ep{index}", type_=sa.String()),
+        _d.c.state == PENDING,
+        _d.c.next_attempt_at <= _datetime_param("b_now"),
     )
-    if room.ordered:
+    if ordered:
         earlier = _d.alias("earlier")
         query = query.where(
             ~sa.exists().where(
@@ -323,19 +388,30 @@ def _due_of(room: _EndpointRoom, count: int, now: datetime) -> sa.Select[Any]:
                 earlier.c.state.in_((PENDING, LEASED)),
             )
         )
-    return query.order_by(_d.c.next_attempt_at).limit(count)
+    limit = sa.bindparam(f"b_n{index}", type_=sa.Integer())
+    return query.order_by(_d.c.next_attempt_at).limit(limit)
+
+
+@functools.lru_cache(maxsize=512)
+def _choose_query(ordered: tuple[bool, ...]) -> sa.Select[Any] | sa.CompoundSelect[Any]:
+    """The claim's pick: one ``LIMIT`` part per endpoint, built once per shape."""
+    parts = [_due_of(index, flag).subquery() for index, flag in enumerate(ordered)]
+    if len(parts) == 1:
+        return sa.select(parts[0].c.id)
+    return sa.union_all(*(sa.select(part.c.id) for part in parts))
 
 
 async def _choose(tx: Transaction, shares: Mapping[_EndpointRoom, int], now: datetime) -> list[str]:
     if not shares:
         return []
-    parts = [_due_of(room, count, now).subquery() for room, count in shares.items()]
-    query: sa.Select[Any] | sa.CompoundSelect[Any]
-    if len(parts) == 1:
-        query = sa.select(parts[0].c.id)
-    else:
-        query = sa.union_all(*(sa.select(part.c.id) for part in parts))
-    return [row.id for row in await tx.conn.execute(query)]
+    # Unordered endpoints first: the statement's shape then only depends on two counts.
+    items = sorted(shares.items(), key=lambda item: item[0].ordered)
+    params: dict[str, Any] = {"b_now": now}
+    for index, (room, count) in enumerate(items):
+        params[f"b_ep{index}"] = room.id
+        params[f"b_n{index}"] = count
+    query = _choose_query(tuple(room.ordered for room, _ in items))
+    return [row.id for row in await tx.conn.execute(query, params)]
 
 
 async def _load_claims(tx: Transaction, leased: Sequence[Delivery]) -> list[Claim]:
@@ -345,13 +421,11 @@ async def _load_claims(tx: Transaction, leased: Sequence[Delivery]) -> list[Clai
     endpoint_ids = {delivery.endpoint_id for delivery in leased}
     payloads = {
         row.id: bytes(row.payload)
-        for row in await tx.conn.execute(
-            sa.select(t.events.c.id, t.events.c.payload).where(t.events.c.id.in_(event_ids))
-        )
+        for row in await tx.conn.execute(_PAYLOADS, {"b_ids": list(event_ids)})
     }
     endpoints = {
         row.id: sql._endpoint_from_row(row)
-        for row in await tx.conn.execute(sa.select(_e).where(_e.c.id.in_(endpoint_ids)))
+        for row in await tx.conn.execute(_ENDPOINTS, {"b_ids": list(endpoint_ids)})
     }
     return [
         Claim(
@@ -368,10 +442,7 @@ async def _load_claims(tx: Transaction, leased: Sequence[Delivery]) -> list[Clai
 # -- completion steps ----------------------------------------------------------------------
 
 
-def _datetime_param(name: str) -> sa.BindParameter[datetime]:
-    return sa.bindparam(name, type_=t.UTCDateTime())
-
-
+_INSERT_ATTEMPT = sa.insert(t.attempts)
 _COMPLETE = (
     sa.update(_d)
     .where(_d.c.id == sa.bindparam("b_id"), _d.c.lease_id == sa.bindparam("b_lease_id"))
@@ -429,12 +500,15 @@ def _attempt_values(attempt: Attempt) -> dict[str, Any]:
 
 async def _held(tx: Transaction, completions: Sequence[Completion]) -> set[tuple[str, str]]:
     """The ``(delivery_id, lease_id)`` pairs still leased as the completions say."""
-    query = sa.select(_d.c.id, _d.c.lease_id).where(
-        _d.c.id.in_({c.delivery_id for c in completions}), _d.c.state == LEASED
-    )
-    if tx.is_postgres:
-        query = query.with_for_update()
-    return {(row.id, row.lease_id) for row in await tx.conn.execute(query)}
+    query = _HELD_FOR_UPDATE if tx.is_postgres else _HELD
+    params = {"b_ids": list({c.delivery_id for c in completions})}
+    return {(row.id, row.lease_id) for row in await tx.conn.execute(query, params)}
+
+
+_HELD = sa.select(_d.c.id, _d.c.lease_id).where(
+    _d.c.id.in_(sa.bindparam("b_ids", expanding=True)), _d.c.state == LEASED
+)
+_HELD_FOR_UPDATE = _HELD.with_for_update()
 
 
 def _dedupe(completions: Iterable[Completion]) -> list[Completion]:
@@ -472,19 +546,26 @@ def failure_clocks(
 
 async def _update_failure_clocks(tx: Transaction, valid: Sequence[Completion]) -> None:
     reset, started = failure_clocks(valid)
-    since = _datetime_param("b_since")
     if reset:
         await tx.conn.execute(
-            sa.update(_e).where(_e.c.id == sa.bindparam("b_id")).values(failing_since=since),
-            [{"b_id": key, "b_since": value} for key, value in reset.items()],
+            _RESET_CLOCK, [{"b_id": key, "b_since": value} for key, value in reset.items()]
         )
     if started:
         await tx.conn.execute(
-            sa.update(_e)
-            .where(_e.c.id == sa.bindparam("b_id"), _e.c.failing_since.is_(None))
-            .values(failing_since=since),
-            [{"b_id": key, "b_since": value} for key, value in started.items()],
+            _START_CLOCK, [{"b_id": key, "b_since": value} for key, value in started.items()]
         )
+
+
+_RESET_CLOCK = (
+    sa.update(_e)
+    .where(_e.c.id == sa.bindparam("b_id"))
+    .values(failing_since=_datetime_param("b_since"))
+)
+_START_CLOCK = (
+    sa.update(_e)
+    .where(_e.c.id == sa.bindparam("b_id"), _e.c.failing_since.is_(None))
+    .values(failing_since=_datetime_param("b_since"))
+)
 
 
 async def _disable(
