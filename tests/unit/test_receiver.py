@@ -11,6 +11,10 @@ from decimal import Decimal
 import pytest
 import standardwebhooks
 
+from seed_payloads import SEED_000_FAILED as INTERACT_SMS_STATUS
+from seed_payloads import SEED_002_EMAIL as YCLOUD_EMAIL
+from seed_payloads import SEED_002_SMS as YCLOUD_SMS
+from seed_payloads import SEED_002_VOICE as YCLOUD_VOICE
 from statushooks import receiver, signing
 from statushooks.receiver import _exceptions
 
@@ -20,83 +24,6 @@ MSG_ID = "msg_2z020YIp98J0ow5egHEVQJQd2Sx"
 NOW = 1_750_853_447  # 2025-06-25T12:10:47Z
 BODY = b'{"type": "sms.message.updated"}'
 
-# The seeds' own example payloads (seed 000: Interact, seed 002: YCloud v2).
-INTERACT_SMS_STATUS = """{
-"specversion": "1.0",
-"type": "com.interact.messages.sms.status",
-"source": "https://api.webexinteract.com/v1/sms",
-"id": "evt_2z020YIp98J0ow5egHEVQJQd2Sx",
-"time": "2025-06-25T12:10:47Z",
-"datacontenttype": "application/json",
-"data": {
-"status": "failed",
-"channel": "sms",
-"phone_number": "+447810000001",
-"from": "Name",
-"message_body": "This is your message",
-"message_parts": "1",
-"scheduled_at": "2025-06-30T12:08:43Z",
-"list_id": "18920476",
-"custom_id": "123",
-"campaign_name": "Some campaign",
-"campaign_id": "cmp_214r8u4981u498"
-},
-"correlation_id": "anexternallyassignedreference",
-"transaction_id": "tid_35T5b3cQmfqTu6jcedrdVcSmNHr"
-}"""
-YCLOUD_EMAIL = """{
-"id": "evt_djeIQXaQPQyUcRFi",
-"type": "email.delivery.updated",
-"apiVersion": "v2",
-"createTime": "2022-03-01T12:00:00.000Z",
-"emailDelivery": {
-"emailId": "em123456",
-"recipientAddress": "[email protected]",
-"status": "failed",
-"errorCode": "402",
-"errorMessage": "Unsubscribes",
-"externalId": "ext_1234567890"
-}
-}"""
-YCLOUD_SMS = """{
-"id": "evt_djeIQXaQPQyUcRFi",
-"type": "sms.message.updated",
-"apiVersion": "v2",
-"createTime": "2022-03-01T12:00:00.000Z",
-"sms": {
-"id": "string",
-"to": "+447901614024",
-"status": "delivered",
-"text": "Your verification code is 123456.",
-"senderId": "YCloud",
-"regionCode": "GB",
-"totalSegments": 1,
-"totalPrice": 0.0085,
-"currency": "USD",
-"createTime": "2022-03-01T12:00:00.000Z",
-"updateTime": "2022-03-01T12:00:00.000Z"
-}
-}"""
-YCLOUD_VOICE = """{
-"id": "evt_djeIQXaQPQyUcRFi",
-"type": "voice.message.updated",
-"apiVersion": "v2",
-"createTime": "2022-03-01T12:00:00.000Z",
-"voice": {
-"id": "v123456",
-"to": "+447901614024",
-"status": "delivered",
-"verificationCode": "1234",
-"language": "en",
-"regionCode": "GB",
-"totalPrice": 0.0085,
-"currency": "USD",
-"errorCode": "Error code when the message is undeliverable.",
-"createTime": "2022-03-01T12:00:00.000Z",
-"updateTime": "2022-03-01T12:00:00.000Z",
-"externalId": "ext_123456"
-}
-}"""
 YCLOUD_TIME = datetime(2022, 3, 1, 12, 0, tzinfo=UTC)
 
 
@@ -385,7 +312,7 @@ def test_parse_ycloud_email():
     assert event.create_time == YCLOUD_TIME
     assert event.email_delivery == receiver.YCloudEmailDelivery(
         email_id="em123456",
-        recipient_address="[email protected]",
+        recipient_address="user@example.com",
         status="failed",
         error_code="402",
         error_message="Unsubscribes",
