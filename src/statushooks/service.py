@@ -73,6 +73,13 @@ class BulkItemResult:
     result: StatusResult | None = None
     error: exceptions.StatushooksError | None = None
 
+    def unwrap(self) -> StatusResult:
+        """The result, or raise the error that refused the item."""
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None
+        return self.result
+
 
 @dataclass(frozen=True, kw_only=True)
 class EndpointSpec:
@@ -280,13 +287,17 @@ class Service:
         async with self.store.write() as tx:
             message, events = self._render(message, MessageStatus.SUBMITTED, message.created_at)
             await tx.insert_message(message)
-            await tx.insert_status(
-                message.id,
-                StatusRecord(
-                    status=MessageStatus.SUBMITTED,
-                    occurred_at=message.created_at,
-                    recorded_at=message.created_at,
-                ),
+            await tx.insert_statuses(
+                [
+                    (
+                        message.id,
+                        StatusRecord(
+                            status=MessageStatus.SUBMITTED,
+                            occurred_at=message.created_at,
+                            recorded_at=message.created_at,
+                        ),
+                    )
+                ]
             )
             await tx.insert_links(message.account_id, message.id, made, message.created_at)
             await self._fan_out(tx, events)
@@ -308,7 +319,8 @@ class Service:
         """Apply one delivery receipt; late or duplicate ones change and emit nothing."""
         report = report or StatusReport(message_id=message_id, **kw)
         async with self.store.write() as tx:
-            return await self._apply(tx, account_id, report, detail=None)
+            (item,) = await self._apply(tx, account_id, [(report, None)])
+        return item.unwrap()
 
     async def report_statuses(
         self, account_id: str, reports: Sequence[StatusReport]
@@ -316,11 +328,8 @@ class Service:
         """Apply up to 1,000 reports in one transaction, with a result per item."""
         if len(reports) > MAX_BULK_REPORTS:
             raise _invalid("reports", f"at most {MAX_BULK_REPORTS} reports per request")
-        results: list[BulkItemResult] = []
         async with self.store.write() as tx:
-            for report in reports:
-                results.append(await self._apply_item(tx, account_id, report))
-        return results
+            return await self._apply(tx, account_id, [(report, None) for report in reports])
 
     async def record_click(self, code: str, *, user_agent: str | None) -> str:
         """Record a click on a tracked link; the original URL to redirect to."""
@@ -328,53 +337,70 @@ class Service:
             account_id, message_id, url = await tx.get_link(code)
             report = StatusReport(message_id=message_id, status=MessageStatus.CLICKED)
             detail = {"user_agent": user_agent, "url": url}
-            await self._apply(tx, account_id, report, detail=detail)
+            (item,) = await self._apply(tx, account_id, [(report, detail)])
+        item.unwrap()
         return url
-
-    async def _apply_item(
-        self, tx: Transaction, account_id: str, report: StatusReport
-    ) -> BulkItemResult:
-        try:
-            result = await self._apply(tx, account_id, report, detail=None)
-        except (exceptions.ValidationError, exceptions.NotFoundError) as exc:
-            return BulkItemResult(message_id=report.message_id, error=exc)
-        return BulkItemResult(message_id=report.message_id, result=result)
 
     async def _apply(
         self,
         tx: Transaction,
         account_id: str,
-        report: StatusReport,
-        *,
-        detail: Mapping[str, Any] | None,
-    ) -> StatusResult:
+        items: Sequence[tuple[StatusReport, Mapping[str, Any] | None]],
+    ) -> list[BulkItemResult]:
+        """Apply reports in order, a few statements for the whole batch.
+
+        A message reported twice in one batch sees its first report applied before the second.
+        """
         now = self.clock()
-        message = await tx.get_message(account_id, report.message_id, for_update=True)
-        change = messages.apply_status(
-            message,
-            report.status,
-            now=now,
-            occurred_at=report.occurred_at,
-            error_code=report.error_code,
-            error_message=report.error_message,
-        )
-        if not change.changed:
-            return StatusResult(message=message, changed=False)
-        updated, events = self._render(change.after, report.status, now)
-        await tx.update_message(updated)
-        await tx.insert_status(
-            updated.id,
-            StatusRecord(
-                status=report.status,
-                occurred_at=change.occurred_at,
-                recorded_at=now,
-                error_code=report.error_code,
-                error_message=report.error_message,
-                detail=detail,
-            ),
-        )
-        await self._fan_out(tx, events)
-        return StatusResult(message=updated, changed=True, events=tuple(events))
+        found = await tx.messages_for_update(account_id, (report.message_id for report, _ in items))
+        changed: dict[str, Message] = {}
+        history: list[tuple[str, StatusRecord]] = []
+        emitted: list[Event] = []
+        results: list[BulkItemResult] = []
+        for report, detail in items:
+            message = found.get(report.message_id)
+            if message is None:
+                error = exceptions.NotFoundError(f"no message {report.message_id}")
+                results.append(BulkItemResult(message_id=report.message_id, error=error))
+                continue
+            try:
+                change = messages.apply_status(
+                    message,
+                    report.status,
+                    now=now,
+                    occurred_at=report.occurred_at,
+                    error_code=report.error_code,
+                    error_message=report.error_message,
+                )
+            except exceptions.ValidationError as exc:
+                results.append(BulkItemResult(message_id=report.message_id, error=exc))
+                continue
+            if not change.changed:
+                result = StatusResult(message=message, changed=False)
+                results.append(BulkItemResult(message_id=report.message_id, result=result))
+                continue
+            updated, events = self._render(change.after, report.status, now)
+            found[updated.id] = changed[updated.id] = updated
+            history.append(
+                (
+                    updated.id,
+                    StatusRecord(
+                        status=report.status,
+                        occurred_at=change.occurred_at,
+                        recorded_at=now,
+                        error_code=report.error_code,
+                        error_message=report.error_message,
+                        detail=detail,
+                    ),
+                )
+            )
+            emitted.extend(events)
+            result = StatusResult(message=updated, changed=True, events=tuple(events))
+            results.append(BulkItemResult(message_id=report.message_id, result=result))
+        await tx.update_statuses(changed.values())
+        await tx.insert_statuses(history)
+        await self._fan_out(tx, emitted)
+        return results
 
     # -- events ----------------------------------------------------------------------------
 
@@ -413,13 +439,13 @@ class Service:
         """Store each event once and queue a delivery to every endpoint that wants it."""
         deliveries: list[Delivery] = []
         for event in events:
-            await tx.insert_event(event)
             endpoints = await tx.fanout_endpoints(event.account_id)
             deliveries.extend(
                 new_delivery(event, endpoint, event.created_at)
                 for endpoint in endpoints
                 if endpoint.accepts(event.type, event.status)
             )
+        await tx.insert_events(events)
         await tx.insert_deliveries(deliveries)
 
     async def send_test(self, account_id: str, endpoint_id: str, event_type: str) -> Delivery:
@@ -444,7 +470,7 @@ class Service:
             if endpoint.state is EndpointState.DISABLED:
                 raise exceptions.ConflictError(f"endpoint {endpoint_id} is disabled")
             delivery = new_delivery(event, endpoint, now)
-            await tx.insert_event(event)
+            await tx.insert_events([event])
             await tx.insert_deliveries([delivery])
         return delivery
 

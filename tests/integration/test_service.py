@@ -200,3 +200,36 @@ async def test_send_test_and_recover(svc: Service) -> None:
     async with svc.store.read() as tx:
         assert (await tx.get_delivery(account_id, delivery.id)).state is DeliveryState.PENDING
     assert await svc.recover(account_id, endpoint_id, since=since) == 0
+
+
+async def test_bulk_reports_apply_in_order_within_one_batch(svc: Service) -> None:
+    """A message reported twice in one batch gets both changes, sequenced in report order."""
+    account_id, _ = await account_with_endpoint(svc)
+    first = await svc.submit_sms(account_id, to="+447810000001", sender="Name", text="hi")
+    second = await svc.submit_sms(account_id, to="+447810000002", sender="Name", text="hi")
+    results = await svc.report_statuses(
+        account_id,
+        [
+            StatusReport(message_id=first.id, status=MessageStatus.DELIVERED),
+            StatusReport(message_id=second.id, status=MessageStatus.FAILED, error_code="30008"),
+            StatusReport(message_id=first.id, status=MessageStatus.CLICKED),
+            StatusReport(message_id=first.id, status=MessageStatus.SENT),
+        ],
+    )
+    assert [r.result is not None and r.result.changed for r in results] == [
+        True,
+        True,
+        True,
+        False,
+    ]
+    stored, history, events = await svc.get_message(account_id, first.id)
+    assert stored.status is MessageStatus.CLICKED
+    assert [record.status for record in history] == [
+        MessageStatus.SUBMITTED,
+        MessageStatus.DELIVERED,
+        MessageStatus.CLICKED,
+    ]
+    assert [event.sequence for event in events] == sorted(event.sequence for event in events)
+    assert stored.last_sequence == max(event.sequence for event in events)
+    failed, _, _ = await svc.get_message(account_id, second.id)
+    assert failed.status is MessageStatus.FAILED and failed.error_code == "30008"

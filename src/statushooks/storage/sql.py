@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import dataclasses
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -30,6 +31,7 @@ from statushooks.storage import migrate
 from statushooks.storage import tables as t
 
 T = TypeVar("T")
+_in_write: contextvars.ContextVar[bool] = contextvars.ContextVar("in_write", default=False)
 NOTIFY_CHANNEL = "statushooks_deliveries"
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 250
@@ -55,6 +57,32 @@ class StatusRecord:
     detail: Mapping[str, Any] | None = None
 
 
+# Statements the hot paths run are built once: SQLAlchemy then only binds parameters.
+_MESSAGES = (
+    sa.select(t.messages)
+    .where(
+        t.messages.c.account_id == sa.bindparam("b_account"),
+        t.messages.c.id.in_(sa.bindparam("b_ids", expanding=True)),
+    )
+    .order_by(t.messages.c.id)
+)
+_MESSAGES_FOR_UPDATE = _MESSAGES.with_for_update()
+_UPDATE_STATUS = (
+    sa.update(t.messages)
+    .where(t.messages.c.id == sa.bindparam("b_id"))
+    .values(
+        status=sa.bindparam("b_status"),
+        error_code=sa.bindparam("b_error_code"),
+        error_message=sa.bindparam("b_error_message"),
+        last_sequence=sa.bindparam("b_last_sequence"),
+        updated_at=sa.bindparam("b_updated_at", type_=t.UTCDateTime()),
+    )
+)
+_INSERT_STATUS = sa.insert(t.status_history)
+_INSERT_EVENT = sa.insert(t.events)
+_INSERT_DELIVERY = sa.insert(t.deliveries)
+
+
 @contextlib.contextmanager
 def wrap_exceptions() -> Iterator[None]:
     """Translate driver errors into ``StorageError`` (the driver error on ``__cause__``)."""
@@ -75,6 +103,9 @@ class Store:
         self.engine = engine
         #: Set when deliveries were queued by this process: wakes its dispatcher at once.
         self.new_work = asyncio.Event()
+        #: SQLite has one writer: this process's writers queue here, in order, instead of in
+        #: SQLite's busy handler (which sleeps in growing steps while the lock is held).
+        self._write_lock: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
 
     @classmethod
     async def open(cls, url: str, *, upgrade: bool = True) -> Store:
@@ -99,13 +130,32 @@ class Store:
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[Transaction]:
-        """A write transaction (``BEGIN IMMEDIATE`` on SQLite); commits on success."""
-        with wrap_exceptions():
-            async with self.engine.begin() as conn:
-                tx = Transaction(conn)
-                yield tx
-            if tx.queued_deliveries:
-                self.new_work.set()
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite); commits on success.
+
+        Write transactions of one task must not nest: on SQLite the inner one would wait for
+        the outer forever, so nesting raises ``RuntimeError`` on both databases.
+        """
+        if _in_write.get():
+            raise RuntimeError("a write transaction is already open in this task")
+        token = _in_write.set(True)
+        try:
+            async with self._writer():
+                with wrap_exceptions():
+                    async with self.engine.begin() as conn:
+                        tx = Transaction(conn)
+                        yield tx
+                    if tx.queued_deliveries:
+                        self.new_work.set()
+        finally:
+            _in_write.reset(token)
+
+    @contextlib.asynccontextmanager
+    async def _writer(self) -> AsyncIterator[None]:
+        if self._write_lock is None:
+            yield
+            return
+        async with self._write_lock:
+            yield
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[Transaction]:
@@ -222,18 +272,42 @@ class Transaction:
         query = sa.update(t.messages).where(t.messages.c.id == message.id).values(**values)
         await self.conn.execute(query)
 
-    async def get_message(
-        self, account_id: str, message_id: str, *, for_update: bool = False
-    ) -> Message:
+    async def get_message(self, account_id: str, message_id: str) -> Message:
         query = sa.select(t.messages).where(
             t.messages.c.id == message_id, t.messages.c.account_id == account_id
         )
-        if for_update and self.is_postgres:
-            query = query.with_for_update()
         row = await self._one(query)
         if row is None:
             raise exceptions.NotFoundError(f"no message {message_id}")
         return _message_from_row(row)
+
+    async def messages_for_update(
+        self, account_id: str, message_ids: Iterable[str]
+    ) -> dict[str, Message]:
+        """The account's messages among ``message_ids``, by id; locked on PostgreSQL.
+
+        Rows are locked in id order, so two transactions locking overlapping sets cannot
+        deadlock.
+        """
+        query = _MESSAGES_FOR_UPDATE if self.is_postgres else _MESSAGES
+        params = {"b_account": account_id, "b_ids": sorted(set(message_ids))}
+        return {row.id: _message_from_row(row) for row in await self.conn.execute(query, params)}
+
+    async def update_statuses(self, updated: Iterable[Message]) -> None:
+        """Write the status fields of messages whose status changed (one statement)."""
+        rows = [
+            {
+                "b_id": message.id,
+                "b_status": message.status.value,
+                "b_error_code": message.error_code,
+                "b_error_message": message.error_message,
+                "b_last_sequence": message.last_sequence,
+                "b_updated_at": message.updated_at,
+            }
+            for message in updated
+        ]
+        if rows:
+            await self.conn.execute(_UPDATE_STATUS, rows)
 
     async def list_messages(
         self, account_id: str, *, limit: int = DEFAULT_PAGE_SIZE, after: str | None = None
@@ -241,11 +315,22 @@ class Transaction:
         query = sa.select(t.messages).where(t.messages.c.account_id == account_id)
         return await self._page(query, t.messages.c.id, limit, after, _message_from_row)
 
-    async def insert_status(self, message_id: str, record: StatusRecord) -> None:
-        values = dataclasses.asdict(record)
-        values["status"] = record.status.value
-        values["detail"] = dict(record.detail) if record.detail is not None else None
-        await self.conn.execute(sa.insert(t.status_history).values(message_id=message_id, **values))
+    async def insert_statuses(self, records: Sequence[tuple[str, StatusRecord]]) -> None:
+        """Append ``(message_id, record)`` entries to the status histories, in order."""
+        rows = [
+            {
+                "message_id": message_id,
+                "status": record.status.value,
+                "occurred_at": record.occurred_at,
+                "recorded_at": record.recorded_at,
+                "error_code": record.error_code,
+                "error_message": record.error_message,
+                "detail": dict(record.detail) if record.detail is not None else None,
+            }
+            for message_id, record in records
+        ]
+        if rows:
+            await self.conn.execute(_INSERT_STATUS, rows)
 
     async def status_history(self, message_id: str) -> list[StatusRecord]:
         query = (
@@ -292,16 +377,15 @@ class Transaction:
 
     # -- events and deliveries -------------------------------------------------------------
 
-    async def insert_event(self, event: Event) -> None:
-        values = dataclasses.asdict(event)
-        values["status"] = event.status.value
-        await self.conn.execute(sa.insert(t.events).values(**values))
+    async def insert_events(self, events: Sequence[Event]) -> None:
+        if events:
+            await self.conn.execute(_INSERT_EVENT, [_event_values(event) for event in events])
 
     async def insert_deliveries(self, deliveries: Sequence[Delivery]) -> None:
         if not deliveries:
             return
         rows = [_delivery_values(delivery) for delivery in deliveries]
-        await self.conn.execute(sa.insert(t.deliveries), rows)
+        await self.conn.execute(_INSERT_DELIVERY, rows)
         self.queued_deliveries += len(rows)
         if self.is_postgres:
             await self.conn.execute(
@@ -476,7 +560,7 @@ def _endpoint_from_row(row: sa.Row[Any]) -> Endpoint:
 
 
 def _message_values(message: Message) -> dict[str, Any]:
-    values = dataclasses.asdict(message)
+    values = _shallow(message)
     values["channel"] = message.channel.value
     values["status"] = message.status.value
     values["price"] = str(message.price) if message.price is not None else None
@@ -498,8 +582,19 @@ def _event_from_row(row: sa.Row[Any]) -> Event:
     return Event(**values)
 
 
+def _shallow(record: Any) -> dict[str, Any]:
+    """A dataclass's fields as a dict, values as they are (``asdict`` deep-copies: slow)."""
+    return {name: getattr(record, name) for name in record.__dataclass_fields__}
+
+
+def _event_values(event: Event) -> dict[str, Any]:
+    values = _shallow(event)
+    values["status"] = event.status.value
+    return values
+
+
 def _delivery_values(delivery: Delivery) -> dict[str, Any]:
-    values = dataclasses.asdict(delivery)
+    values = _shallow(delivery)
     values["state"] = delivery.state.value
     return values
 
