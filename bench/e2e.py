@@ -1,6 +1,7 @@
 """Scenario 4 — end-to-end: ``statushooks serve`` (API + dispatcher in one process, SQLite, as
-``make run``) with one endpoint on the recording sink; the generator posts ``delivered`` reports
-through the bulk API at fixed rates (500, 1,000, 2,000, 4,000 events/s, 30 s each; ``--quick``:
+``make run``) with one endpoint on the recording sink, ``max_in_flight`` 100 (the in-flight total
+of drain and of the limit client: here one endpoint takes the whole load); the generator posts
+``delivered`` reports through the bulk API at fixed rates (500, 1,000, 2,000, 4,000 events/s, 30 s each; ``--quick``:
 5 s each). Figures per rate: the accepted and the delivered rate (sustained), and the latency
 from "report accepted" (the bulk API answered) to "received" (the sink's clock), p50/p95/p99.
 
@@ -19,6 +20,8 @@ import aiohttp
 
 from bench import common, loadgen, sink
 
+MAX_IN_FLIGHT = 100  # the endpoint's cap: drain's 10 endpoints × 10, on one endpoint
+
 
 async def run(options: common.Options, log_dir: Path) -> dict[str, Any]:
     tmp = log_dir / "db"
@@ -26,7 +29,9 @@ async def run(options: common.Options, log_dir: Path) -> dict[str, Any]:
     url = common.sqlite_url(tmp, "e2e")
     recorder = await sink.recording_sink(log_dir)
     total = int(sum(rate * options.e2e_seconds for rate in options.e2e_rates) * 1.05) + 1000
-    server = await loadgen.start_server(url, [recorder.url("/hook")], total, log_dir)
+    server = await loadgen.start_server(
+        url, [recorder.url("/hook")], total, log_dir, max_in_flight=MAX_IN_FLIGHT
+    )
     phases: list[dict[str, Any]] = []
     cursor = 0
     try:
@@ -79,6 +84,7 @@ async def run(options: common.Options, log_dir: Path) -> dict[str, Any]:
         "server": " ".join(loadgen.server_args(0)[1:4]),
         "database": "sqlite",
         "sink": "asgi (recording)",
+        "endpoint_max_in_flight": MAX_IN_FLIGHT,
         "phase_seconds": options.e2e_seconds,
         "server_peak_rss_mb": common.mb(server.proc.peak_rss),
         "phases": phases,

@@ -54,12 +54,17 @@ async def start_server(
     log_dir: Path,
     *,
     name: str = "serve",
+    max_in_flight: int | None = None,
 ) -> Server:
     """Prepare the database through ``Service``, then start the server on it."""
     store = await queueing.open_store(url)
     try:
         fixture = await queueing.setup(
-            store, queueing.bench_settings(url), endpoint_urls, enabled_events=(EVENT_TYPE,)
+            store,
+            queueing.bench_settings(url),
+            endpoint_urls,
+            enabled_events=(EVENT_TYPE,),
+            max_in_flight=max_in_flight,
         )
         api_key = await fixture.service.create_api_key(fixture.account_id)
         started = time.perf_counter()

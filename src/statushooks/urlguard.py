@@ -16,6 +16,7 @@ against 127.0.0.1) allows everything except cloud metadata endpoints, which stay
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import re
 import socket
@@ -27,6 +28,7 @@ from statushooks import exceptions
 IPAddress = IPv4Address | IPv6Address
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
+URL_CACHE_SIZE = 4096  # endpoint URLs whose check is remembered
 #: Instance metadata services: refused even with ``allow_private``.
 METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(address)
@@ -146,8 +148,9 @@ def check_url(url: str, *, allow_private: bool) -> None:
         raise _unsafe(reason)
 
 
+@functools.lru_cache(maxsize=URL_CACHE_SIZE)
 def url_refusal(url: str, *, allow_private: bool) -> str | None:
-    """Why ``check_url`` refuses ``url``, or ``None``."""
+    """Why ``check_url`` refuses ``url``, or ``None`` (pure: cached, it runs every attempt)."""
     if any(char.isspace() or ord(char) < 0x20 or char == "\\" for char in url):
         return "the URL contains whitespace, control characters or backslashes"
     try:

@@ -8,6 +8,7 @@ the rest's leases are given back. Any number of workers may run against one Post
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -23,6 +24,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+GC_THRESHOLDS = (20_000, 20, 50)  # allocations, then gen-0 and gen-1 collections
 
 
 async def run_worker(settings: config.Settings) -> None:
@@ -50,8 +52,22 @@ def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return factory
 
 
+def tune_gc() -> None:
+    """Collect garbage less often: a busy dispatcher allocates fast and spent ~10 % of its CPU
+    in the collector at the default thresholds (py-spy, bench drain).
+
+    What exists at start (modules, classes, the app) is frozen out of every collection, and
+    the youngest generation is collected every ``GC_THRESHOLDS[0]`` allocations instead of 700.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def run(main: Coroutine[Any, Any, T]) -> T:
-    """``asyncio.run`` on uvloop where present: the process entry points use this."""
+    """``asyncio.run`` on uvloop where present, garbage collection tuned: the process entry
+    points use this."""
+    tune_gc()
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
         return runner.run(main)
 
