@@ -17,6 +17,10 @@ from statushooks import exceptions
 
 SQLITE_BUSY_TIMEOUT = 30_000  # milliseconds
 PG_POOL_SIZE = 10
+#: asyncpg prepares every statement, and after five runs PostgreSQL may switch a prepared
+#: statement to a generic plan: for the queue's ``id IN (…) AND state = $n`` that plan scanned
+#: every pending row (a backend at 93 % CPU, claims at 15 ms). Plan each execution instead.
+PG_SERVER_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
 
 
 def normalize_url(url: str) -> str:
@@ -57,7 +61,11 @@ def create_engine(url: str) -> AsyncEngine:
         _configure_sqlite(engine)
         return engine
     return create_async_engine(
-        url, pool_size=PG_POOL_SIZE, max_overflow=PG_POOL_SIZE, **json_options
+        url,
+        pool_size=PG_POOL_SIZE,
+        max_overflow=PG_POOL_SIZE,
+        connect_args={"server_settings": PG_SERVER_SETTINGS},
+        **json_options,
     )
 
 

@@ -33,6 +33,8 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
 
 
 ID = sa.String(40)
+#: Deliveries not finished yet (``pending``, ``leased``): the predicate of a partial index.
+OPEN_STATES = sa.text("state IN ('pending', 'leased')")
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -169,10 +171,18 @@ deliveries = sa.Table(
     *_created_updated(),
     sa.Column("completed_at", UTCDateTime()),
     sa.Index("ix_deliveries_due", "state", "next_attempt_at"),
-    sa.Index("ix_deliveries_order", "endpoint_id", "message_id", "sequence"),
     #: The dispatcher's per-endpoint claim: due pending rows in order, and in-flight counts.
     sa.Index("ix_deliveries_endpoint_due", "endpoint_id", "state", "next_attempt_at"),
     sa.Index("ix_deliveries_account_id_id", "account_id", "id"),
+    #: The ordered-endpoint check: is an earlier delivery of the message still open?
+    sa.Index(
+        "ix_deliveries_open_order",
+        "endpoint_id",
+        "message_id",
+        "sequence",
+        postgresql_where=OPEN_STATES,
+        sqlite_where=OPEN_STATES,
+    ),
 )
 
 attempts = sa.Table(
