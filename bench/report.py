@@ -412,7 +412,8 @@ def generate(*, quick: bool = False) -> Path | None:
         (
             "- **end-to-end / slow**: `statushooks serve` (API + dispatcher, SQLite) as a subprocess; "
             "the generator posts `delivered` reports to `POST /v1/status-reports` every 100 ms (open loop); "
-            "latency = sink arrival − the moment the bulk API answered."
+            "latency = sink arrival − the moment the bulk API answered. The end-to-end endpoint has "
+            "`max_in_flight` 100 (drain's total in flight, on one endpoint); slow's endpoints keep 10."
         ),
         (
             "- **backlog**: API (no dispatcher) and `python -m statushooks.worker` as separate processes, "
