@@ -13,8 +13,9 @@ procrastinate's worker.
 * **Results** are buffered and written many per transaction by one flush loop (group commit):
   under load a transaction carries hundreds of attempts, when idle each is written at once.
 * **Wake-up without busy polling**: ``Store.new_work`` (set when this process queued
-  deliveries), ``LISTEN statushooks_deliveries`` on PostgreSQL (other processes), and a slow
-  poll (``poll_interval``) for retries that become due and as the fallback.
+  deliveries), ``LISTEN statushooks_deliveries`` on PostgreSQL (other processes; reconnected
+  within ``LISTEN_CHECK_INTERVAL`` if it drops), and a slow poll (``poll_interval``) for
+  retries that become due and as the fallback.
 * **Decisions** come from ``retry.RetryPolicy``: succeed, retry at T (``Retry-After``
   honoured), exhaust (the dead letter), or disable the endpoint (410 Gone).
 * **Fairness**: the claim honours each endpoint's ``max_in_flight`` across all workers, and an
@@ -51,6 +52,8 @@ FLUSH_ATTEMPTS = 5  # tries to write one batch of results before leaving it to l
 FLUSH_RETRY_DELAY = 0.5  # seconds between those tries
 LISTEN_CONNECT_TIMEOUT = 10.0  # seconds to open the PostgreSQL LISTEN connection
 LISTEN_CLOSE_TIMEOUT = 2.0  # seconds to close it
+LISTEN_CHECK_INTERVAL = 1.0  # seconds between checks that it is still connected
+LISTEN_APPLICATION_NAME = "statushooks-listen"  # its application_name in pg_stat_activity
 WORKER_ID_LENGTH = 100  # characters of ``deliveries.lease_owner``
 Clock = Callable[[], datetime]
 
@@ -150,6 +153,8 @@ class Dispatcher:
         #: Leases held without a result yet: given back on shutdown.
         self._open_leases: dict[str, str] = {}
         self._buckets: dict[str, TokenBucket] = {}
+        #: The PostgreSQL LISTEN connection (asyncpg), None on SQLite or while disconnected.
+        self._listener: Any = None
 
     def stop(self) -> None:
         """Stop claiming and shut down gracefully; ``run()`` returns when done."""
@@ -173,17 +178,21 @@ class Dispatcher:
         owned = self._given_http is None
         client = self._given_http or httpclient.HttpClient.from_settings(self.settings)
         self._client = client
-        listener = await self._listen()
-        watcher = asyncio.create_task(self._watch_new_work(), name="watch-new-work")
+        self._listener = await self._listen()
+        helpers = [asyncio.create_task(self._watch_new_work(), name="watch-new-work")]
+        if not self.store.is_sqlite:
+            helpers.append(asyncio.create_task(self._keep_listening(), name="keep-listening"))
         flusher = asyncio.create_task(self._flush_loop(), name="flush-results")
         logger.info("dispatcher %s started", self.worker_id)
         try:
             await self._claim_loop()
         finally:
             await self._shutdown(flusher)
-            watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
-            await _close_listener(listener)
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            await _close_listener(self._listener)
+            self._listener = None
             if owned and isinstance(client, httpclient.HttpClient):
                 await client.close()
             logger.info("dispatcher %s stopped", self.worker_id)
@@ -412,12 +421,25 @@ class Dispatcher:
         )
         try:
             async with asyncio.timeout(LISTEN_CONNECT_TIMEOUT):
-                connection = await asyncpg.connect(dsn)
+                connection = await asyncpg.connect(
+                    dsn, server_settings={"application_name": LISTEN_APPLICATION_NAME}
+                )
                 await connection.add_listener(sql.NOTIFY_CHANNEL, self._on_notify)
         except (OSError, TimeoutError, asyncpg.PostgresError):
             logger.warning("LISTEN %s failed: polling only", sql.NOTIFY_CHANNEL, exc_info=True)
             return None
         return connection
+
+    async def _keep_listening(self) -> None:
+        """Reconnect the LISTEN connection when it drops; the poll covers the gap meanwhile."""
+        while True:
+            await asyncio.sleep(LISTEN_CHECK_INTERVAL)
+            if self._listener is not None and not self._listener.is_closed():
+                continue
+            self._listener = await self._listen()
+            if self._listener is not None:
+                logger.info("LISTEN %s connected again", sql.NOTIFY_CHANNEL)
+                self._wake.set()  # a notification may have been missed while disconnected
 
     def _on_notify(self, *_args: object) -> None:
         self._wake.set()

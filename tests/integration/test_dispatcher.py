@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import orjson
 import pytest
+import sqlalchemy as sa
 
 from statushooks import config, service, signing, testing
 from statushooks.deliveries import Attempt, Delivery, DeliveryState
-from statushooks.dispatcher import Dispatcher
+from statushooks.dispatcher import LISTEN_APPLICATION_NAME, Dispatcher
 from statushooks.endpoints import Endpoint, EndpointState
 from statushooks.events import interact, ycloud
 from statushooks.messages import MessageStatus
@@ -410,3 +411,49 @@ async def test_small_concurrency_keeps_flowing(svc, store, settings, sink, accou
     async with dispatching(store, narrow) as dispatcher:
         await wait_done(store, account_id, 10)
     assert dispatcher.stats.succeeded == 10 and len(sink.requests_for("/narrow")) == 10
+
+
+# -- PostgreSQL wake-up --------------------------------------------------------------------
+
+
+async def listen_backends(store: Store) -> list[int]:
+    query = sa.text(
+        "SELECT pid FROM pg_stat_activity "
+        "WHERE application_name = :name AND datname = current_database()"
+    )
+    async with store.read() as tx:
+        rows = await tx.conn.execute(query, {"name": LISTEN_APPLICATION_NAME})
+        return [row.pid for row in rows]
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+async def test_dropped_listen_connection_reconnects(
+    svc, store, settings, sink, account_id, database_url
+):
+    """A LISTEN connection killed by the server comes back; work queued by another process
+    then wakes the dispatcher at once, not at the next poll."""
+    await endpoint(svc, account_id, sink.url("/hook"))
+    async with dispatching(store, tuned(settings, poll_interval=60.0)):
+        await testing.wait_until(lambda: _count_is(listen_backends(store), 1), timeout=10)
+        [first] = await listen_backends(store)
+        async with store.write() as tx:
+            await tx.conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+        await testing.wait_until(lambda: _reconnected(listen_backends(store), first), timeout=10)
+        other = await Store.open(database_url, upgrade=False)
+        try:
+            other_svc = service.Service(store=other, settings=settings, pricing=svc.pricing)
+            await submit(other_svc, account_id)
+        finally:
+            await other.close()
+        await sink.wait_for(1, timeout=10.0)
+
+
+async def _count_is(backends: Awaitable[list[int]], count: int) -> bool:
+    return len(await backends) == count
+
+
+async def _reconnected(backends: Awaitable[list[int]], old: int) -> bool:
+    found = await backends
+    return len(found) == 1 and found[0] != old
