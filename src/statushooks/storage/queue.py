@@ -310,9 +310,13 @@ _LOCK_PENDING = (
     .where(_d.c.id.in_(sa.bindparam("b_ids", expanding=True)), _d.c.state == PENDING)
     .with_for_update(skip_locked=True)
 )
+# ``state || ''``: the same test, but one SQLite cannot answer from ix_deliveries_due, which it
+# preferred to the primary key for ``id IN (…) AND state = ?``: a scan of every pending row per
+# claim (13 ms a claim with 100,000 queued, 2 ms with 20,000).
+_STILL_PENDING = _d.c.state.concat("") == PENDING
 _LEASE = (
     sa.update(_d)
-    .where(_d.c.id.in_(sa.bindparam("b_ids", expanding=True)), _d.c.state == PENDING)
+    .where(_d.c.id.in_(sa.bindparam("b_ids", expanding=True)), _STILL_PENDING)
     .values(
         state=LEASED,
         lease_owner=sa.bindparam("b_owner", type_=sa.String()),
