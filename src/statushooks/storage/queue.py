@@ -4,7 +4,8 @@ The queue lives in the ``deliveries`` table; a delivery moves ``pending`` → ``
 ``succeeded`` / ``failed`` (or back to ``pending`` for a retry). One claim is one short write
 transaction:
 
-1. **Reclaim** expired leases: a worker that died loses its deliveries, back to ``pending``.
+1. **Reclaim** expired leases (at most once a second per worker): a worker that died loses its
+   deliveries, back to ``pending``.
 2. **Pick endpoints**: active endpoints with due work and room under their ``max_in_flight``
    (leases held by every worker count), split the batch fairly between them, so one slow or
    dead endpoint with a huge backlog cannot starve the others.
@@ -41,6 +42,7 @@ from statushooks.storage import tables as t
 from statushooks.storage.sql import Store, Transaction
 
 CLAIM_LOCK_ID = 7_311_003  # PostgreSQL advisory lock key: one claim at a time
+RECLAIM_INTERVAL = timedelta(seconds=1)  # expired leases wait at most this long after expiry
 MAX_ENDPOINTS_PER_CLAIM = 100  # endpoints served by one claim (SQLite compound SELECT limit: 500)
 GONE_REASON = "the endpoint answered 410 Gone"
 
@@ -122,6 +124,7 @@ class Queue:
         self.lease = timedelta(seconds=lease_seconds)
         #: Seconds an endpoint must have failed every attempt before it is disabled.
         self.auto_disable_after = auto_disable_after
+        self._reclaimed_at: datetime | None = None
 
     # -- claiming --------------------------------------------------------------------------
 
@@ -146,12 +149,22 @@ class Queue:
                 await tx.conn.execute(
                     sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK_ID}
                 )
-            await _reclaim(tx, now)
+            if self._reclaim_due(now):
+                await _reclaim(tx, now)
             rooms = await _endpoints_with_room(tx, now, quota, finished)
             shares = allocate(rooms, limit)
             chosen = await _choose(tx, shares, now)
             leased = await self._lease(tx, chosen, now)
             return await _load_claims(tx, leased)
+
+    def _reclaim_due(self, now: datetime) -> bool:
+        """Whether this claim also reclaims expired leases: at most once per
+        ``RECLAIM_INTERVAL`` of ``now`` (the scan of leased rows is not free)."""
+        last = self._reclaimed_at
+        if last is not None and last <= now < last + RECLAIM_INTERVAL:
+            return False
+        self._reclaimed_at = now
+        return True
 
     async def reclaim_expired(self, *, now: datetime) -> int:
         """Put every delivery whose lease expired back to ``pending``; how many."""
