@@ -53,6 +53,7 @@ FLUSH_RETRY_DELAY = 0.5  # seconds between those tries
 LISTEN_CONNECT_TIMEOUT = 10.0  # seconds to open the PostgreSQL LISTEN connection
 LISTEN_CLOSE_TIMEOUT = 2.0  # seconds to close it
 LISTEN_CHECK_INTERVAL = 1.0  # seconds between checks that it is still connected
+LISTEN_RETRY_MAX = 30.0  # seconds between reconnection tries, at most (doubling from 1 s)
 LISTEN_APPLICATION_NAME = "statushooks-listen"  # its application_name in pg_stat_activity
 WORKER_ID_LENGTH = 100  # characters of ``deliveries.lease_owner``
 Clock = Callable[[], datetime]
@@ -432,14 +433,18 @@ class Dispatcher:
 
     async def _keep_listening(self) -> None:
         """Reconnect the LISTEN connection when it drops; the poll covers the gap meanwhile."""
+        delay = LISTEN_CHECK_INTERVAL
         while True:
-            await asyncio.sleep(LISTEN_CHECK_INTERVAL)
+            await asyncio.sleep(delay)
             if self._listener is not None and not self._listener.is_closed():
                 continue
             self._listener = await self._listen()
-            if self._listener is not None:
-                logger.info("LISTEN %s connected again", sql.NOTIFY_CHANNEL)
-                self._wake.set()  # a notification may have been missed while disconnected
+            if self._listener is None:  # the database is away: retry less often, up to a limit
+                delay = min(delay * 2, LISTEN_RETRY_MAX)
+                continue
+            delay = LISTEN_CHECK_INTERVAL
+            logger.info("LISTEN %s connected again", sql.NOTIFY_CHANNEL)
+            self._wake.set()  # a notification may have been missed while disconnected
 
     def _on_notify(self, *_args: object) -> None:
         self._wake.set()

@@ -358,49 +358,52 @@ class Service:
         emitted: list[Event] = []
         results: list[BulkItemResult] = []
         for report, detail in items:
-            message = found.get(report.message_id)
-            if message is None:
-                error = exceptions.NotFoundError(f"no message {report.message_id}")
-                results.append(BulkItemResult(message_id=report.message_id, error=error))
+            item = self._apply_one(found.get(report.message_id), report, now)
+            results.append(item)
+            if item.result is None or not item.result.changed:
                 continue
-            try:
-                change = messages.apply_status(
-                    message,
-                    report.status,
-                    now=now,
-                    occurred_at=report.occurred_at,
-                    error_code=report.error_code,
-                    error_message=report.error_message,
-                )
-            except exceptions.ValidationError as exc:
-                results.append(BulkItemResult(message_id=report.message_id, error=exc))
-                continue
-            if not change.changed:
-                result = StatusResult(message=message, changed=False)
-                results.append(BulkItemResult(message_id=report.message_id, result=result))
-                continue
-            updated, events = self._render(change.after, report.status, now)
+            updated = item.result.message
             found[updated.id] = changed[updated.id] = updated
-            history.append(
-                (
-                    updated.id,
-                    StatusRecord(
-                        status=report.status,
-                        occurred_at=change.occurred_at,
-                        recorded_at=now,
-                        error_code=report.error_code,
-                        error_message=report.error_message,
-                        detail=detail,
-                    ),
-                )
+            record = StatusRecord(
+                status=report.status,
+                occurred_at=report.occurred_at or now,
+                recorded_at=now,
+                error_code=report.error_code,
+                error_message=report.error_message,
+                detail=detail,
             )
-            emitted.extend(events)
-            result = StatusResult(message=updated, changed=True, events=tuple(events))
-            results.append(BulkItemResult(message_id=report.message_id, result=result))
+            history.append((updated.id, record))
+            emitted.extend(item.result.events)
         await tx.update_statuses(changed.values())
         await tx.insert_statuses(history)
         await self._fan_out(tx, emitted)
         return results
+
+    def _apply_one(
+        self, message: Message | None, report: StatusReport, now: datetime
+    ) -> BulkItemResult:
+        """One report against the message as it stands: refused, unchanged, or changed with
+        its rendered events (nothing is written here)."""
+        if message is None:
+            error = exceptions.NotFoundError(f"no message {report.message_id}")
+            return BulkItemResult(message_id=report.message_id, error=error)
+        try:
+            change = messages.apply_status(
+                message,
+                report.status,
+                now=now,
+                occurred_at=report.occurred_at,
+                error_code=report.error_code,
+                error_message=report.error_message,
+            )
+        except exceptions.ValidationError as exc:
+            return BulkItemResult(message_id=report.message_id, error=exc)
+        if not change.changed:
+            result = StatusResult(message=message, changed=False)
+        else:
+            updated, events = self._render(change.after, report.status, now)
+            result = StatusResult(message=updated, changed=True, events=tuple(events))
+        return BulkItemResult(message_id=report.message_id, result=result)
 
     # -- events ----------------------------------------------------------------------------
 

@@ -139,7 +139,7 @@ class Store:
             raise RuntimeError("a write transaction is already open in this task")
         token = _in_write.set(True)
         try:
-            async with self._writer():
+            async with self._write_lock or contextlib.nullcontext():
                 with wrap_exceptions():
                     async with self.engine.begin() as conn:
                         tx = Transaction(conn)
@@ -148,14 +148,6 @@ class Store:
                         self.new_work.set()
         finally:
             _in_write.reset(token)
-
-    @contextlib.asynccontextmanager
-    async def _writer(self) -> AsyncIterator[None]:
-        if self._write_lock is None:
-            yield
-            return
-        async with self._write_lock:
-            yield
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[Transaction]:
@@ -266,11 +258,6 @@ class Transaction:
 
     async def insert_message(self, message: Message) -> None:
         await self.conn.execute(sa.insert(t.messages).values(**_message_values(message)))
-
-    async def update_message(self, message: Message) -> None:
-        values = _message_values(message)
-        query = sa.update(t.messages).where(t.messages.c.id == message.id).values(**values)
-        await self.conn.execute(query)
 
     async def get_message(self, account_id: str, message_id: str) -> Message:
         query = sa.select(t.messages).where(
