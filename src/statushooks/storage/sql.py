@@ -26,8 +26,8 @@ from statushooks.deliveries import Attempt, Delivery, DeliveryState, Event
 from statushooks.endpoints import Endpoint, EndpointSecret, EndpointState
 from statushooks.links import TrackedLink
 from statushooks.messages import Channel, Message, MessageStatus
+from statushooks.storage import driver, migrate
 from statushooks.storage import engine as engines
-from statushooks.storage import migrate
 from statushooks.storage import tables as t
 
 T = TypeVar("T")
@@ -164,6 +164,8 @@ class Transaction:
 
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
+        #: The dialect's driver statements (``storage.driver``): the dispatcher's hot path.
+        self.driver = driver.dialect(conn.dialect.name)
         self.queued_deliveries = 0
         self._endpoints_by_account: dict[str, list[Endpoint]] = {}
 
