@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from statushooks import ids, service
 from statushooks.deliveries import Attempt, Delivery, DeliveryState
@@ -284,6 +285,68 @@ async def test_concurrent_claims_never_overlap(svc, database_url, account_id):
             await s.close()
     claimed = [c.delivery.id for claims in results for c in claims]
     assert len(claimed) == len(set(claimed)) == 120
+
+
+async def test_concurrent_claims_keep_the_in_flight_cap(svc, database_url, account_id):
+    """Workers claiming at the same time never lease more than an endpoint's max_in_flight."""
+    capped = await endpoint_id(svc, account_id, max_in_flight=5)
+    for _ in range(30):
+        await submit(svc, account_id)
+    stores = [await Store.open(database_url, upgrade=False) for _ in range(4)]
+    try:
+        queues = [make_queue(s, f"worker-{n}") for n, s in enumerate(stores)]
+        results = await asyncio.gather(*(q.claim(limit=40, now=now()) for q in queues))
+    finally:
+        for s in stores:
+            await s.close()
+    assert [c.endpoint.id for claims in results for c in claims] == [capped] * 5
+
+
+async def leased_counts(store: Store) -> tuple[dict[str, int], dict[str, int]]:
+    """Per endpoint: the in-flight counter, and the leased rows counted."""
+    async with store.read() as tx:
+        counters = await tx.conn.execute(sa.text("SELECT id, in_flight FROM endpoints"))
+        rows = await tx.conn.execute(
+            sa.text(
+                "SELECT endpoint_id, count(*) FROM deliveries WHERE state = 'leased'"
+                " GROUP BY endpoint_id"
+            )
+        )
+        counted = {endpoint: int(n) for endpoint, n in rows}
+        return {endpoint: int(n) for endpoint, n in counters}, counted
+
+
+async def assert_counters_match(store: Store) -> dict[str, int]:
+    counters, counted = await leased_counts(store)
+    assert counters == {endpoint: counted.get(endpoint, 0) for endpoint in counters}
+    return counters
+
+
+async def test_in_flight_counters_follow_every_lease_change(svc, store, account_id):
+    """endpoints.in_flight equals the endpoint's leased rows after claims, completions of every
+    kind, a stale completion, a reclaim and a release."""
+    first = await endpoint_id(svc, account_id, max_in_flight=6)
+    second = await endpoint_id(svc, account_id, max_in_flight=6)
+    for _ in range(6):
+        await submit(svc, account_id)
+    a, b = make_queue(store, "a"), make_queue(store, "b")
+    claims = await a.claim(limit=8, now=now())
+    assert len(claims) == 8
+    assert sum((await assert_counters_match(store)).values()) == 8
+    retry_at = now() + timedelta(hours=1)
+    done = [completion(claims[0]), completion(claims[1], "exhaust")]
+    done.append(completion(claims[2], "retry", retry_at=retry_at))
+    assert (await a.complete(done, now=now())).applied == 3
+    assert sum((await assert_counters_match(store)).values()) == 5
+    # b takes over a's expired leases (and leases the rest), a's late result is stale
+    later = now() + timedelta(seconds=LEASE + 1)
+    taken = await b.claim(limit=10, now=later)
+    assert (await a.complete([completion(claims[3])], now=now())).stale
+    assert sum((await assert_counters_match(store)).values()) == len(taken) >= 5
+    await b.complete([completion(taken[0])], now=later)
+    assert await b.release([(c.delivery.id, c.lease_id) for c in taken[1:4]], now=later) == 3
+    counters = await assert_counters_match(store)
+    assert sum(counters.values()) == len(taken) - 4 and set(counters) == {first, second}
 
 
 def test_failure_clocks_follow_attempt_order():

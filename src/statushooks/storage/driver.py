@@ -6,10 +6,11 @@ processing, about a fifth of the dispatcher's CPU in a drain (py-spy, ``bench dr
 statement is written once, rendered per dialect at import, and run with plain tuples through
 ``exec_driver_sql``; the few conversions it needs are in ``Dialect``.
 
-A template uses ``?`` for each parameter and ``{in_ids}`` for "is in this list of ids" (one
+A template uses ``?`` for each parameter, ``{in_ids}`` for "is in this list of ids" (one
 parameter): on SQLite ``IN (SELECT value FROM json_each(?))`` (the ids as a JSON array, one
 statement text for any count; the planner still looks each id up by primary key), on PostgreSQL
-``= ANY($n::varchar[])`` (a list).
+``= ANY($n::varchar[])`` (a list), and ``{timestamp}`` after a parameter PostgreSQL cannot type
+on its own (``::timestamptz``; nothing on SQLite).
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ class Statement:
     @classmethod
     def of(cls, template: str) -> Statement:
         sqlite = template.replace("{in_ids}", "IN (SELECT value FROM json_each(?))")
+        sqlite = sqlite.replace("{timestamp}", "")
         postgres = template.replace("{in_ids}", "= ANY(?::varchar[])")
+        postgres = postgres.replace("{timestamp}", "::timestamptz")
         numbers = itertools.count(1)
         return cls(
             sqlite=sqlite,

@@ -533,6 +533,7 @@ def _endpoint_values(endpoint: Endpoint) -> dict[str, Any]:
 
 def _endpoint_from_row(row: sa.Row[Any]) -> Endpoint:
     values = dict(row._mapping)
+    values.pop("in_flight", None)  # the queue's counter, not part of the endpoint's record
     values["state"] = EndpointState(values["state"])
     values["enabled_events"] = tuple(values["enabled_events"])
     values["statuses"] = tuple(MessageStatus(status) for status in values["statuses"])

@@ -113,6 +113,8 @@ endpoints = sa.Table(
     sa.Column("metadata", sa.JSON(), nullable=False),
     sa.Column("failing_since", UTCDateTime()),
     *_created_updated(),
+    #: Leased deliveries of the endpoint (kept by storage.queue; never counted from rows).
+    sa.Column("in_flight", sa.Integer(), nullable=False, server_default=sa.text("0")),
 )
 
 messages = sa.Table(
