@@ -142,7 +142,7 @@ class Dispatcher:
         self._results: list[queue.Completion] = []
         #: Per endpoint, finished attempts whose results are not written yet (their leases are
         #: still held): they hold no request open, so the claim does not count them against
-        #: ``max_in_flight``. A batch leaves it just before its transaction commits (a claim
+        #: ``max_in_flight``. A batch leaves it just before its transaction begins (a claim
         #: that sees the leases still held may undercount, never overcount).
         self._finished: dict[str, int] = {}
         self._results_ready = asyncio.Event()
@@ -228,7 +228,7 @@ class Dispatcher:
 
     async def _claim(self, limit: int) -> list[queue.Claim]:
         claims = await self.queue.claim(
-            limit=limit, now=self._clock(), quota=self._quota, finished=dict(self._finished)
+            limit=limit, now=self._clock(), quota=self._quota, finished=self._finished
         )
         for claim in claims:
             bucket = self._buckets.get(claim.endpoint.id)
@@ -335,31 +335,17 @@ class Dispatcher:
         return max(written, finished) >= min(self._claim_threshold, max(1, outstanding // 2))
 
     async def _write(self, batch: list[queue.Completion]) -> None:
-        credited = [batch]
-
-        def uncredit() -> None:
-            # Once: a retried write after a failed commit keeps counting them as in flight.
-            if credited:
-                for completion in credited.pop():
-                    left = self._finished.get(completion.endpoint_id, 0) - 1
-                    if left > 0:
-                        self._finished[completion.endpoint_id] = left
-                    else:
-                        self._finished.pop(completion.endpoint_id, None)
-
-        try:
-            await self._write_batch(batch, uncredit)
-        finally:
-            uncredit()
-
-    async def _write_batch(
-        self, batch: list[queue.Completion], before_commit: Callable[[], None]
-    ) -> None:
+        # Their leases stop counting as free room first: a claim meanwhile may see them
+        # still held and undercount the room, never see them both free and credited.
+        for completion in batch:
+            left = self._finished.get(completion.endpoint_id, 0) - 1
+            if left > 0:
+                self._finished[completion.endpoint_id] = left
+            else:
+                self._finished.pop(completion.endpoint_id, None)
         for attempt_number in range(1, FLUSH_ATTEMPTS + 1):
             try:
-                report = await self.queue.complete(
-                    batch, now=self._clock(), before_commit=before_commit
-                )
+                report = await self.queue.complete(batch, now=self._clock())
             except exceptions.StorageError:
                 logger.exception("writing %d results failed (try %d)", len(batch), attempt_number)
                 await asyncio.sleep(FLUSH_RETRY_DELAY)

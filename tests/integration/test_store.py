@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -18,6 +19,63 @@ async def test_nested_write_transactions_are_refused(store: Store) -> None:
         with pytest.raises(RuntimeError, match="already open"):
             async with store.write():
                 pass  # pragma: no cover
+
+
+async def test_run_write_is_refused_inside_a_write(store: Store) -> None:
+    """``run_write`` is a write transaction too: not inside another one of the same task."""
+    async with store.write():
+        with pytest.raises(RuntimeError, match="already open"):
+            await store.run_write(lambda conn: None)
+
+
+async def test_run_write_commits_and_queues_with_other_writers(store: Store) -> None:
+    """Synchronous transactions and ``write()`` transactions interleave and all commit."""
+    now = datetime.now(UTC)
+    insert = sa.text("INSERT INTO accounts (id, name, created_at) VALUES (:id, 'r', :at)")
+    stamp = now.isoformat(" ") if store.is_sqlite else now
+
+    def sync_write(index: int) -> Callable[[sa.Connection], str]:
+        def work(conn: sa.Connection) -> str:
+            conn.execute(insert, {"id": f"acc_r{index}", "at": stamp})
+            return f"acc_r{index}"
+
+        return work
+
+    async def async_write(index: int) -> None:
+        async with store.write() as tx:
+            await tx.insert_account(accounts.Account(id=f"acc_a{index}", name="a", created_at=now))
+
+    results = await asyncio.gather(
+        *(store.run_write(sync_write(index)) for index in range(20)),
+        *(async_write(index) for index in range(20)),
+    )
+    assert results[:20] == [f"acc_r{index}" for index in range(20)]
+    async with store.read() as tx:
+        count = (
+            await tx.conn.execute(
+                sa.text("SELECT count(*) FROM accounts WHERE id LIKE 'acc_r%' OR id LIKE 'acc_a%'")
+            )
+        ).scalar_one()
+    assert count == 40
+
+
+async def test_run_write_rolls_back_on_error(store: Store) -> None:
+    """An exception inside the work rolls its transaction back and reaches the caller."""
+    insert = sa.text("INSERT INTO accounts (id, name, created_at) VALUES ('acc_x', 'x', :at)")
+    now = datetime.now(UTC)
+    stamp = now.isoformat(" ") if store.is_sqlite else now
+
+    def work(conn: sa.Connection) -> None:
+        conn.execute(insert, {"at": stamp})
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        await store.run_write(work)
+    async with store.read() as tx:
+        count = (
+            await tx.conn.execute(sa.text("SELECT count(*) FROM accounts WHERE id = 'acc_x'"))
+        ).scalar_one()
+    assert count == 0
 
 
 async def test_concurrent_writers_all_commit(store: Store) -> None:

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 from statushooks.storage.tables import sqlite_datetime_text, sqlite_datetime_value
 
@@ -60,6 +60,7 @@ class Dialect:
             raise ValueError(f"no driver statements for {name}")
         self.name = name
         self.is_sqlite = name == SQLITE
+        self.is_postgres = name == POSTGRESQL
 
     def text(self, statement: Statement) -> str:
         return statement.sqlite if self.is_sqlite else statement.postgresql
@@ -82,26 +83,26 @@ class Dialect:
             return sqlite_datetime_value(value)
         return None if value is None else value.astimezone(UTC)
 
-    async def execute(
-        self, conn: AsyncConnection, statement: Statement, params: tuple[Any, ...]
+    def execute(
+        self, conn: Connection, statement: Statement, params: tuple[Any, ...]
     ) -> Sequence[Sequence[Any]]:
         """Run ``statement`` once; the rows it returns, as they come from the driver."""
-        result = await conn.exec_driver_sql(self.text(statement), params)
+        result = conn.exec_driver_sql(self.text(statement), params)
         rows: Sequence[Sequence[Any]] = result.all() if result.returns_rows else []
         return rows
 
-    async def execute_many(
-        self, conn: AsyncConnection, statement: Statement, rows: Sequence[tuple[Any, ...]]
+    def execute_many(
+        self, conn: Connection, statement: Statement, rows: Sequence[tuple[Any, ...]]
     ) -> None:
-        await conn.exec_driver_sql(self.text(statement), list(rows))
+        conn.exec_driver_sql(self.text(statement), list(rows))
 
 
 _DIALECTS = {name: Dialect(name) for name in (SQLITE, POSTGRESQL)}
 
 
-def dialect(name: str) -> Dialect:
-    """The ``Dialect`` of a SQLAlchemy dialect name."""
+def of(conn: Connection) -> Dialect:
+    """The ``Dialect`` of a connection."""
     try:
-        return _DIALECTS[name]
+        return _DIALECTS[conn.dialect.name]
     except KeyError:
-        raise ValueError(f"no driver statements for {name}") from None
+        raise ValueError(f"no driver statements for {conn.dialect.name}") from None

@@ -69,8 +69,24 @@ def create_engine(url: str) -> AsyncEngine:
     )
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    @sa.event.listens_for(engine.sync_engine, "connect")
+def create_sqlite_thread_engine(engine: AsyncEngine) -> sa.Engine:
+    """A synchronous engine (the stdlib driver) on the same SQLite file as ``engine``, with the
+    same settings: ``Store.run_write`` runs whole transactions on it in one thread."""
+    url = engine.url.set(drivername="sqlite")
+    thread_engine = sa.create_engine(
+        url,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT / 1000, "check_same_thread": False},
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
+    )
+    _configure_sqlite(thread_engine)
+    return thread_engine
+
+
+def _configure_sqlite(engine: AsyncEngine | sa.Engine) -> None:
+    sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+
+    @sa.event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let the "begin" hook below emit BEGIN itself (the driver's own BEGIN is deferred).
         dbapi_connection.isolation_level = None
@@ -81,7 +97,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
-    @sa.event.listens_for(engine.sync_engine, "begin")
+    @sa.event.listens_for(sync_engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
         readonly = connection.get_execution_options().get("readonly", False)
         connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")

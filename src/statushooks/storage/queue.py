@@ -39,13 +39,14 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import sqlalchemy as sa
+from sqlalchemy import Connection
 
 from statushooks import durations, ids
 from statushooks.deliveries import Attempt, Delivery, DeliveryState
 from statushooks.endpoints import Endpoint, EndpointState
 from statushooks.storage import driver, sql
 from statushooks.storage import tables as t
-from statushooks.storage.sql import Store, Transaction
+from statushooks.storage.sql import Store
 
 RECLAIM_INTERVAL = timedelta(seconds=1)  # expired leases wait at most this long after expiry
 MAX_ENDPOINTS_PER_CLAIM = 100  # endpoints served by one claim (SQLite compound SELECT limit: 500)
@@ -145,18 +146,30 @@ class Queue:
 
         ``finished`` counts, per endpoint, leases of this worker whose attempt is over but whose
         result is not written yet: they hold no request open, so they do not use up the
-        endpoint's ``max_in_flight`` room.
+        endpoint's ``max_in_flight`` room. It is read, and ``quota`` called, inside the
+        transaction (on SQLite in the store's thread: see ``Store.run_write``).
         """
         if limit <= 0:
             return []
         if self._reclaim_due(now):
             await self.reclaim_expired(now=now)
-        async with self.store.write() as tx:
-            endpoints = await _endpoints_with_due_work(tx, now)
-            rooms = _rooms(endpoints, quota, finished)
-            shares = allocate(rooms, limit)
-            chosen = await _choose(tx, shares, now)
-            return await self._lease(tx, chosen, {e.id: e for e, _ in endpoints}, now)
+        claim = functools.partial(self._claim, limit=limit, now=now, quota=quota, finished=finished)
+        return await self.store.run_write(claim)
+
+    def _claim(
+        self,
+        conn: Connection,
+        *,
+        limit: int,
+        now: datetime,
+        quota: Quota | None,
+        finished: Mapping[str, int] | None,
+    ) -> list[Claim]:
+        endpoints = _endpoints_with_due_work(conn, now)
+        rooms = _rooms(endpoints, quota, dict(finished) if finished else None)
+        shares = allocate(rooms, limit)
+        chosen = _choose(conn, shares, now)
+        return self._lease(conn, chosen, {e.id: e for e, _ in endpoints}, now)
 
     def _reclaim_due(self, now: datetime) -> bool:
         """Whether this claim also reclaims expired leases: at most once per
@@ -169,28 +182,24 @@ class Queue:
 
     async def reclaim_expired(self, *, now: datetime) -> int:
         """Put every delivery whose lease expired back to ``pending``; how many."""
-        async with self.store.write() as tx:
-            db = tx.driver
-            rows = await db.execute(tx.conn, _RECLAIM, (db.when(now), db.when(now)))
-            await _count_in_flight(tx, Counter(row[0] for row in rows), sign=-1)
-            return len(rows)
+        return await self.store.run_write(functools.partial(_reclaim, now=now))
 
-    async def _lease(
+    def _lease(
         self,
-        tx: Transaction,
+        conn: Connection,
         chosen: Sequence[str],
         endpoints: Mapping[str, Endpoint],
         now: datetime,
     ) -> list[Claim]:
         if not chosen:
             return []
-        db = tx.driver
+        db = driver.of(conn)
         lease_id = ids.new_id("lse", now.timestamp())
         expires = now + self.lease
         params = (self.worker_id, lease_id, db.when(expires), db.when(now), db.ids(chosen))
-        rows = await db.execute(tx.conn, _LEASE, params)
+        rows = db.execute(conn, _LEASE, params)
         if db.is_sqlite:  # PostgreSQL counts them in the same statement
-            await _count_in_flight(tx, Counter(row[3] for row in rows), sign=1)
+            _count_in_flight(conn, Counter(row[3] for row in rows), sign=1)
         claims = [
             Claim(
                 delivery=Delivery(
@@ -225,44 +234,38 @@ class Queue:
     # -- completing ------------------------------------------------------------------------
 
     async def complete(
-        self,
-        completions: Sequence[Completion],
-        *,
-        now: datetime,
-        before_commit: Callable[[], None] | None = None,
+        self, completions: Sequence[Completion], *, now: datetime
     ) -> CompletionReport:
-        """Record a batch of attempts; each one only if its lease is still held.
-
-        ``before_commit`` is called inside the transaction, after its last statement.
-        """
+        """Record a batch of attempts; each one only if its lease is still held."""
         if not completions:
             return CompletionReport(applied=0)
-        async with self.store.write() as tx:
-            held = await _held(tx, completions)
-            valid = _dedupe(c for c in completions if (c.delivery_id, c.lease_id) in held)
-            stale = tuple(
-                c.delivery_id for c in completions if (c.delivery_id, c.lease_id) not in held
-            )
-            if not valid:
-                if before_commit is not None:
-                    before_commit()
-                return CompletionReport(applied=0, stale=stale)
-            db = tx.driver
-            await db.execute_many(tx.conn, _INSERT_ATTEMPT, [_attempt_row(db, c) for c in valid])
-            await db.execute_many(tx.conn, _COMPLETE, [_completion_row(db, c, now) for c in valid])
-            await _update_endpoints(tx, valid)
-            disabled = await self._disable_endpoints(tx, valid, now)
-            if before_commit is not None:
-                before_commit()
+        return await self.store.run_write(
+            functools.partial(self._complete, completions=completions, now=now)
+        )
+
+    def _complete(
+        self, conn: Connection, *, completions: Sequence[Completion], now: datetime
+    ) -> CompletionReport:
+        held = _held(conn, completions)
+        valid = _dedupe(c for c in completions if (c.delivery_id, c.lease_id) in held)
+        stale = tuple(c.delivery_id for c in completions if (c.delivery_id, c.lease_id) not in held)
+        if not valid:
+            return CompletionReport(applied=0, stale=stale)
+        db = driver.of(conn)
+        db.execute_many(conn, _INSERT_ATTEMPT, [_attempt_row(db, c) for c in valid])
+        stamp = db.when(now)
+        db.execute_many(conn, _COMPLETE, [_completion_row(db, c, stamp) for c in valid])
+        _update_endpoints(conn, valid)
+        disabled = self._disable_endpoints(conn, valid, now)
         return CompletionReport(applied=len(valid), stale=stale, disabled=disabled)
 
-    async def _disable_endpoints(
-        self, tx: Transaction, valid: Sequence[Completion], now: datetime
+    def _disable_endpoints(
+        self, conn: Connection, valid: Sequence[Completion], now: datetime
     ) -> tuple[str, ...]:
         gone = sorted({c.endpoint_id for c in valid if c.action == "disable"})
         disabled: list[str] = []
         if gone:
-            disabled += await _disable(tx, gone, GONE_REASON + f" at {now.isoformat()}", now)
+            disabled += _disable(conn, gone, GONE_REASON + f" at {now.isoformat()}", now)
         failing = sorted({c.endpoint_id for c in valid if not c.succeeded} - set(gone))
         if failing:
             cutoff = now - timedelta(seconds=self.auto_disable_after)
@@ -270,8 +273,8 @@ class Queue:
                 "every attempt failed for "
                 f"{durations.format_duration(self.auto_disable_after)} (auto-disabled)"
             )
-            disabled += await _disable(
-                tx,
+            disabled += _disable(
+                conn,
                 failing,
                 reason,
                 now,
@@ -289,16 +292,12 @@ class Queue:
             by_lease[lease_id].append(delivery_id)
         if not by_lease:
             return 0
-        released: Counter[str] = Counter()
-        async with self.store.write() as tx:
-            db = tx.driver
-            for lease_id, delivery_ids in by_lease.items():
-                params = (db.when(now), db.ids(delivery_ids), lease_id)
-                rows = await db.execute(tx.conn, _RELEASE, params)
-                released.update(row[0] for row in rows)
-            await _count_in_flight(tx, released, sign=-1)
-            tx.queued_deliveries += released.total()
-        return released.total()
+        released = await self.store.run_write(
+            functools.partial(_release, by_lease=by_lease, now=now)
+        )
+        if released:
+            self.store.new_work.set()
+        return released
 
 
 # -- claim steps ---------------------------------------------------------------------------
@@ -368,17 +367,34 @@ _COUNT_IN_FLIGHT = driver.Statement.of(
 )
 
 
-async def _count_in_flight(tx: Transaction, counts: Mapping[str, int], *, sign: int) -> None:
+def _reclaim(conn: Connection, *, now: datetime) -> int:
+    db = driver.of(conn)
+    rows = db.execute(conn, _RECLAIM, (db.when(now), db.when(now)))
+    _count_in_flight(conn, Counter(row[0] for row in rows), sign=-1)
+    return len(rows)
+
+
+def _release(conn: Connection, *, by_lease: Mapping[str, Sequence[str]], now: datetime) -> int:
+    db = driver.of(conn)
+    released: Counter[str] = Counter()
+    for lease_id, delivery_ids in by_lease.items():
+        rows = db.execute(conn, _RELEASE, (db.when(now), db.ids(delivery_ids), lease_id))
+        released.update(row[0] for row in rows)
+    _count_in_flight(conn, released, sign=-1)
+    return released.total()
+
+
+def _count_in_flight(conn: Connection, counts: Mapping[str, int], *, sign: int) -> None:
     """Add (``sign`` 1) or take (-1) leases from the endpoints' in-flight counters."""
     rows = [(sign * count, endpoint_id) for endpoint_id, count in sorted(counts.items()) if count]
     if rows:
-        await tx.driver.execute_many(tx.conn, _COUNT_IN_FLIGHT, rows)
+        driver.of(conn).execute_many(conn, _COUNT_IN_FLIGHT, rows)
 
 
-async def _endpoints_with_due_work(tx: Transaction, now: datetime) -> list[tuple[Endpoint, int]]:
+def _endpoints_with_due_work(conn: Connection, now: datetime) -> list[tuple[Endpoint, int]]:
     """The active endpoints with due deliveries, each with its in-flight count."""
-    query = _DUE_ENDPOINTS_FOR_UPDATE if tx.is_postgres else _DUE_ENDPOINTS
-    rows = (await tx.conn.execute(query, {"b_now": now})).all()
+    query = _DUE_ENDPOINTS_FOR_UPDATE if driver.of(conn).is_postgres else _DUE_ENDPOINTS
+    rows = (conn.execute(query, {"b_now": now})).all()
     return [(sql._endpoint_from_row(row), int(row.in_flight)) for row in rows]
 
 
@@ -458,7 +474,7 @@ def _choose_query(ordered: tuple[bool, ...]) -> sa.Select[Any] | sa.CompoundSele
     return sa.union_all(*(sa.select(part.c.id) for part in parts))
 
 
-async def _choose(tx: Transaction, shares: Mapping[_EndpointRoom, int], now: datetime) -> list[str]:
+def _choose(conn: Connection, shares: Mapping[_EndpointRoom, int], now: datetime) -> list[str]:
     if not shares:
         return []
     # Unordered endpoints first: the statement's shape then only depends on two counts.
@@ -468,7 +484,7 @@ async def _choose(tx: Transaction, shares: Mapping[_EndpointRoom, int], now: dat
         params[f"b_ep{index}"] = room.id
         params[f"b_n{index}"] = count
     query = _choose_query(tuple(room.ordered for room, _ in items))
-    return [row.id for row in await tx.conn.execute(query, params)]
+    return [row.id for row in conn.execute(query, params)]
 
 
 # -- completion steps ----------------------------------------------------------------------
@@ -487,17 +503,18 @@ _COMPLETE = driver.Statement.of(
 )
 
 
-def _completion_row(db: driver.Dialect, completion: Completion, now: datetime) -> tuple[Any, ...]:
+def _completion_row(db: driver.Dialect, completion: Completion, now: Any) -> tuple[Any, ...]:
+    """The ``_COMPLETE`` parameters of one completion; ``now`` already as ``db.when(now)``."""
     attempt = completion.attempt
     retrying = completion.action == "retry"
     state = SUCCEEDED if completion.succeeded else PENDING if retrying else FAILED
     return (
         state,
-        db.when(completion.retry_at if retrying else None),
+        db.when(completion.retry_at) if retrying else None,
         attempt.response_status,
         None if completion.succeeded else _error_text(attempt),
-        db.when(now),
-        db.when(None if retrying else now),
+        now,
+        None if retrying else now,
         completion.delivery_id,
         completion.lease_id,
     )
@@ -526,11 +543,11 @@ def _attempt_row(db: driver.Dialect, completion: Completion) -> tuple[Any, ...]:
     )
 
 
-async def _held(tx: Transaction, completions: Sequence[Completion]) -> set[tuple[str, str]]:
+def _held(conn: Connection, completions: Sequence[Completion]) -> set[tuple[str, str]]:
     """The ``(delivery_id, lease_id)`` pairs still leased as the completions say."""
-    query = _HELD_FOR_UPDATE if tx.is_postgres else _HELD
+    query = _HELD_FOR_UPDATE if driver.of(conn).is_postgres else _HELD
     params = {"b_ids": list({c.delivery_id for c in completions})}
-    return {(row.id, row.lease_id) for row in await tx.conn.execute(query, params)}
+    return {(row.id, row.lease_id) for row in conn.execute(query, params)}
 
 
 _HELD = sa.select(_d.c.id, _d.c.lease_id).where(
@@ -572,12 +589,12 @@ def failure_clocks(
     return reset, started
 
 
-async def _update_endpoints(tx: Transaction, valid: Sequence[Completion]) -> None:
+def _update_endpoints(conn: Connection, valid: Sequence[Completion]) -> None:
     """Give the batch's leases back to the endpoints' in-flight counters and move their failure
     clocks (``failure_clocks``): one row per endpoint, in id order."""
     reset, started = failure_clocks(valid)
     leases = Counter(c.endpoint_id for c in valid)
-    db = tx.driver
+    db = driver.of(conn)
     rows = [
         (
             -leases[endpoint_id],
@@ -588,7 +605,7 @@ async def _update_endpoints(tx: Transaction, valid: Sequence[Completion]) -> Non
         )
         for endpoint_id in sorted(leases)
     ]
-    await db.execute_many(tx.conn, _UPDATE_ENDPOINT, rows)
+    db.execute_many(conn, _UPDATE_ENDPOINT, rows)
 
 
 # A reset clock takes the given value; a started one keeps a clock already running.
@@ -598,14 +615,14 @@ _UPDATE_ENDPOINT = driver.Statement.of(
 )
 
 
-async def _disable(
-    tx: Transaction,
+def _disable(
+    conn: Connection,
     endpoint_ids: Sequence[str],
     reason: str,
     now: datetime,
     *conditions: sa.ColumnElement[bool],
 ) -> list[str]:
-    result = await tx.conn.execute(
+    result = conn.execute(
         sa.update(_e)
         .where(_e.c.id.in_(endpoint_ids), _e.c.state != EndpointState.DISABLED.value, *conditions)
         .values(state=EndpointState.DISABLED.value, disabled_reason=reason, updated_at=now)
