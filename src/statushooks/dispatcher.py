@@ -142,8 +142,8 @@ class Dispatcher:
         self._results: list[queue.Completion] = []
         #: Per endpoint, finished attempts whose results are not written yet (their leases are
         #: still held): they hold no request open, so the claim does not count them against
-        #: ``max_in_flight``. A batch leaves it just before its transaction begins (a claim
-        #: that sees the leases still held may undercount, never overcount).
+        #: ``max_in_flight``. A batch leaves it before its transaction commits (a claim that
+        #: sees the leases still held may undercount, never overcount; see ``Queue.complete``).
         self._finished: dict[str, int] = {}
         self._results_ready = asyncio.Event()
         self._closing = False
@@ -335,17 +335,31 @@ class Dispatcher:
         return max(written, finished) >= min(self._claim_threshold, max(1, outstanding // 2))
 
     async def _write(self, batch: list[queue.Completion]) -> None:
-        # Their leases stop counting as free room first: a claim meanwhile may see them
-        # still held and undercount the room, never see them both free and credited.
-        for completion in batch:
-            left = self._finished.get(completion.endpoint_id, 0) - 1
-            if left > 0:
-                self._finished[completion.endpoint_id] = left
-            else:
-                self._finished.pop(completion.endpoint_id, None)
+        credited = [batch]
+
+        def uncredit() -> None:
+            # Once: a retried write after a failed commit keeps counting them as in flight.
+            if credited:
+                for completion in credited.pop():
+                    left = self._finished.get(completion.endpoint_id, 0) - 1
+                    if left > 0:
+                        self._finished[completion.endpoint_id] = left
+                    else:
+                        self._finished.pop(completion.endpoint_id, None)
+
+        try:
+            await self._write_batch(batch, uncredit)
+        finally:
+            uncredit()
+
+    async def _write_batch(
+        self, batch: list[queue.Completion], before_commit: Callable[[], None]
+    ) -> None:
         for attempt_number in range(1, FLUSH_ATTEMPTS + 1):
             try:
-                report = await self.queue.complete(batch, now=self._clock())
+                report = await self.queue.complete(
+                    batch, now=self._clock(), before_commit=before_commit
+                )
             except exceptions.StorageError:
                 logger.exception("writing %d results failed (try %d)", len(batch), attempt_number)
                 await asyncio.sleep(FLUSH_RETRY_DELAY)

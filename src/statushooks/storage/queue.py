@@ -234,16 +234,44 @@ class Queue:
     # -- completing ------------------------------------------------------------------------
 
     async def complete(
-        self, completions: Sequence[Completion], *, now: datetime
+        self,
+        completions: Sequence[Completion],
+        *,
+        now: datetime,
+        before_commit: Callable[[], None] | None = None,
     ) -> CompletionReport:
-        """Record a batch of attempts; each one only if its lease is still held."""
+        """Record a batch of attempts; each one only if its lease is still held.
+
+        ``before_commit`` runs on the event loop before the transaction commits: inside it,
+        after its last statement, on PostgreSQL (where claims run alongside); just before it
+        begins on SQLite (the transaction runs in another thread, and no claim can run
+        meanwhile: they queue on the same write lock).
+        """
         if not completions:
             return CompletionReport(applied=0)
-        return await self.store.run_write(
-            functools.partial(self._complete, completions=completions, now=now)
+        if self.store.is_sqlite:
+            if before_commit is not None:
+                before_commit()
+            before_commit = None
+        complete = functools.partial(
+            self._complete, completions=completions, now=now, before_commit=before_commit
         )
+        return await self.store.run_write(complete)
 
     def _complete(
+        self,
+        conn: Connection,
+        *,
+        completions: Sequence[Completion],
+        now: datetime,
+        before_commit: Callable[[], None] | None,
+    ) -> CompletionReport:
+        report = self._record(conn, completions=completions, now=now)
+        if before_commit is not None:
+            before_commit()
+        return report
+
+    def _record(
         self, conn: Connection, *, completions: Sequence[Completion], now: datetime
     ) -> CompletionReport:
         held = _held(conn, completions)
