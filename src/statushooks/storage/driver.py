@@ -41,14 +41,20 @@ class Statement:
 
     @classmethod
     def of(cls, template: str) -> Statement:
-        sqlite = template.replace("{in_ids}", "IN (SELECT value FROM json_each(?))")
+        """One template for both dialects."""
+        return cls.each(sqlite=template, postgresql=template)
+
+    @classmethod
+    def each(cls, *, sqlite: str, postgresql: str) -> Statement:
+        """A template per dialect, where their SQL differs beyond the placeholders."""
+        sqlite = sqlite.replace("{in_ids}", "IN (SELECT value FROM json_each(?))")
         sqlite = sqlite.replace("{timestamp}", "")
-        postgres = template.replace("{in_ids}", "= ANY(?::varchar[])")
-        postgres = postgres.replace("{timestamp}", "::timestamptz")
+        postgresql = postgresql.replace("{in_ids}", "= ANY(?::varchar[])")
+        postgresql = postgresql.replace("{timestamp}", "::timestamptz")
         numbers = itertools.count(1)
         return cls(
             sqlite=sqlite,
-            postgresql=_PLACEHOLDER.sub(lambda _: f"${next(numbers)}", postgres),
+            postgresql=_PLACEHOLDER.sub(lambda _: f"${next(numbers)}", postgresql),
         )
 
 
@@ -56,9 +62,6 @@ class Dialect:
     """Parameter and result conversions of one dialect (what SQLAlchemy's types would do)."""
 
     def __init__(self, name: str) -> None:
-        if name not in (SQLITE, POSTGRESQL):
-            raise ValueError(f"no driver statements for {name}")
-        self.name = name
         self.is_sqlite = name == SQLITE
         self.is_postgres = name == POSTGRESQL
 

@@ -47,17 +47,15 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+_JSON_OPTIONS: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+_SQLITE_CONNECT_ARGS = {"timeout": SQLITE_BUSY_TIMEOUT / 1000}
+
+
 def create_engine(url: str) -> AsyncEngine:
     """An engine for ``url`` with statushooks' connection settings applied (JSON via orjson)."""
     url = normalize_url(url)
-    json_options: dict[str, Any] = {
-        "json_serializer": _json_dumps,
-        "json_deserializer": orjson.loads,
-    }
     if url.startswith("sqlite"):
-        engine = create_async_engine(
-            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT / 1000}, **json_options
-        )
+        engine = create_async_engine(url, connect_args=_SQLITE_CONNECT_ARGS, **_JSON_OPTIONS)
         _configure_sqlite(engine)
         return engine
     return create_async_engine(
@@ -65,7 +63,7 @@ def create_engine(url: str) -> AsyncEngine:
         pool_size=PG_POOL_SIZE,
         max_overflow=PG_POOL_SIZE,
         connect_args={"server_settings": PG_SERVER_SETTINGS},
-        **json_options,
+        **_JSON_OPTIONS,
     )
 
 
@@ -74,10 +72,7 @@ def create_sqlite_thread_engine(engine: AsyncEngine) -> sa.Engine:
     same settings: ``Store.run_write`` runs whole transactions on it in one thread."""
     url = engine.url.set(drivername="sqlite")
     thread_engine = sa.create_engine(
-        url,
-        connect_args={"timeout": SQLITE_BUSY_TIMEOUT / 1000, "check_same_thread": False},
-        json_serializer=_json_dumps,
-        json_deserializer=orjson.loads,
+        url, connect_args={**_SQLITE_CONNECT_ARGS, "check_same_thread": False}, **_JSON_OPTIONS
     )
     _configure_sqlite(thread_engine)
     return thread_engine
