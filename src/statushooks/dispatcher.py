@@ -3,15 +3,17 @@ procrastinate's worker.
 
 ::
 
-    claim loop ──claims──▶ attempt tasks (≤ dispatch_concurrency) ──results──▶ flush loop
-        ▲                                                                     │
-        └──── wake: new work (in-process event / PostgreSQL NOTIFY), a poll ◀─┘
-              tick, free slots, written results (ordered successors, room)
+    dispatch loop ──claims──▶ attempt tasks (≤ dispatch_concurrency) ──results──┐
+        ▲   └──────────── one exchange per cycle: write results, claim more ◀────┘
+        └──── wake: a finished attempt, new work (in-process event / PostgreSQL NOTIFY),
+              a poll tick
 
-* **Claims** are batched (``dispatch_batch``) and leased (see ``storage.queue``); HTTP never
-  runs inside a transaction.
-* **Results** are buffered and written many per transaction by one flush loop (group commit):
-  under load a transaction carries hundreds of attempts, when idle each is written at once.
+* **One exchange per cycle** (``Queue.exchange``): the results buffered since the last cycle
+  are written and the room they give back is claimed again, in one transaction on SQLite.
+  Under load a cycle carries hundreds of results (group commit) while the attempts of the
+  others are in flight; when idle each result is written at once. HTTP never runs inside a
+  transaction.
+* **Claims** are batched (``dispatch_batch``) and leased (see ``storage.queue``).
 * **Wake-up without busy polling**: ``Store.new_work`` (set when this process queued
   deliveries), ``LISTEN statushooks_deliveries`` on PostgreSQL (other processes; reconnected
   within ``LISTEN_CHECK_INTERVAL`` if it drops), and a slow poll (``poll_interval``) for
@@ -27,7 +29,6 @@ procrastinate's worker.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
@@ -47,7 +48,6 @@ from statushooks.storage.sql import Store
 
 logger = logging.getLogger(__name__)
 
-CLAIM_THRESHOLD_FRACTION = 4  # claim again once 1/4 of a batch worth of slots is free
 FLUSH_ATTEMPTS = 5  # tries to write one batch of results before leaving it to lease expiry
 FLUSH_RETRY_DELAY = 0.5  # seconds between those tries
 LISTEN_CONNECT_TIMEOUT = 10.0  # seconds to open the PostgreSQL LISTEN connection
@@ -75,7 +75,7 @@ class DispatcherStats:
     #: Claim transactions, and deliveries they leased.
     claim_rounds: int = 0
     claimed: int = 0
-    #: Result-writing transactions.
+    #: Transactions that wrote results.
     write_rounds: int = 0
     attempted: int = 0
     succeeded: int = 0
@@ -134,22 +134,17 @@ class Dispatcher:
         self._client: httpclient.Client | None = http
         self._clock = clock
         self._concurrency = settings.dispatch_concurrency
-        self._claim_threshold = max(
-            1, min(settings.dispatch_batch, self._concurrency) // CLAIM_THRESHOLD_FRACTION
-        )
         self._stop_event = asyncio.Event()
         self._wake = asyncio.Event()
+        #: Whether more may be due than the last claim found: set by new work and poll ticks,
+        #: cleared by a claim that found less than it asked for.
+        self._more_due = True
+        #: Results not written yet (their leases are still held).
         self._results: list[queue.Completion] = []
-        #: Per endpoint, finished attempts whose results are not written yet (their leases are
-        #: still held): they hold no request open, so the claim does not count them against
-        #: ``max_in_flight``. A batch leaves it before its transaction commits (a claim that
-        #: sees the leases still held may undercount, never overcount; see ``Queue.complete``).
+        #: Per endpoint, how many of ``_results`` there are: they hold no request open, so the
+        #: claim does not count their leases against ``max_in_flight`` (``Queue.exchange``).
         self._finished: dict[str, int] = {}
-        self._results_ready = asyncio.Event()
-        self._closing = False
-        self._waiting_for_slots = False
-        self._written_since_claim = 0
-        self._finished_since_claim = 0
+        self._failed_writes = 0
         self._running: dict[asyncio.Task[None], queue.Claim] = {}
         #: Leases held without a result yet: given back on shutdown.
         self._open_leases: dict[str, str] = {}
@@ -183,12 +178,11 @@ class Dispatcher:
         helpers = [asyncio.create_task(self._watch_new_work(), name="watch-new-work")]
         if not self.store.is_sqlite:
             helpers.append(asyncio.create_task(self._keep_listening(), name="keep-listening"))
-        flusher = asyncio.create_task(self._flush_loop(), name="flush-results")
         logger.info("dispatcher %s started", self.worker_id)
         try:
-            await self._claim_loop()
+            await self._dispatch_loop()
         finally:
-            await self._shutdown(flusher)
+            await self._shutdown()
             for helper in helpers:
                 helper.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
@@ -198,45 +192,72 @@ class Dispatcher:
                 await client.close()
             logger.info("dispatcher %s stopped", self.worker_id)
 
-    async def _claim_loop(self) -> None:
+    async def _dispatch_loop(self) -> None:
         while not self._stop_event.is_set():
-            free = self._concurrency - len(self._running)
             self._wake.clear()
-            if free < self._claim_threshold and self._running:
-                # Finished attempts wake the loop once enough slots are free.
-                self._waiting_for_slots = True
+            limit = self._claim_limit()
+            if not self._results and not limit:
                 await self._sleep_until_woken()
-                self._waiting_for_slots = False
                 continue
-            limit = min(self.settings.dispatch_batch, free)
-            self._written_since_claim = 0
-            self._finished_since_claim = 0
-            try:
-                claims = await self._claim(limit)
-            except exceptions.StorageError:
-                logger.exception("claiming deliveries failed; trying again after a poll interval")
-                claims = []
+            claims = await self._exchange(limit)
             for claim in claims:
                 self._start(claim)
-            if len(claims) < limit:
-                await self._sleep_until_woken()
+
+    def _claim_limit(self) -> int:
+        """How many to claim this cycle: the free slots, if there may be work for them (more
+        was due, or results are about to be written: they may free room or ordered
+        successors)."""
+        free = self._concurrency - len(self._running)
+        if free <= 0 or not (self._more_due or self._results):
+            return 0
+        return min(self.settings.dispatch_batch, free)
 
     async def _sleep_until_woken(self) -> None:
-        with contextlib.suppress(TimeoutError):
+        try:
             async with asyncio.timeout(self.settings.poll_interval):
                 await self._wake.wait()
+        except TimeoutError:
+            self._more_due = True  # retries may have come due meanwhile
 
-    async def _claim(self, limit: int) -> list[queue.Claim]:
-        claims = await self.queue.claim(
-            limit=limit, now=self._clock(), quota=self._quota, finished=self._finished
-        )
+    async def _exchange(self, limit: int) -> list[queue.Claim]:
+        """One cycle's transaction: write the buffered results, claim up to ``limit``."""
+        batch, self._results, self._finished = self._results, [], {}
+        try:
+            report, claims = await self.queue.exchange(
+                batch, limit=limit, now=self._clock(), quota=self._quota, finished=self._finished
+            )
+        except exceptions.StorageError:
+            logger.exception("writing %d results and claiming failed", len(batch))
+            await self._write_failed(batch)
+            return []
+        self._failed_writes = 0
+        if batch:
+            self.stats.write_rounds += 1
+            self._count(batch, report)
+        if limit:
+            self._count_claims(claims)
+            self._more_due = len(claims) >= limit
+        return claims
+
+    async def _write_failed(self, batch: list[queue.Completion]) -> None:
+        """Keep the results for the next cycle, up to ``FLUSH_ATTEMPTS`` tries; pause."""
+        self._failed_writes += 1
+        if self._failed_writes < FLUSH_ATTEMPTS:
+            self._results = batch + self._results
+            for completion in batch:
+                self._count_finished(completion.endpoint_id)
+        else:
+            self._failed_writes = 0
+            logger.error("dropped %d results: their leases will expire and be retried", len(batch))
+        await asyncio.sleep(FLUSH_RETRY_DELAY)
+
+    def _count_claims(self, claims: list[queue.Claim]) -> None:
         for claim in claims:
             bucket = self._buckets.get(claim.endpoint.id)
             if bucket is not None and claim.endpoint.rate_limit is not None:
                 bucket.take(1)
         self.stats.claim_rounds += 1
         self.stats.claimed += len(claims)
-        return claims
 
     def _quota(self, endpoint_id: str, rate_limit: float | None) -> int:
         """How many requests the endpoint's rate limit allows now (``queue.Quota``)."""
@@ -253,7 +274,12 @@ class Dispatcher:
         while True:
             await self.store.new_work.wait()
             self.store.new_work.clear()
-            self._wake.set()
+            self._work_came()
+
+    def _work_came(self) -> None:
+        """Deliveries were queued (or may have been): claim at once."""
+        self._more_due = True
+        self._wake.set()
 
     # -- attempts --------------------------------------------------------------------------
 
@@ -267,13 +293,7 @@ class Dispatcher:
         self._running.pop(task, None)
         if not task.cancelled() and task.exception() is not None:
             logger.error("attempt task failed", exc_info=task.exception())
-        # Otherwise the written results wake the loop: that is when leases (and so the
-        # endpoints' in-flight room) are given back.
-        if (
-            self._waiting_for_slots
-            and self._concurrency - len(self._running) >= self._claim_threshold
-        ):
-            self._wake.set()
+        self._wake.set()  # a result to write, a free slot
 
     async def _attempt(self, claim: queue.Claim) -> None:
         assert self._client is not None
@@ -297,77 +317,14 @@ class Dispatcher:
                 retry_at=decision.retry_at,
             )
         )
-        endpoint_id = claim.endpoint.id
-        self._finished[endpoint_id] = self._finished.get(endpoint_id, 0) + 1
+        self._count_finished(claim.endpoint.id)
         self._open_leases.pop(claim.delivery.id, None)
-        self._results_ready.set()
         self.stats.attempted += 1
-        # A finished attempt frees its endpoint's room at once (see ``_finished``).
-        self._finished_since_claim += 1
-        if self._worth_claiming():
-            self._wake.set()
+
+    def _count_finished(self, endpoint_id: str) -> None:
+        self._finished[endpoint_id] = self._finished.get(endpoint_id, 0) + 1
 
     # -- results ---------------------------------------------------------------------------
-
-    async def _flush_loop(self) -> None:
-        while True:
-            await self._results_ready.wait()
-            self._results_ready.clear()
-            while self._results:
-                batch, self._results = self._results, []
-                await self._write(batch)
-                self._written_since_claim += len(batch)
-                if self._worth_claiming():
-                    self._wake.set()
-            if self._closing:
-                return
-
-    def _worth_claiming(self) -> bool:
-        """Whether finished attempts freed enough room for a claim to be worth its transaction.
-
-        Claim once half of the outstanding attempts came back (or a claim threshold's worth):
-        claims stay batched under load, and an idle dispatcher claims at once (ordered
-        successors, freed in-flight room). Otherwise the poll tick claims.
-        """
-        written = self._written_since_claim
-        finished = self._finished_since_claim
-        outstanding = max(written, finished) + len(self._running)
-        return max(written, finished) >= min(self._claim_threshold, max(1, outstanding // 2))
-
-    async def _write(self, batch: list[queue.Completion]) -> None:
-        credited = [batch]
-
-        def uncredit() -> None:
-            # Once: a retried write after a failed commit keeps counting them as in flight.
-            if credited:
-                for completion in credited.pop():
-                    left = self._finished.get(completion.endpoint_id, 0) - 1
-                    if left > 0:
-                        self._finished[completion.endpoint_id] = left
-                    else:
-                        self._finished.pop(completion.endpoint_id, None)
-
-        try:
-            await self._write_batch(batch, uncredit)
-        finally:
-            uncredit()
-
-    async def _write_batch(
-        self, batch: list[queue.Completion], before_commit: Callable[[], None]
-    ) -> None:
-        for attempt_number in range(1, FLUSH_ATTEMPTS + 1):
-            try:
-                report = await self.queue.complete(
-                    batch, now=self._clock(), before_commit=before_commit
-                )
-            except exceptions.StorageError:
-                logger.exception("writing %d results failed (try %d)", len(batch), attempt_number)
-                await asyncio.sleep(FLUSH_RETRY_DELAY)
-                continue
-            self.stats.write_rounds += 1
-            self._count(batch, report)
-            return
-        logger.error("dropped %d results: their leases will expire and be retried", len(batch))
 
     def _count(self, batch: list[queue.Completion], report: queue.CompletionReport) -> None:
         stale = set(report.stale)
@@ -388,16 +345,15 @@ class Dispatcher:
 
     # -- shutdown --------------------------------------------------------------------------
 
-    async def _shutdown(self, flusher: asyncio.Task[None]) -> None:
+    async def _shutdown(self) -> None:
         running = list(self._running)
         if running:
             _, pending = await asyncio.wait(running, timeout=self.settings.shutdown_timeout)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        self._closing = True
-        self._results_ready.set()
-        await asyncio.gather(flusher, return_exceptions=True)
+        while self._results:
+            await self._exchange(limit=0)
         await self._release_open_leases()
 
     async def _release_open_leases(self) -> None:
@@ -444,10 +400,10 @@ class Dispatcher:
                 continue
             delay = LISTEN_CHECK_INTERVAL
             logger.info("LISTEN %s connected again", sql.NOTIFY_CHANNEL)
-            self._wake.set()  # a notification may have been missed while disconnected
+            self._work_came()  # a notification may have been missed while disconnected
 
     def _on_notify(self, *_args: object) -> None:
-        self._wake.set()
+        self._work_came()
 
 
 async def _close_listener(connection: Any) -> None:

@@ -11,6 +11,14 @@ parameter): on SQLite ``IN (SELECT value FROM json_each(?))`` (the ids as a JSON
 statement text for any count; the planner still looks each id up by primary key), on PostgreSQL
 ``= ANY($n::varchar[])`` (a list), and ``{timestamp}`` after a parameter PostgreSQL cannot type
 on its own (``::timestamptz``; nothing on SQLite).
+
+A statement over many rows takes them as **one** JSON parameter (``Dialect.rows``: an array of
+arrays) and reads them with ``json_each`` / ``json_array_elements``, instead of
+``executemany``: on SQLite every executed row or fetched row hands the GIL over and back, and
+in the dispatcher's busy process each hand-back waited for the event loop (a completion of 100
+results took 9.7 ms of wall time for 4.2 ms of work). One statement per batch is one step.
+Results come back the same way: one JSON value (``json_group_array`` / ``json_agg``), read with
+``Dialect.json_value``.
 """
 
 from __future__ import annotations
@@ -79,6 +87,19 @@ class Dialect:
     def json(self, value: Any) -> str:
         """A JSON column's parameter: the document's text on both."""
         return orjson.dumps(value).decode()
+
+    def rows(self, rows: Sequence[Sequence[Any]]) -> Any:
+        """The one parameter of a statement over many rows: a JSON array of arrays, as text
+        (datetimes converted with ``when`` first; on PostgreSQL orjson writes them RFC 3339)."""
+        return orjson.dumps(rows).decode()
+
+    def json_value(self, value: Any) -> Any:
+        """A JSON value returned by a statement: text on SQLite, decoded already on PostgreSQL."""
+        return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+    def scalar(self, conn: Connection, statement: Statement, params: tuple[Any, ...]) -> Any:
+        """Run ``statement`` once; the first column of its one row."""
+        return conn.exec_driver_sql(self.text(statement), params).scalar_one()
 
     def datetime_of(self, value: Any) -> datetime | None:
         """A datetime column's value, aware and in UTC."""

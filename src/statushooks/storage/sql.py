@@ -162,12 +162,7 @@ class Store:
         finally:
             _in_write.reset(token)
 
-    async def run_write(
-        self,
-        work: Callable[[sa.Connection], T],
-        *,
-        before_commit: Callable[[], None] | None = None,
-    ) -> T:
+    async def run_write(self, work: Callable[[sa.Connection], T]) -> T:
         """Run ``work`` in one write transaction, as plain synchronous code; commit, return its
         result.
 
@@ -178,11 +173,6 @@ class Store:
         with the other writers of the process like ``write()``; if the caller is cancelled, the
         transaction still finishes first. On PostgreSQL it runs in the event loop
         (``AsyncConnection.run_sync``).
-
-        ``before_commit`` is called on the event loop before the transaction commits: on
-        PostgreSQL after ``work``, inside the transaction (other writers run alongside); on
-        SQLite just before it begins, with the write lock held (no other writer of the process
-        can run until it commits).
         """
         if _in_write.get():
             raise RuntimeError("a write transaction is already open in this task")
@@ -191,13 +181,8 @@ class Store:
             if self._write_lock is None:
                 with wrap_exceptions():
                     async with self.engine.begin() as conn:
-                        result = await conn.run_sync(work)
-                        if before_commit is not None:
-                            before_commit()
-                        return result
+                        return await conn.run_sync(work)
             async with self._write_lock:
-                if before_commit is not None:
-                    before_commit()
                 if self._thread is None:
                     self._thread = concurrent.futures.ThreadPoolExecutor(
                         max_workers=1, thread_name_prefix="statushooks-sqlite"
