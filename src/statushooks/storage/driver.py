@@ -88,7 +88,7 @@ class Dialect:
         """A JSON column's parameter: the document's text on both."""
         return orjson.dumps(value).decode()
 
-    def rows(self, rows: Sequence[Sequence[Any]]) -> Any:
+    def rows(self, rows: Sequence[Sequence[Any]]) -> str:
         """The one parameter of a statement over many rows: a JSON array of arrays, as text
         (datetimes converted with ``when`` first; on PostgreSQL orjson writes them RFC 3339)."""
         return orjson.dumps(rows).decode()
@@ -96,10 +96,6 @@ class Dialect:
     def json_value(self, value: Any) -> Any:
         """A JSON value returned by a statement: text on SQLite, decoded already on PostgreSQL."""
         return orjson.loads(value) if isinstance(value, str | bytes) else value
-
-    def scalar(self, conn: Connection, statement: Statement, params: tuple[Any, ...]) -> Any:
-        """Run ``statement`` once; the first column of its one row."""
-        return conn.exec_driver_sql(self.text(statement), params).scalar_one()
 
     def datetime_of(self, value: Any) -> datetime | None:
         """A datetime column's value, aware and in UTC."""

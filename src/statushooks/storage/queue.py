@@ -23,15 +23,16 @@ and unlease them. A claim:
 Each claim gets a fresh ``lease_id``. Completion is fenced on it: a worker whose lease expired
 and was taken over by another writes nothing (its late result is reported as ``stale``).
 Completions are written many per transaction (attempt rows, delivery updates, the endpoints'
-in-flight counts and failure clocks, 410 and auto-disable).
+in-flight counts and failure clocks, 410 and auto-disable). The dispatcher calls ``exchange``
+once per cycle: its completions, then a claim, in one transaction.
 
-The per-delivery statements are driver SQL (``storage.driver``); the rest is SQLAlchemy Core.
+The per-delivery statements are driver SQL (``storage.driver``), a batch as one JSON parameter;
+the rest is SQLAlchemy Core.
 """
 
 from __future__ import annotations
 
 import functools
-import logging
 import random
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -49,8 +50,6 @@ from statushooks.endpoints import Endpoint, EndpointState
 from statushooks.storage import driver, sql
 from statushooks.storage import tables as t
 from statushooks.storage.sql import Store
-
-logger = logging.getLogger(__name__)
 
 RECLAIM_INTERVAL = timedelta(seconds=1)  # expired leases wait at most this long after expiry
 MAX_ENDPOINTS_PER_CLAIM = 100  # endpoints served by one claim (SQLite compound SELECT limit: 500)
