@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -76,6 +78,34 @@ async def test_run_write_rolls_back_on_error(store: Store) -> None:
             await tx.conn.execute(sa.text("SELECT count(*) FROM accounts WHERE id = 'acc_x'"))
         ).scalar_one()
     assert count == 0
+
+
+async def test_cancelled_run_write_still_commits_first(store: Store) -> None:
+    """Cancelling the caller lets the transaction (running in another thread) finish and commit
+    before the cancellation reaches the caller; the store then closes its thread cleanly."""
+    insert = sa.text("INSERT INTO accounts (id, name, created_at) VALUES ('acc_c', 'c', :at)")
+    now = datetime.now(UTC)
+    stamp = now.isoformat(" ") if store.is_sqlite else now
+    started = threading.Event()
+    before = set(threading.enumerate())
+
+    def work(conn: sa.Connection) -> None:
+        started.set()
+        time.sleep(0.2)  # the caller is cancelled meanwhile
+        conn.execute(insert, {"at": stamp})
+
+    caller = asyncio.create_task(store.run_write(work))
+    await asyncio.to_thread(started.wait, 5)
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    async with store.read() as tx:
+        count = (
+            await tx.conn.execute(sa.text("SELECT count(*) FROM accounts WHERE id = 'acc_c'"))
+        ).scalar_one()
+    assert count == 1
+    await store.close()
+    assert {t for t in threading.enumerate() if t.name.startswith("statushooks-")} <= before
 
 
 async def test_concurrent_writers_all_commit(store: Store) -> None:

@@ -17,6 +17,7 @@ from statushooks import exceptions
 
 SQLITE_BUSY_TIMEOUT = 30_000  # milliseconds
 PG_POOL_SIZE = 10
+THREAD_POOL_SIZE = 2  # connections of the PostgreSQL engine of ``Store.run_write``'s thread
 #: asyncpg prepares every statement, and after five runs PostgreSQL may switch a prepared
 #: statement to a generic plan: for the queue's ``id IN (…) AND state = $n`` that plan scanned
 #: every pending row (a backend at 93 % CPU, claims at 15 ms). Plan each execution instead.
@@ -62,6 +63,19 @@ def create_engine(url: str) -> AsyncEngine:
         url,
         pool_size=PG_POOL_SIZE,
         max_overflow=PG_POOL_SIZE,
+        connect_args={"server_settings": PG_SERVER_SETTINGS},
+        **_JSON_OPTIONS,
+    )
+
+
+def create_postgres_thread_engine(engine: AsyncEngine) -> AsyncEngine:
+    """A second engine on the same PostgreSQL database as ``engine``, for the event loop of
+    ``Store.run_write``'s own thread (asyncpg connections belong to one loop); a small pool:
+    the dispatcher runs one of those transactions at a time."""
+    return create_async_engine(
+        engine.url,
+        pool_size=THREAD_POOL_SIZE,
+        max_overflow=THREAD_POOL_SIZE,
         connect_args={"server_settings": PG_SERVER_SETTINGS},
         **_JSON_OPTIONS,
     )
