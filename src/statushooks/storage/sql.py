@@ -211,8 +211,8 @@ class Store:
         (``AsyncConnection.run_sync``) on an event loop of its own, in a thread of its own, with
         its own small engine: on the caller's busy loop each statement's answer waited its turn
         behind the HTTP work, and a claim held its endpoints' row locks meanwhile (PostgreSQL ×2,
-        40k drain: 4,027 → 4,514/s). Either way, if the caller is cancelled, the transaction
-        still finishes first.
+        40k drain: 4,027 → 4,514/s; at 100k in ``make bench`` no gain: 3,923 → 3,746/s).
+        Either way, if the caller is cancelled, the transaction still finishes first.
         """
         if _in_write.get():
             raise RuntimeError("a write transaction is already open in this task")
