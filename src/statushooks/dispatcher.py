@@ -9,7 +9,7 @@ procrastinate's worker.
               a poll tick
 
 * **One exchange per cycle** (``Queue.exchange``): the results buffered since the last cycle
-  are written and the room they give back is claimed again, in one transaction on SQLite.
+  are written and the room they give back is claimed again, in one transaction.
   Under load a cycle carries hundreds of results (group commit) while the attempts of the
   others are in flight; when idle each result is written at once. HTTP never runs inside a
   transaction.
@@ -72,7 +72,7 @@ def default_worker_id() -> str:
 class DispatcherStats:
     """Counters of one dispatcher since it started."""
 
-    #: Claim transactions, and deliveries they leased.
+    #: Cycles that claimed, and deliveries they leased.
     claim_rounds: int = 0
     claimed: int = 0
     #: Transactions that wrote results.
