@@ -270,19 +270,24 @@ async def test_failure_clock_and_auto_disable(svc, store, account_id):
     )
 
 
+async def claim_concurrently(svc, database_url, account_id, workers=4, limit=40):
+    """30 messages submitted, then ``workers`` queues on their own stores claim at once."""
+    for _ in range(30):
+        await submit(svc, account_id)
+    stores = [await Store.open(database_url, upgrade=False) for _ in range(workers)]
+    try:
+        queues = [make_queue(s, f"worker-{n}") for n, s in enumerate(stores)]
+        return await asyncio.gather(*(q.claim(limit=limit, now=now()) for q in queues))
+    finally:
+        for s in stores:
+            await s.close()
+
+
 async def test_concurrent_claims_never_overlap(svc, database_url, account_id):
     """Workers claiming at the same time on separate connections get disjoint deliveries."""
     for _ in range(4):
         await endpoint_id(svc, account_id, max_in_flight=100)
-    for _ in range(30):
-        await submit(svc, account_id)
-    stores = [await Store.open(database_url, upgrade=False) for _ in range(4)]
-    try:
-        queues = [make_queue(s, f"worker-{n}") for n, s in enumerate(stores)]
-        results = await asyncio.gather(*(q.claim(limit=40, now=now()) for q in queues))
-    finally:
-        for s in stores:
-            await s.close()
+    results = await claim_concurrently(svc, database_url, account_id)
     claimed = [c.delivery.id for claims in results for c in claims]
     assert len(claimed) == len(set(claimed)) == 120
 
@@ -290,16 +295,44 @@ async def test_concurrent_claims_never_overlap(svc, database_url, account_id):
 async def test_concurrent_claims_keep_the_in_flight_cap(svc, database_url, account_id):
     """Workers claiming at the same time never lease more than an endpoint's max_in_flight."""
     capped = await endpoint_id(svc, account_id, max_in_flight=5)
-    for _ in range(30):
+    results = await claim_concurrently(svc, database_url, account_id)
+    assert [c.endpoint.id for claims in results for c in claims] == [capped] * 5
+
+
+async def test_concurrent_exchanges_do_not_deadlock(svc, database_url, account_id):
+    """Two workers' exchanges at once, each completing on its own endpoints (the first worker
+    on the later ones by id, the second on the earlier ones) while claiming on all of them:
+    endpoint row locks are taken in one order, so no transaction is aborted as a deadlock."""
+    endpoints = sorted([await endpoint_id(svc, account_id, max_in_flight=1000) for _ in range(6)])
+    halves = [set(endpoints[3:]), set(endpoints[:3])]
+    for _ in range(300):
         await submit(svc, account_id)
-    stores = [await Store.open(database_url, upgrade=False) for _ in range(4)]
+    stores = [await Store.open(database_url, upgrade=False) for _ in range(2)]
     try:
         queues = [make_queue(s, f"worker-{n}") for n, s in enumerate(stores)]
-        results = await asyncio.gather(*(q.claim(limit=40, now=now()) for q in queues))
+        held = [await q.claim(limit=60, now=now()) for q in queues]
+        given = applied = 0
+        for _ in range(20):
+            batches = [
+                [completion(c) for c in claims if c.endpoint.id in half]
+                for claims, half in zip(held, halves, strict=True)
+            ]
+            exchanged = await asyncio.gather(
+                *(
+                    q.exchange(batch, limit=len(batch), now=now())
+                    for q, batch in zip(queues, batches, strict=True)
+                )
+            )
+            given += sum(len(batch) for batch in batches)
+            applied += sum(report.applied for report, _ in exchanged)
+            held = [
+                [c for c in claims if c.endpoint.id not in half] + new
+                for claims, half, (_, new) in zip(held, halves, exchanged, strict=True)
+            ]
     finally:
         for s in stores:
             await s.close()
-    assert [c.endpoint.id for claims in results for c in claims] == [capped] * 5
+    assert applied == given > 0
 
 
 async def leased_counts(store: Store) -> tuple[dict[str, int], dict[str, int]]:

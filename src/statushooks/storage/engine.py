@@ -59,23 +59,21 @@ def create_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(url, connect_args=_SQLITE_CONNECT_ARGS, **_JSON_OPTIONS)
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(
-        url,
-        pool_size=PG_POOL_SIZE,
-        max_overflow=PG_POOL_SIZE,
-        connect_args={"server_settings": PG_SERVER_SETTINGS},
-        **_JSON_OPTIONS,
-    )
+    return _postgres_engine(url, PG_POOL_SIZE)
 
 
 def create_postgres_thread_engine(engine: AsyncEngine) -> AsyncEngine:
     """A second engine on the same PostgreSQL database as ``engine``, for the event loop of
     ``Store.run_write``'s own thread (asyncpg connections belong to one loop); a small pool:
     the dispatcher runs one of those transactions at a time."""
+    return _postgres_engine(engine.url, THREAD_POOL_SIZE)
+
+
+def _postgres_engine(url: str | sa.URL, pool_size: int) -> AsyncEngine:
     return create_async_engine(
-        engine.url,
-        pool_size=THREAD_POOL_SIZE,
-        max_overflow=THREAD_POOL_SIZE,
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
         connect_args={"server_settings": PG_SERVER_SETTINGS},
         **_JSON_OPTIONS,
     )

@@ -137,24 +137,17 @@ class Queue:
 
     # -- claiming --------------------------------------------------------------------------
 
-    async def claim(
-        self,
-        *,
-        limit: int,
-        now: datetime,
-        quota: Quota | None = None,
-        finished: Mapping[str, int] | None = None,
-    ) -> list[Claim]:
+    async def claim(self, *, limit: int, now: datetime, quota: Quota | None = None) -> list[Claim]:
         """Lease up to ``limit`` due deliveries, fairly spread over the endpoints with work.
 
-        ``quota`` is called, and ``finished`` (see ``exchange``) read, inside the transaction
-        (on SQLite in the store's thread: see ``Store.run_write``).
+        ``quota`` is called inside the transaction (on SQLite in the store's thread: see
+        ``Store.run_write``).
         """
         if limit <= 0:
             return []
         if self._reclaim_due(now):
             await self.reclaim_expired(now=now)
-        claim = functools.partial(self._claim, limit=limit, now=now, quota=quota, finished=finished)
+        claim = functools.partial(self._claim, limit=limit, now=now, quota=quota, finished=None)
         return await self.store.run_write(claim)
 
     async def exchange(
@@ -175,9 +168,9 @@ class Queue:
         open, so they do not use up the endpoint's ``max_in_flight`` room. The caller keeps
         counting into it meanwhile; the claim reads it inside the transaction.
 
-        On PostgreSQL the transaction first locks the rows of every endpoint it may change (the
-        completions' and those with due work) in id order: the completions and the claim then
-        change them in any order, and workers take turns without deadlocks.
+        On PostgreSQL the transaction locks the rows of every endpoint it may change (the
+        completions' and those with due work) in one statement, in id order, before changing
+        any: two workers' exchanges take turns instead of deadlocking.
         """
         if limit > 0 and self._reclaim_due(now):
             await self.reclaim_expired(now=now)
@@ -202,9 +195,12 @@ class Queue:
         finished: Mapping[str, int] | None,
     ) -> tuple[CompletionReport, list[Claim]]:
         valid, stale = _record(conn, completions, now)
+        among = None
+        if limit > 0 and valid and driver.of(conn).is_postgres:
+            among = _lock_endpoints(conn, now, {c.endpoint_id for c in valid})
         report = self._settle(conn, valid, stale, now)
         claims = (
-            self._claim(conn, limit=limit, now=now, quota=quota, finished=finished)
+            self._claim(conn, limit=limit, now=now, quota=quota, finished=finished, among=among)
             if limit > 0
             else []
         )
@@ -218,8 +214,9 @@ class Queue:
         now: datetime,
         quota: Quota | None,
         finished: Mapping[str, int] | None,
+        among: Sequence[str] | None = None,
     ) -> list[Claim]:
-        endpoints = _endpoints_with_due_work(conn, now)
+        endpoints = _endpoints_with_due_work(conn, now, among)
         # A copy: the event loop keeps counting into ``finished`` meanwhile.
         shares = allocate(_rooms(endpoints, quota, dict(finished) if finished else None), limit)
         chosen = _choose(conn, shares, now)
@@ -372,13 +369,25 @@ def _has_due_work() -> sa.ColumnElement[bool]:
     return sa.and_(_e.c.state == EndpointState.ACTIVE.value, has_due)
 
 
-_DUE_ENDPOINTS = sa.select(_e).where(_has_due_work()).order_by(_e.c.id)
+_HAS_DUE_WORK = _has_due_work()
+_DUE_ENDPOINTS = sa.select(_e).where(_HAS_DUE_WORK).order_by(_e.c.id)
 # On PostgreSQL the claim locks the rows of the endpoints it may serve, in id order, until it
 # commits: two workers' claims on the same endpoints take turns, and each reads the in-flight
-# counts the other committed (``max_in_flight`` holds across workers). In an exchange the
-# completions lock theirs first, also in id order, and a claim never holds a lock another
-# one's completions then wait for out of order. SQLite's write lock does the same.
+# counts the other committed (``max_in_flight`` holds across workers). SQLite's write lock
+# does the same.
 _DUE_ENDPOINTS_FOR_UPDATE = _DUE_ENDPOINTS.with_for_update()
+# An exchange that completes and claims locks every endpoint it may change at once, in id
+# order, before its completions change any (``_lock_endpoints``); its claim then serves only
+# those. Completions locking theirs first and the claim the rest deadlocked two workers.
+_LOCK_ENDPOINTS = (
+    sa.select(_e.c.id)
+    .where(sa.or_(_e.c.id.in_(sa.bindparam("b_changed", expanding=True)), _HAS_DUE_WORK))
+    .order_by(_e.c.id)
+    .with_for_update()
+)
+_DUE_ENDPOINTS_AMONG = _DUE_ENDPOINTS_FOR_UPDATE.where(
+    _e.c.id.in_(sa.bindparam("b_among", expanding=True))
+)
 
 _LEASED_COLUMNS = (
     "id, account_id, event_id, endpoint_id, message_id, event_type, sequence, attempts,"
@@ -451,12 +460,25 @@ def _count_in_flight(conn: Connection, counts: Mapping[str, int], *, sign: int) 
         driver.of(conn).execute_many(conn, _COUNT_IN_FLIGHT, rows)
 
 
-def _endpoints_with_due_work(conn: Connection, now: datetime) -> list[tuple[Endpoint, int]]:
-    """The active endpoints with due deliveries, each with its in-flight count (on PostgreSQL
-    those whose rows no other transaction holds, now locked)."""
-    query = _DUE_ENDPOINTS_FOR_UPDATE if driver.of(conn).is_postgres else _DUE_ENDPOINTS
-    rows = conn.execute(query, {"b_now": now}).all()
+def _endpoints_with_due_work(
+    conn: Connection, now: datetime, among: Sequence[str] | None = None
+) -> list[tuple[Endpoint, int]]:
+    """The active endpoints with due deliveries (``among`` these ids only, if given), each with
+    its in-flight count; on PostgreSQL their rows locked, in id order."""
+    if not driver.of(conn).is_postgres:
+        rows = conn.execute(_DUE_ENDPOINTS, {"b_now": now}).all()
+    elif among is None:
+        rows = conn.execute(_DUE_ENDPOINTS_FOR_UPDATE, {"b_now": now}).all()
+    else:
+        rows = conn.execute(_DUE_ENDPOINTS_AMONG, {"b_now": now, "b_among": list(among)}).all()
     return [(sql._endpoint_from_row(row), int(row.in_flight)) for row in rows]
+
+
+def _lock_endpoints(conn: Connection, now: datetime, changed: Iterable[str]) -> list[str]:
+    """PostgreSQL: lock, in id order, the rows of the ``changed`` endpoints and of those with
+    due work; their ids."""
+    rows = conn.execute(_LOCK_ENDPOINTS, {"b_now": now, "b_changed": sorted(changed)})
+    return [row.id for row in rows]
 
 
 def _rooms(
