@@ -111,10 +111,15 @@ class Dialect:
         rows: Sequence[Sequence[Any]] = result.all() if result.returns_rows else []
         return rows
 
-    def execute_many(
+    def execute_rows(
         self, conn: Connection, statement: Statement, rows: Sequence[tuple[Any, ...]]
     ) -> None:
-        conn.exec_driver_sql(self.text(statement), list(rows))
+        """Run ``statement`` over ``rows``: on SQLite once, the rows as one JSON parameter
+        (``rows``; the SQLite text reads ``json_each(?)``), on PostgreSQL once per row."""
+        if self.is_sqlite:
+            conn.exec_driver_sql(statement.sqlite, (self.rows(rows),))
+        else:
+            conn.exec_driver_sql(statement.postgresql, list(rows))
 
 
 _DIALECTS = {name: Dialect(name) for name in (SQLITE, POSTGRESQL)}

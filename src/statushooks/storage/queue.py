@@ -247,9 +247,13 @@ class Queue:
         db = driver.of(conn)
         lease_id = ids.new_id("lse", now.timestamp())
         expires = now + self.lease
-        params = (self.worker_id, lease_id, db.when(expires), db.when(now), db.ids(chosen))
-        rows = db.execute(conn, _LEASE, params)
-        if db.is_sqlite:  # PostgreSQL counts them in the same statement
+        chosen_ids = db.ids(chosen)
+        rows = db.execute(
+            conn, _LEASE, (self.worker_id, lease_id, db.when(expires), db.when(now), chosen_ids)
+        )
+        if db.is_sqlite:  # PostgreSQL returns them, and counts them, in the same statement
+            leased = conn.exec_driver_sql(_LEASED_SQLITE, (chosen_ids, lease_id)).scalar_one()
+            rows = [(*row[:12], row[12].encode()) for row in orjson.loads(leased)]
             _count_in_flight(conn, Counter(row[3] for row in rows), sign=1)
         claims = [
             Claim(
@@ -402,11 +406,8 @@ _LEASE = driver.Statement.each(
     # ?``: a scan of every pending row per claim (SQLite: 13 ms a claim with 100,000 queued,
     # 2 ms with 20,000; PostgreSQL, before its statistics catch up with a burst: a bitmap of
     # every pending row, 2 ms a claim with 40,000).
-    sqlite=(
-        f"UPDATE deliveries {_LEASE_SET} WHERE id {{in_ids}} AND state || '' = '{PENDING}'"
-        f" RETURNING {_LEASED_COLUMNS},"
-        " (SELECT payload FROM events WHERE events.id = deliveries.event_id)"
-    ),
+    # SQLite: the update only; ``_LEASED_SQLITE`` reads what it leased.
+    sqlite=f"UPDATE deliveries {_LEASE_SET} WHERE id {{in_ids}} AND state || '' = '{PENDING}'",
     # One statement: lease (rows locked by someone else are skipped), count the leases into
     # the endpoints' in-flight counters, return them with their payloads.
     postgresql=(
@@ -419,6 +420,15 @@ _LEASE = driver.Statement.each(
         " SELECT leased.*, events.payload FROM leased JOIN events ON events.id = leased.event_id"
     ),
 )
+# SQLite: the rows of one lease as one JSON array of arrays (one step: see ``driver``); the
+# payload is JSON text, so it goes through as a string.
+_LEASED_SQLITE = (
+    "SELECT json_group_array(json_array("
+    + ", ".join(f"d.{column.strip()}" for column in _LEASED_COLUMNS.split(","))
+    + ", CAST(e.payload AS TEXT)))"
+    " FROM deliveries AS d JOIN events AS e ON e.id = d.event_id"
+    " WHERE d.id IN (SELECT value FROM json_each(?)) AND d.lease_id = ?"
+)
 _UNLEASE_SET = (
     f"SET state = '{PENDING}', lease_owner = NULL, lease_id = NULL, lease_expires_at = NULL,"
     " updated_at = ?"
@@ -430,8 +440,12 @@ _RECLAIM = driver.Statement.of(
 _RELEASE = driver.Statement.of(
     f"UPDATE deliveries {_UNLEASE_SET} WHERE id {{in_ids}} AND lease_id = ? RETURNING endpoint_id"
 )
-_COUNT_IN_FLIGHT = driver.Statement.of(
-    "UPDATE endpoints SET in_flight = in_flight + ? WHERE id = ?"
+_COUNT_IN_FLIGHT = driver.Statement.each(
+    sqlite=(
+        "UPDATE endpoints SET in_flight = in_flight + j.value->>0 FROM json_each(?) AS j"
+        " WHERE endpoints.id = j.value->>1"
+    ),
+    postgresql="UPDATE endpoints SET in_flight = in_flight + ? WHERE id = ?",
 )
 
 
@@ -457,7 +471,7 @@ def _count_in_flight(conn: Connection, counts: Mapping[str, int], *, sign: int) 
     """Add (``sign`` 1) or take (-1) leases from the endpoints' in-flight counters."""
     rows = [(sign * count, endpoint_id) for endpoint_id, count in sorted(counts.items()) if count]
     if rows:
-        driver.of(conn).execute_many(conn, _COUNT_IN_FLIGHT, rows)
+        driver.of(conn).execute_rows(conn, _COUNT_IN_FLIGHT, rows)
 
 
 def _endpoints_with_due_work(
@@ -549,12 +563,17 @@ def _due_of(index: int, ordered: bool) -> sa.Select[Any]:
 
 
 @functools.lru_cache(maxsize=512)
-def _choose_query(ordered: tuple[bool, ...]) -> sa.Select[Any] | sa.CompoundSelect[Any]:
-    """The claim's pick: one ``LIMIT`` part per endpoint, built once per shape."""
+def _choose_query(ordered: tuple[bool, ...], sqlite: bool) -> sa.Select[Any]:
+    """The claim's pick: one ``LIMIT`` part per endpoint, built once per shape. On SQLite the
+    ids come back as one JSON array (one step: see ``driver``), on PostgreSQL as rows."""
     parts = [_due_of(index, flag).subquery() for index, flag in enumerate(ordered)]
     if len(parts) == 1:
-        return sa.select(parts[0].c.id)
-    return sa.union_all(*(sa.select(part.c.id) for part in parts))
+        picked = sa.select(parts[0].c.id).subquery()
+    else:
+        picked = sa.union_all(*(sa.select(part.c.id) for part in parts)).subquery()
+    if sqlite:
+        return sa.select(sa.func.json_group_array(picked.c.id))
+    return sa.select(picked.c.id)
 
 
 def _choose(conn: Connection, shares: Mapping[_EndpointRoom, int], now: datetime) -> list[str]:
@@ -566,7 +585,11 @@ def _choose(conn: Connection, shares: Mapping[_EndpointRoom, int], now: datetime
     for index, (room, count) in enumerate(items):
         params[f"b_ep{index}"] = room.id
         params[f"b_n{index}"] = count
-    query = _choose_query(tuple(room.ordered for room, _ in items))
+    db = driver.of(conn)
+    query = _choose_query(tuple(room.ordered for room, _ in items), db.is_sqlite)
+    if db.is_sqlite:
+        chosen: list[str] = orjson.loads(conn.execute(query, params).scalar_one())
+        return chosen
     return [row.id for row in conn.execute(query, params)]
 
 
@@ -752,13 +775,20 @@ def _update_endpoints(conn: Connection, valid: Sequence[Completion]) -> None:
         )
         for endpoint_id in sorted(leases)
     ]
-    db.execute_many(conn, _UPDATE_ENDPOINT, rows)
+    db.execute_rows(conn, _UPDATE_ENDPOINT, rows)
 
 
 # A reset clock takes the given value; a started one keeps a clock already running.
-_UPDATE_ENDPOINT = driver.Statement.of(
-    "UPDATE endpoints SET in_flight = in_flight + ?, failing_since = CASE WHEN ?"
-    " THEN ?{timestamp} ELSE COALESCE(failing_since, ?{timestamp}) END WHERE id = ?"
+_UPDATE_ENDPOINT = driver.Statement.each(
+    sqlite=(
+        "UPDATE endpoints SET in_flight = in_flight + j.value->>0, failing_since = CASE WHEN"
+        " j.value->>1 THEN j.value->>2 ELSE COALESCE(failing_since, j.value->>3) END"
+        " FROM json_each(?) AS j WHERE endpoints.id = j.value->>4"
+    ),
+    postgresql=(
+        "UPDATE endpoints SET in_flight = in_flight + ?, failing_since = CASE WHEN ?"
+        " THEN ?{timestamp} ELSE COALESCE(failing_since, ?{timestamp}) END WHERE id = ?"
+    ),
 )
 
 
