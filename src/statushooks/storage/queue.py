@@ -600,24 +600,26 @@ _ATTEMPT_COLUMNS = (
     "id, delivery_id, endpoint_id, number, started_at, duration_ms, request_headers,"
     " response_status, response_body, error_kind, error_message"
 )
-# ``_record``'s statements. Their rows are ``_completion_row`` and ``_attempt_row``, each as one
-# JSON parameter (``driver.Dialect.rows``); the completion is fenced on the lease id.
+# ``_record``'s statements. Their rows are ``_completion_row`` and ``_attempt_row``; the
+# completion is fenced on the lease id.
 #
-# SQLite: which leases are held (``_HELD``), then one statement for each table.
+# SQLite: which leases are held (``_HELD``), then one statement for each table, the rows as a
+# ``VALUES`` list (``driver.execute_values``; padding rows are all NULL).
 _INSERT_ATTEMPTS_SQLITE = (
-    f"INSERT INTO attempts ({_ATTEMPT_COLUMNS}) SELECT value->>0, value->>1, value->>2,"
-    " value->>3, value->>4, value->>5, value->>6, value->>7, value->>8, value->>9, value->>10"
-    " FROM json_each(?)"
+    f"INSERT INTO attempts ({_ATTEMPT_COLUMNS}) SELECT column1, column2, column3, column4,"
+    " column5, column6, column7, column8, column9, column10, column11 FROM {values}"
+    " WHERE column1 IS NOT NULL"
 )
 _COMPLETE_SQLITE = (
-    "UPDATE deliveries SET state = j.value->>0, attempts = attempts + 1,"
-    " next_attempt_at = j.value->>1, lease_id = NULL, lease_expires_at = NULL,"
-    " last_response_status = j.value->>2, last_error = j.value->>3, updated_at = j.value->>4,"
-    " completed_at = j.value->>5 FROM json_each(?) AS j"
-    " WHERE deliveries.id = j.value->>6 AND deliveries.lease_id = j.value->>7"
+    "UPDATE deliveries SET state = j.column1, attempts = attempts + 1,"
+    " next_attempt_at = j.column2, lease_id = NULL, lease_expires_at = NULL,"
+    " last_response_status = j.column3, last_error = j.column4, updated_at = j.column5,"
+    " completed_at = j.column6 FROM {values} AS j"
+    " WHERE deliveries.id = j.column7 AND deliveries.lease_id = j.column8"
 )
-# PostgreSQL: one statement. The fenced update returns the leases it found held, the attempts
-# of those are inserted, and those are returned (a JSON array of ``[delivery_id, lease_id]``).
+# PostgreSQL: one statement, the rows as two JSON parameters (``driver.Dialect.rows``). The
+# fenced update returns the leases it found held, the attempts of those are inserted, and those
+# are returned (a JSON array of ``[delivery_id, lease_id]``).
 # A separate ``SELECT … FOR UPDATE`` of the held leases first took ~10 ms a batch of 100.
 _RECORD_POSTGRES = (
     "WITH done AS (UPDATE deliveries SET state = v->>0, attempts = attempts + 1,"
@@ -688,27 +690,28 @@ def _record(
     # One per lease: a result given twice is recorded once.
     candidates = list({(c.delivery_id, c.lease_id): c for c in reversed(completions)}.values())
     if db.is_postgres:
-        done = conn.exec_driver_sql(_RECORD_POSTGRES, _record_params(db, candidates, now))
+        updates, attempts = _record_rows(db, candidates, now)
+        done = conn.exec_driver_sql(_RECORD_POSTGRES, (db.rows(updates), db.rows(attempts)))
         held = {(delivery_id, lease_id) for delivery_id, lease_id in db.json_value(done.scalar())}
     else:
         held = _held(conn, candidates)
         held_ones = [c for c in candidates if (c.delivery_id, c.lease_id) in held]
         if held_ones:
-            updates, attempts = _record_params(db, held_ones, now)
-            conn.exec_driver_sql(_INSERT_ATTEMPTS_SQLITE, (attempts,))
-            conn.exec_driver_sql(_COMPLETE_SQLITE, (updates,))
+            updates, attempts = _record_rows(db, held_ones, now)
+            driver.execute_values(conn, _INSERT_ATTEMPTS_SQLITE, [row[:-1] for row in attempts])
+            driver.execute_values(conn, _COMPLETE_SQLITE, updates)
     valid = _dedupe(c for c in completions if (c.delivery_id, c.lease_id) in held)
     stale = tuple(c.delivery_id for c in completions if (c.delivery_id, c.lease_id) not in held)
     return valid, stale
 
 
-def _record_params(
+def _record_rows(
     db: driver.Dialect, completions: Sequence[Completion], now: datetime
-) -> tuple[str, str]:
-    """The two JSON parameters of ``_record``'s statements: the updates and the attempts."""
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The rows of ``_record``'s statements: the delivery updates and the attempts."""
     stamp = db.when(now)
-    updates = db.rows([_completion_row(db, c, stamp) for c in completions])
-    return updates, db.rows([_attempt_row(db, c) for c in completions])
+    updates = [_completion_row(db, c, stamp) for c in completions]
+    return updates, [_attempt_row(db, c) for c in completions]
 
 
 def _held(conn: Connection, completions: Sequence[Completion]) -> set[tuple[str, str]]:
