@@ -9,7 +9,7 @@
 * **Bounded bodies**: at most ``BODY_LIMIT`` bytes of the response are read, then the
   connection is dropped: a 1 GB or endless body costs nothing. No compression is asked for,
   and none is undone (a small gzip bomb cannot expand in memory).
-* Connections are pooled per host and reused across requests.
+* Connections are pooled per host and reused across requests; no cookie is ever kept or sent.
 
 Every aiohttp error is translated here into ``exceptions.DeliveryError`` subclasses whose
 ``kind`` is ``timeout``, ``connect`` or ``dns``; a refused address raises
@@ -117,6 +117,8 @@ class HttpClient:
                 timeout=aiohttp.ClientTimeout(total=None),
                 auto_decompress=False,
                 trust_env=False,
+                # Endpoints' cookies are neither kept nor sent (and not looked up per request).
+                cookie_jar=aiohttp.DummyCookieJar(),
                 headers={"User-Agent": self.user_agent, "Accept-Encoding": "identity"},
             )
         return self._session
@@ -161,7 +163,7 @@ class HttpClient:
     async def _post(
         self, session: aiohttp.ClientSession, url: str, body: bytes, headers: Mapping[str, str]
     ) -> Response:
-        async with session.post(url, data=body, headers=dict(headers), allow_redirects=False) as r:
+        async with session.post(url, data=body, headers=headers, allow_redirects=False) as r:
             content, truncated = await read_capped(r.content, self.body_limit)
             if truncated:
                 # Drop the connection rather than read (or pool) the rest of a huge body.
