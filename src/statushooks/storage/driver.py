@@ -23,7 +23,6 @@ Results come back the same way: one JSON value (``json_group_array`` / ``json_ag
 
 from __future__ import annotations
 
-import functools
 import itertools
 import re
 from collections.abc import Sequence
@@ -112,49 +111,10 @@ class Dialect:
         rows: Sequence[Sequence[Any]] = result.all() if result.returns_rows else []
         return rows
 
-    def execute_rows(
+    def execute_many(
         self, conn: Connection, statement: Statement, rows: Sequence[tuple[Any, ...]]
     ) -> None:
-        """Run ``statement`` over ``rows``: on SQLite once, the rows as one JSON parameter
-        (``rows``; the SQLite text reads ``json_each(?)``), on PostgreSQL once per row."""
-        if self.is_sqlite:
-            conn.exec_driver_sql(statement.sqlite, (self.rows(rows),))
-        else:
-            conn.exec_driver_sql(statement.postgresql, list(rows))
-
-
-#: SQLite: a ``VALUES`` list is padded with all-NULL rows to a multiple of this many rows, so a
-#: few statement texts (each prepared once, then cached by the driver) serve every batch size.
-VALUES_BUCKET = 32
-#: SQLite's limit on the parameters of one statement (``SQLITE_MAX_VARIABLE_NUMBER``, 3.32+).
-SQLITE_MAX_PARAMETERS = 32766
-
-
-def execute_values(conn: Connection, template: str, rows: Sequence[Sequence[Any]]) -> None:
-    """SQLite: run ``template`` over ``rows``, its ``{values}`` replaced by a parenthesized
-    ``VALUES`` list (columns ``column1``, ``column2``, …), one step per statement.
-
-    Cheaper than ``json_each`` for wide rows: SQLite before 3.45 parses the JSON text again
-    for every ``->>`` (a row of 11 columns was parsed 11 times: ~20 µs an attempt row). The
-    list is padded with rows of NULLs (``VALUES_BUCKET``): the template must match no row
-    whose ``column1`` is NULL.
-    """
-    if not rows:
-        return
-    width = len(rows[0])
-    chunk = SQLITE_MAX_PARAMETERS // width // VALUES_BUCKET * VALUES_BUCKET
-    for start in range(0, len(rows), chunk):
-        part = rows[start : start + chunk]
-        count = -(-len(part) // VALUES_BUCKET) * VALUES_BUCKET
-        params = [value for row in part for value in row]
-        params += [None] * ((count - len(part)) * width)
-        conn.exec_driver_sql(_values_text(template, width, count), tuple(params))
-
-
-@functools.lru_cache(maxsize=64)
-def _values_text(template: str, width: int, count: int) -> str:
-    row = "(" + ", ".join("?" * width) + ")"
-    return template.replace("{values}", "(VALUES " + ", ".join([row] * count) + ")")
+        conn.exec_driver_sql(self.text(statement), list(rows))
 
 
 _DIALECTS = {name: Dialect(name) for name in (SQLITE, POSTGRESQL)}
