@@ -106,6 +106,16 @@ def wrap_exceptions() -> Iterator[None]:
         raise exceptions.StorageError(f"database error: {exc}") from exc
 
 
+async def _finished_before_cancel(future: asyncio.Future[T]) -> T:
+    """``future``'s result; if the caller is cancelled meanwhile, ``future`` still finishes
+    before the cancellation goes on."""
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        await asyncio.wait([future])
+        raise
+
+
 class _LoopThread:
     """An event loop running in a thread of its own."""
 
@@ -222,11 +232,7 @@ class Store:
                 if self._loop_thread is None:
                     self._loop_thread = _LoopThread("statushooks-postgres")
                 on_loop = asyncio.ensure_future(self._loop_thread.run(self._run_on_loop(work)))
-                try:
-                    return await asyncio.shield(on_loop)
-                except asyncio.CancelledError:
-                    await asyncio.wait([on_loop])  # the transaction finishes first
-                    raise
+                return await _finished_before_cancel(on_loop)
             async with self._write_lock:
                 if self._thread is None:
                     self._thread = concurrent.futures.ThreadPoolExecutor(
@@ -235,12 +241,8 @@ class Store:
                 done = asyncio.get_running_loop().run_in_executor(
                     self._thread, self._run_in_thread, work
                 )
-                try:
-                    return await asyncio.shield(done)
-                except asyncio.CancelledError:
-                    # Keep the lock until the transaction is over, then let the cancel through.
-                    await asyncio.wait([done])
-                    raise
+                # Keeps the lock until the transaction is over, then lets the cancel through.
+                return await _finished_before_cancel(done)
         finally:
             _in_write.reset(token)
 
