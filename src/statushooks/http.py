@@ -1,31 +1,41 @@
-"""The one HTTP client of statushooks: an aiohttp session with a guarded, pinned resolver.
+"""The one HTTP client of statushooks: HTTP/1.1 POSTs on asyncio protocols, parsed by httptools.
+
+Webhook delivery needs one narrow thing: POST a small body, read a status, a few headers and at
+most ``BODY_LIMIT`` bytes of the answer. This client does only that, on pooled keep-alive
+connections, which costs about a third of a general-purpose client's CPU per request (see
+docs/architecture.md, "The HTTP client").
 
 * **SSRF, no DNS rebinding**: every URL goes through ``urlguard.check_url`` (literal addresses in
-  every spelling), and every host name is resolved by ``GuardedResolver``, which calls
-  ``urlguard.resolve``: the connection is made to exactly the addresses that were checked.
+  every spelling), and every host name is resolved by ``urlguard.resolve``, which checks each
+  address: the connection is made to exactly the addresses that were checked (for
+  ``DNS_CACHE_TTL`` seconds at most).
 * **Redirects are never followed**; a 3xx is an answer like any other.
-* **A total deadline** per request (``Settings.delivery_timeout``), connecting, sending, and
-  reading the body included.
-* **Bounded bodies**: at most ``BODY_LIMIT`` bytes of the response are read, then the
-  connection is dropped: a 1 GB or endless body costs nothing. No compression is asked for,
+* **A total deadline** per request (``timeout``): resolving, connecting, the TLS handshake,
+  sending and reading the body included.
+* **Bounded bodies**: at most ``body_limit`` bytes of the response are kept; past them the
+  connection is dropped, so a 1 GB or endless body costs nothing. No compression is asked for,
   and none is undone (a small gzip bomb cannot expand in memory).
-* Connections are pooled per host and reused across requests; no cookie is ever kept or sent.
+* Connections are pooled per origin, reused one request at a time, and closed after
+  ``KEEPALIVE_TIMEOUT`` seconds idle. A pooled connection the peer closed before answering gets
+  the request again, once, on a fresh connection (webhooks are at-least-once; receivers
+  deduplicate on ``webhook-id``). No cookie is ever kept or sent; no proxy is used.
 
-Every aiohttp error is translated here into ``exceptions.DeliveryError`` subclasses whose
-``kind`` is ``timeout``, ``connect`` or ``dns``; a refused address raises
-``exceptions.UnsafeURLError``.
+Failures are ``exceptions.DeliveryError`` subclasses whose ``kind`` is ``timeout``, ``connect``
+or ``dns``; a refused address raises ``exceptions.UnsafeURLError``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
-from collections.abc import Mapping
+import functools
+import ipaddress
+import ssl
+import urllib.parse
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self, cast
 
-import aiohttp
-import aiohttp.abc
+import httptools
 
 from statushooks import __version__, exceptions, urlguard
 
@@ -33,10 +43,17 @@ if TYPE_CHECKING:
     from statushooks.config import Settings
 
 BODY_LIMIT = 4096  # bytes of a response body that are read, at most
-DNS_CACHE_TTL = 10  # seconds a checked resolution is reused
+DNS_CACHE_TTL = 10.0  # seconds a checked resolution is reused
 KEEPALIVE_TIMEOUT = 30.0  # seconds an idle pooled connection is kept
+SWEEP_INTERVAL = 5.0  # seconds between sweeps of the idle pool
 USER_AGENT = f"statushooks/{__version__}"
 DNS = "dns"
+DEFAULT_PORTS = {"http": 80, "https": 443}
+TARGET_CACHE_SIZE = 4096
+#: Header names the client writes itself; the caller's values for them are ignored.
+OWN_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+_QUERY_SAFE = _PATH_SAFE + "?"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,34 +74,250 @@ class Client(Protocol):
     async def post(self, url: str, *, body: bytes, headers: Mapping[str, str]) -> Response: ...
 
 
-class GuardedResolver(aiohttp.abc.AbstractResolver):
-    """Resolves through ``urlguard.resolve``: only checked addresses are ever connected to."""
+# -- where a URL's requests go -------------------------------------------------------------------
 
-    def __init__(self, *, allow_private: bool) -> None:
-        self.allow_private = allow_private
 
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[aiohttp.abc.ResolveResult]:
-        addresses = await urlguard.resolve(host, port, allow_private=self.allow_private)
-        return [
-            aiohttp.abc.ResolveResult(
-                hostname=host,
-                host=address,
-                port=port,
-                family=socket.AF_INET6 if ":" in address else socket.AF_INET,
-                proto=0,
-                flags=socket.AI_NUMERICHOST,
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where the requests of one URL go: the origin (the pool key), ``Host`` and the path."""
+
+    scheme: str
+    #: What is resolved and connected to: ASCII (IDNA), an IPv6 address without brackets.
+    host: str
+    port: int
+    host_header: str
+    #: The origin-form request target: path and query, percent-encoded.
+    path: str
+
+    @property
+    def origin(self) -> tuple[str, str, int]:
+        return (self.scheme, self.host, self.port)
+
+    @property
+    def tls(self) -> bool:
+        return self.scheme == "https"
+
+
+@functools.lru_cache(maxsize=TARGET_CACHE_SIZE)
+def parse_target(url: str) -> Target:
+    """The ``Target`` of a URL that ``urlguard.check_url`` accepted (pure: cached)."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    hostname = parts.hostname or ""
+    if ":" in hostname:
+        host = urllib.parse.unquote(hostname)
+        shown = f"[{hostname}]"
+    else:
+        host = hostname if hostname.isascii() else hostname.encode("idna").decode("ascii")
+        shown = host
+    port = parts.port or DEFAULT_PORTS[scheme]
+    path = urllib.parse.quote(parts.path or "/", safe=_PATH_SAFE)
+    if parts.query:
+        path += "?" + urllib.parse.quote(parts.query, safe=_QUERY_SAFE)
+    return Target(
+        scheme=scheme,
+        host=host,
+        port=port,
+        host_header=shown if port == DEFAULT_PORTS[scheme] else f"{shown}:{port}",
+        path=path,
+    )
+
+
+def encode_request(
+    target: Target, body: bytes, headers: Mapping[str, str], user_agent: str
+) -> bytes:
+    """The bytes of one POST: request line, headers (``OWN_HEADERS`` written here), body.
+
+    Raises:
+        ValueError: a header name or value holds a line break (it would split the header).
+    """
+    lines = [
+        (
+            f"POST {target.path} HTTP/1.1\r\nHost: {target.host_header}\r\n"
+            f"Content-Length: {len(body)}\r\nAccept-Encoding: identity\r\n"
+        )
+    ]
+    has_agent = False
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered in OWN_HEADERS or lowered == "accept-encoding":
+            continue
+        has_agent = has_agent or lowered == "user-agent"
+        lines.append(f"{name}: {value}\r\n")
+    if not has_agent:
+        lines.append(f"User-Agent: {user_agent}\r\n")
+    lines.append("\r\n")
+    head = "".join(lines)
+    if head.count("\n") != len(lines) + 3 or head.count("\r") != len(lines) + 3:
+        raise ValueError("a request header holds a line break")
+    return head.encode("latin-1") + body
+
+
+# -- one connection ------------------------------------------------------------------------------
+
+
+class _NoAnswer(exceptions.EndpointConnectError):
+    """The peer closed the connection before a single byte of the answer."""
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection carrying one exchange at a time; httptools parses answers."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, on_lost: Callable[[_Connection], None]):
+        self._loop = loop
+        self._on_lost = on_lost
+        self._parser = httptools.HttpResponseParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        #: Whether the last exchange left the connection fit for the next one.
+        self.reusable = False
+        self.idle_since = 0.0
+        self._waiter: asyncio.Future[Response] | None = None
+        self._limit = BODY_LIMIT
+        self._start_answer()
+
+    def _start_answer(self) -> None:
+        self._headers: dict[str, str] = {}
+        self._body = bytearray()
+        self._truncated = False
+        self._received = False
+        self._headers_done = False
+        self._framed = False
+
+    # -- exchanges
+
+    async def exchange(self, request: bytes, deadline: float, limit: int) -> Response:
+        """Send ``request``, wait for its whole answer (or ``limit`` bytes of body) by ``deadline``.
+
+        Raises:
+            TimeoutError: no complete answer by ``deadline``.
+            EndpointConnectError: the connection broke or the answer is not valid HTTP/1.x
+                (``_NoAnswer`` when nothing at all came back).
+        """
+        assert self.transport is not None
+        self.reusable = False
+        self._limit = limit
+        self._start_answer()
+        waiter: asyncio.Future[Response] = self._loop.create_future()
+        self._waiter = waiter
+        timer = self._loop.call_at(deadline, self._expire)
+        try:
+            self.transport.write(request)
+            return await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+            if not self.reusable:
+                self.close()
+
+    def close(self) -> None:
+        self.reusable = False
+        if self.transport is not None and not self.closed:
+            self.closed = True
+            self.transport.abort()
+
+    def _expire(self) -> None:
+        self._fail(TimeoutError())
+
+    def _answer_pending(self) -> bool:
+        return self._waiter is not None and not self._waiter.done()
+
+    def _finish(self, *, keep_alive: bool) -> None:
+        if not self._answer_pending():
+            return
+        assert self._waiter is not None
+        self.reusable = keep_alive and not self._truncated and not self.closed
+        self._waiter.set_result(
+            Response(
+                status=self._parser.get_status_code(),
+                headers=self._headers,
+                body=bytes(self._body),
+                truncated=self._truncated,
             )
-            for address in addresses
-        ]
+        )
 
-    async def close(self) -> None:
-        return None
+    def _fail(self, error: BaseException) -> None:
+        if self._answer_pending():
+            assert self._waiter is not None
+            self._waiter.set_exception(error)
+        self.close()
+
+    # -- asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def data_received(self, data: bytes) -> None:
+        if not self._answer_pending():
+            # Bytes nobody asked for (an idle connection's "408", or more after the cap).
+            self.close()
+            return
+        self._received = True
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._finish(keep_alive=False)
+        except httptools.HttpParserError as exc:
+            self._fail(exceptions.EndpointConnectError(f"invalid HTTP response: {exc}"))
+
+    def eof_received(self) -> bool | None:
+        return None  # the transport closes itself; connection_lost ends the answer
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.reusable = False
+        if self._answer_pending():
+            if self._headers_done and not self._framed:
+                self._finish(keep_alive=False)  # an answer delimited by the close
+            elif not self._received:
+                self._fail(_NoAnswer("the endpoint closed the connection without answering"))
+            else:
+                self._fail(
+                    exceptions.EndpointConnectError(
+                        "the endpoint closed the connection in the middle of its answer"
+                    )
+                )
+        self._on_lost(self)
+
+    # -- httptools callbacks
+
+    def on_message_begin(self) -> None:
+        if not self._answer_pending():
+            # A second answer to one request: the connection is out of step; drop it, and
+            # parse into fresh buffers (the finished answer's own are handed out).
+            self.close()
+            self._start_answer()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        self._headers_done = True
+        self._framed = "content-length" in self._headers or "transfer-encoding" in self._headers
+
+    def on_body(self, body: bytes) -> None:
+        room = self._limit - len(self._body)
+        if len(body) <= room:
+            self._body += body
+            return
+        self._body += body[:room]
+        self._truncated = True
+        self._finish(keep_alive=False)  # the rest is not read: exchange() drops the connection
+
+    def on_message_complete(self) -> None:
+        status = self._parser.get_status_code()
+        if 100 <= status < 200:
+            self._start_answer()  # an interim answer ("100 Continue"): the real one follows
+            self._received = True
+            return
+        self._finish(keep_alive=self._parser.should_keep_alive())
+
+
+# -- the client ----------------------------------------------------------------------------------
 
 
 class HttpClient:
-    """The pooled, guarded client; create it in the event loop that uses it, close it after."""
+    """The pooled, guarded client; use it in one event loop, close it after."""
 
     def __init__(
         self,
@@ -93,40 +326,29 @@ class HttpClient:
         allow_private: bool,
         body_limit: int = BODY_LIMIT,
         user_agent: str = USER_AGENT,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.timeout = timeout
         self.allow_private = allow_private
         self.body_limit = body_limit
         self.user_agent = user_agent
-        self._session: aiohttp.ClientSession | None = None
+        self._ssl_context = ssl_context
+        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        self._open: set[_Connection] = set()
+        self._addresses: dict[tuple[str, int], tuple[float, list[str]]] = {}
+        self._next_sweep = 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> HttpClient:
         return cls(timeout=settings.delivery_timeout, allow_private=settings.allow_private_urls)
 
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
-                resolver=GuardedResolver(allow_private=self.allow_private),
-                limit=0,
-                ttl_dns_cache=DNS_CACHE_TTL,
-                keepalive_timeout=KEEPALIVE_TIMEOUT,
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=aiohttp.ClientTimeout(total=None),
-                auto_decompress=False,
-                trust_env=False,
-                # Endpoints' cookies are neither kept nor sent (and not looked up per request).
-                cookie_jar=aiohttp.DummyCookieJar(),
-                headers={"User-Agent": self.user_agent, "Accept-Encoding": "identity"},
-            )
-        return self._session
-
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Close every connection, idle or busy."""
+        for connection in list(self._open):
+            connection.close()
+        self._idle.clear()
+        self._addresses.clear()
+        await asyncio.sleep(0)  # let the transports report connection_lost
 
     async def __aenter__(self) -> Self:
         return self
@@ -143,48 +365,129 @@ class HttpClient:
             EndpointConnectError: ``kind`` ``dns`` or ``connect``: no answer could be had.
         """
         urlguard.check_url(url, allow_private=self.allow_private)
-        session = self._get_session()
+        target = parse_target(url)
+        request = encode_request(target, body, headers, self.user_agent)
+        deadline = asyncio.get_running_loop().time() + self.timeout
         try:
-            async with asyncio.timeout(self.timeout):
-                return await self._post(session, url, body, headers)
+            return await self._send(target, request, deadline)
         except TimeoutError as exc:
             raise exceptions.DeliveryTimeoutError(
                 f"no complete answer within {self.timeout:g} s"
             ) from exc
-        except exceptions.EndpointConnectError as exc:
-            # Only the guarded resolver raises it inside a request: the name did not resolve.
-            exc.kind = DNS
-            raise
-        except aiohttp.ClientConnectorDNSError as exc:
-            raise connect_error(f"could not resolve the endpoint host: {exc}", DNS) from exc
-        except (aiohttp.ClientError, OSError) as exc:
+        except OSError as exc:
             raise connect_error(f"{type(exc).__name__}: {exc}") from exc
 
-    async def _post(
-        self, session: aiohttp.ClientSession, url: str, body: bytes, headers: Mapping[str, str]
+    async def _send(self, target: Target, request: bytes, deadline: float) -> Response:
+        pooled = self._take_idle(target.origin)
+        if pooled is not None:
+            try:
+                return await self._exchange(pooled, target, request, deadline)
+            except _NoAnswer:
+                pass  # the peer had closed it: once more, on a fresh connection
+        connection = await self._connect(target, deadline)
+        return await self._exchange(connection, target, request, deadline)
+
+    async def _exchange(
+        self, connection: _Connection, target: Target, request: bytes, deadline: float
     ) -> Response:
-        async with session.post(url, data=body, headers=headers, allow_redirects=False) as r:
-            content, truncated = await read_capped(r.content, self.body_limit)
-            if truncated:
-                # Drop the connection rather than read (or pool) the rest of a huge body.
-                r.close()
-            return Response(
-                status=r.status,
-                headers={name.lower(): value for name, value in r.headers.items()},
-                body=content,
-                truncated=truncated,
-            )
+        response = await connection.exchange(request, deadline, self.body_limit)
+        if connection.reusable:
+            self._put_idle(target.origin, connection)
+        return response
+
+    # -- the pool
+
+    def _take_idle(self, origin: tuple[str, str, int]) -> _Connection | None:
+        idle = self._idle.get(origin)
+        if not idle:
+            return None
+        oldest = asyncio.get_running_loop().time() - KEEPALIVE_TIMEOUT
+        while idle:
+            connection = idle.pop()
+            if not connection.closed and connection.idle_since > oldest:
+                return connection
+            connection.close()
+        return None
+
+    def _put_idle(self, origin: tuple[str, str, int], connection: _Connection) -> None:
+        now = asyncio.get_running_loop().time()
+        connection.idle_since = now
+        self._idle.setdefault(origin, []).append(connection)
+        if now >= self._next_sweep:
+            self._next_sweep = now + SWEEP_INTERVAL
+            self._sweep(now - KEEPALIVE_TIMEOUT)
+
+    def _sweep(self, oldest: float) -> None:
+        """Close idle connections older than ``oldest``; forget closed ones and empty origins."""
+        for origin, idle in list(self._idle.items()):
+            kept = [c for c in idle if not c.closed and c.idle_since > oldest]
+            for connection in idle:
+                if connection not in kept:
+                    connection.close()
+            if kept:
+                self._idle[origin] = kept
+            else:
+                del self._idle[origin]
+
+    def _forget(self, connection: _Connection) -> None:
+        self._open.discard(connection)
+
+    # -- new connections
+
+    async def _connect(self, target: Target, deadline: float) -> _Connection:
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout_at(deadline):
+            addresses = await self._resolve(target)
+            errors: list[str] = []
+            for address in addresses:
+                try:
+                    _, protocol = await loop.create_connection(
+                        lambda: _Connection(loop, self._forget),
+                        address,
+                        target.port,
+                        ssl=self._tls_context() if target.tls else None,
+                        server_hostname=target.host if target.tls else None,
+                    )
+                except OSError as exc:
+                    errors.append(f"{address}: {exc}")
+                    continue
+                self._open.add(protocol)
+                return protocol
+        raise connect_error(f"could not connect to {target.host_header}: {'; '.join(errors)}")
+
+    async def _resolve(self, target: Target) -> list[str]:
+        """The checked addresses of ``target.host``: a literal itself, a name through urlguard."""
+        key = (target.host, target.port)
+        now = asyncio.get_running_loop().time()
+        cached = self._addresses.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        if is_ip_address(target.host):
+            addresses = [target.host]  # check_url has judged it
+        else:
+            try:
+                addresses = await urlguard.resolve(
+                    target.host, target.port, allow_private=self.allow_private
+                )
+            except exceptions.EndpointConnectError as exc:
+                exc.kind = DNS
+                raise
+        self._addresses[key] = (now + DNS_CACHE_TTL, addresses)
+        return addresses
+
+    def _tls_context(self) -> ssl.SSLContext:
+        if self._ssl_context is None:
+            self._ssl_context = ssl.create_default_context()
+        return self._ssl_context
 
 
-async def read_capped(stream: aiohttp.StreamReader, limit: int) -> tuple[bytes, bool]:
-    """At most ``limit`` bytes of ``stream``, and whether more was coming."""
-    data = bytearray()
-    while len(data) < limit:
-        chunk = await stream.read(limit - len(data))
-        if not chunk:
-            return bytes(data), False
-        data += chunk
-    return bytes(data), not stream.at_eof()
+def is_ip_address(host: str) -> bool:
+    """Whether ``host`` is an IPv4 address in dotted-quad form or an IPv6 address."""
+    try:
+        ipaddress.ip_address(host.partition("%")[0])
+    except ValueError:
+        return False
+    return True
 
 
 def connect_error(message: str, kind: str | None = None) -> exceptions.EndpointConnectError:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
@@ -165,27 +164,6 @@ async def test_response_body_is_capped_and_decoded_leniently():
     result = await attempt(client, make_delivery(), make_endpoint(), PAYLOAD, clock=lambda: NOW)
     body = result.attempt.response_body
     assert body.startswith("\ufffd") and len(body) == http.BODY_LIMIT
-
-
-@pytest.mark.parametrize(
-    "url", ["http://127.0.0.1:9/hook", "http://localhost:9/hook", "http://2130706433/hook"]
-)
-async def test_client_refuses_private_targets_before_connecting(url):
-    """Without allow_private, loopback targets are refused before any connection."""
-    async with http.HttpClient(timeout=1.0, allow_private=False) as client:
-        with pytest.raises(exceptions.UnsafeURLError):
-            await client.post(url, body=PAYLOAD, headers={})
-
-
-async def test_resolver_checks_every_name():
-    """The resolver refuses a refused host and pins the checked addresses of an allowed one."""
-    with pytest.raises(exceptions.UnsafeURLError):
-        await http.GuardedResolver(allow_private=False).resolve("localhost", 80)
-    with pytest.raises(exceptions.UnsafeURLError):
-        await http.GuardedResolver(allow_private=True).resolve("169.254.169.254", 80)
-    [pinned] = await http.GuardedResolver(allow_private=True).resolve("127.0.0.1", 80)
-    assert pinned["host"] == "127.0.0.1" and pinned["port"] == 80
-    assert pinned["family"] == socket.AF_INET and pinned["flags"] == socket.AI_NUMERICHOST
 
 
 def test_token_bucket_refills_at_its_rate():
