@@ -4,7 +4,10 @@
     the sink's capacity.
 (b) a bare aiohttp + uvloop client loop (``python -m bench.limit client``) with the same
     concurrency, signing each request with ``statushooks.signing`` like the dispatcher does, but
-    storing nothing: the ceiling for a Python dispatcher on this machine.
+    storing nothing: the issue's ceiling for a Python dispatcher on this machine.
+(b') the same loop on statushooks' own client (``statushooks.http.HttpClient``, the one the
+    dispatcher uses; ``--client statushooks``): drain ÷ (b') is what the queue, leases and
+    attempt log cost, with the client held equal.
 
 ``CONCURRENCY`` is the dispatcher's own in drain: 10 endpoints × ``max_in_flight`` 10.
 """
@@ -69,42 +72,71 @@ def sample_payload() -> bytes:
 # -- (b) the bare client, in its own process ------------------------------------------------------
 
 
-async def _client(base_url: str, n: int, concurrency: int) -> dict[str, Any]:
-    import aiohttp
-
+def signed_headers(payload: bytes) -> dict[str, str]:
     from statushooks import ids, signing
 
-    payload = sample_payload()
-    urls = [f"{base_url}/h{i}" for i in range(ENDPOINTS)]
-    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30)
+    headers = {"Content-Type": "application/json"}
+    headers.update(
+        signing.webhook_headers(
+            msg_id=ids.new_id("evt"), timestamp=int(time.time()), body=payload, secrets=(SECRET,)
+        )
+    )
+    return headers
+
+
+async def _aiohttp_loop(urls: list[str], payload: bytes, n: int, concurrency: int) -> int:
+    """(b): ``n`` signed POSTs over ``concurrency`` aiohttp loops; returns the errors."""
+    import aiohttp
+
     errors = 0
     counter = iter(range(n))
-
+    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30)
     async with aiohttp.ClientSession(connector=connector) as session:
 
         async def worker() -> None:
             nonlocal errors
             for i in counter:
-                headers = {"Content-Type": "application/json"}
-                headers.update(
-                    signing.webhook_headers(
-                        msg_id=ids.new_id("evt"),
-                        timestamp=int(time.time()),
-                        body=payload,
-                        secrets=(SECRET,),
-                    )
-                )
+                headers = signed_headers(payload)
                 async with session.post(urls[i % ENDPOINTS], data=payload, headers=headers) as r:
                     await r.read()
-                    if r.status >= 300:
-                        errors += 1
+                    errors += r.status >= 300
 
-        started = time.perf_counter()
-        cpu0 = time.process_time()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-        cpu = time.process_time() - cpu0
+    return errors
+
+
+async def _own_client_loop(urls: list[str], payload: bytes, n: int, concurrency: int) -> int:
+    """(b'): the same on ``statushooks.http.HttpClient``; returns the errors."""
+    from statushooks import http
+
+    errors = 0
+    counter = iter(range(n))
+    async with http.HttpClient(timeout=30.0, allow_private=True) as client:
+
+        async def worker() -> None:
+            nonlocal errors
+            for i in counter:
+                headers = signed_headers(payload)
+                response = await client.post(urls[i % ENDPOINTS], body=payload, headers=headers)
+                errors += response.status >= 300
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return errors
+
+
+CLIENT_LOOPS = {"aiohttp": _aiohttp_loop, "statushooks": _own_client_loop}
+
+
+async def _client(base_url: str, n: int, concurrency: int, kind: str) -> dict[str, Any]:
+    payload = sample_payload()
+    urls = [f"{base_url}/h{i}" for i in range(ENDPOINTS)]
+    started = time.perf_counter()
+    cpu0 = time.process_time()
+    errors = await CLIENT_LOOPS[kind](urls, payload, n, concurrency)
+    elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu0
     return {
+        "client": kind,
         "requests": n,
         "errors": errors,
         "seconds": elapsed,
@@ -119,6 +151,7 @@ def client_main(argv: list[str]) -> None:
     parser.add_argument("--url", required=True)
     parser.add_argument("-n", type=int, default=100_000)
     parser.add_argument("-c", type=int, default=CONCURRENCY)
+    parser.add_argument("--client", choices=sorted(CLIENT_LOOPS), default="aiohttp")
     args = parser.parse_args(argv)
     try:
         import uvloop
@@ -126,13 +159,16 @@ def client_main(argv: list[str]) -> None:
         runner: Any = uvloop.run
     except ImportError:
         runner = asyncio.run
-    result = runner(_client(args.url, args.n, args.c))
+    result = runner(_client(args.url, args.n, args.c, args.client))
     print("RESULT " + orjson.dumps(result).decode(), flush=True)
 
 
-async def bare_client(base_url: str, n: int, log_dir: Path) -> dict[str, Any]:
+async def bare_client(
+    base_url: str, n: int, log_dir: Path, kind: str = "aiohttp"
+) -> dict[str, Any]:
     args = [common.PYTHON, "-m", "bench.limit", "client", "--url", base_url, "-n", str(n)]
-    proc = common.Proc.start("bare-client", args, log_dir=log_dir)
+    args += ["--client", kind]
+    proc = common.Proc.start(f"bare-client-{kind}", args, log_dir=log_dir)
     async with common.sampling([proc]):
         while proc.alive():
             await asyncio.sleep(0.1)
@@ -196,8 +232,16 @@ async def measure(
 ) -> dict[str, Any]:
     """Both ceilings against ``fast`` (called by ``drain`` too, so ratios share one run)."""
     wrk_result = await asyncio.to_thread(wrk, fast.url("/wrk"), 5.0 if options.quick else 10.0)
-    client = await bare_client(fast.url("").rstrip("/"), n, log_dir)
-    return {"sink": fast.kind, "concurrency": CONCURRENCY, "wrk": wrk_result, "bare_client": client}
+    base_url = fast.url("").rstrip("/")
+    client = await bare_client(base_url, n, log_dir)
+    own = await bare_client(base_url, n, log_dir, "statushooks")
+    return {
+        "sink": fast.kind,
+        "concurrency": CONCURRENCY,
+        "wrk": wrk_result,
+        "bare_client": client,
+        "own_client": own,
+    }
 
 
 async def run(options: common.Options, log_dir: Path) -> dict[str, Any]:
@@ -211,6 +255,8 @@ async def run(options: common.Options, log_dir: Path) -> dict[str, Any]:
         rows.append(["(a) wrk, 600-byte POST", result["wrk"]["rate"], None])
     client = result["bare_client"]
     rows.append(["(b) aiohttp+uvloop, signed", client["rate"], client["cpu_s_per_1000"]])
+    own = result["own_client"]
+    rows.append(["(b') statushooks.http, signed", own["rate"], own["cpu_s_per_1000"]])
     common.print_table(
         f"limit — {result['sink']} sink, {CONCURRENCY} in flight",
         ["driver", "requests/s", "CPU s / 1,000"],

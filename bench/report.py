@@ -199,6 +199,8 @@ def charts(results: Mapping[str, Result], tag: str) -> list[str]:
         bars.append(("wrk (a)", limit["wrk"]["rate"]))
     if (limit.get("bare_client") or {}).get("rate"):
         bars.append(("bare aiohttp (b)", limit["bare_client"]["rate"]))
+    if (limit.get("own_client") or {}).get("rate"):
+        bars.append(("bare statushooks.http (b')", limit["own_client"]["rate"]))
     for run in drain_runs(results):
         if "rate" in run:
             bars.append((f"drain {run['database']}×{run['processes']}", run["rate"]))
@@ -293,11 +295,21 @@ def sections(results: Mapping[str, Result]) -> list[str]:
                 _n(b.get("cpu_s_per_1000"), 3),
             ]
         )
+        own = limit.get("own_client") or {}
+        if own:
+            rows.append(
+                [
+                    "(b') statushooks.http (the dispatcher's client) + uvloop, signed",
+                    _n(own.get("rate")),
+                    _n(own.get("cpu_s_per_1000"), 3),
+                ]
+            )
         out += [f"## 2. limit ({limit['sink']} sink, {limit['concurrency']} in flight)", "",
                 table(["driver", "requests/s", "CPU s / 1,000"], rows), ""]  # fmt: skip
     drain = results.get("drain")
     if drain:
         bare = (results.get("limit", {}).get("bare_client") or {}).get("rate")
+        own = (results.get("limit", {}).get("own_client") or {}).get("rate")
         wrk = (results.get("limit", {}).get("wrk") or {}).get("rate")
         celery = results.get("baseline", {}).get("rate")
         rows = [
@@ -308,6 +320,7 @@ def sections(results: Mapping[str, Result]) -> list[str]:
                 _n(r.get("cpu_s_per_1000"), 3),
                 _n(r.get("peak_rss_mb"), 1),
                 _x(_ratio(r.get("rate"), bare)),
+                _x(_ratio(r.get("rate"), own)),
                 _x(_ratio(r.get("rate"), wrk)),
                 _x(_ratio(r.get("rate"), celery)),
                 r.get("error", ""),
@@ -316,7 +329,7 @@ def sections(results: Mapping[str, Result]) -> list[str]:
         ]
         out += [f"## 1. drain ({drain['n']:,} deliveries, {drain['endpoints']} endpoints, {drain['sink']} sink)", "",
                 table(["database", "workers", "deliveries/s", "CPU s / 1,000", "peak RSS MB (per worker)",
-                       "÷ bare client (b)", "÷ wrk (a)", "÷ Celery", "error"], rows), ""]  # fmt: skip
+                       "÷ bare client (b)", "÷ own client (b')", "÷ wrk (a)", "÷ Celery", "error"], rows), ""]  # fmt: skip
     base = results.get("baseline")
     if base and "rate" in base:
         note = (
