@@ -123,3 +123,25 @@ async def test_concurrent_writers_all_commit(store: Store) -> None:
             await tx.conn.execute(sa.text("SELECT count(*) FROM accounts WHERE id LIKE 'acc_w%'"))
         ).scalar_one()
     assert count == 50
+
+
+async def test_sqlite_connections_checkpoint_late_and_the_dispatchers_caches_more(
+    store: Store,
+) -> None:
+    """Every SQLite connection checkpoints its WAL after SQLITE_WAL_AUTOCHECKPOINT pages; the
+    dispatcher's own connection (run_write) keeps a larger page cache."""
+    if not store.is_sqlite:
+        pytest.skip("SQLite pragmas")
+    from statushooks.storage import engine as engines
+
+    def pragmas(conn: sa.Connection) -> tuple[int, int]:
+        checkpoint = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one()
+        return checkpoint, conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
+
+    assert await store.run_write(pragmas) == (
+        engines.SQLITE_WAL_AUTOCHECKPOINT,
+        -engines.SQLITE_THREAD_CACHE_KIB,
+    )
+    async with store.read() as tx:
+        checkpoint = (await tx.conn.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar_one()
+    assert checkpoint == engines.SQLITE_WAL_AUTOCHECKPOINT
