@@ -118,7 +118,7 @@ def targets(results: Mapping[str, Result]) -> list[list[str]]:
             f"{_n(at_1000, 1)} ms",
             _verdict(
                 None if at_1000 is None else at_1000 < 50,
-                f"{at_1000 / 50:.0f}× over" if at_1000 else "",
+                f"{at_1000 / 50:.2f}× the limit" if at_1000 else "",
             ),
         ]
     )
