@@ -110,7 +110,7 @@ def parse_target(url: str) -> Target:
     else:
         host = hostname if hostname.isascii() else hostname.encode("idna").decode("ascii")
         shown = host
-    port = parts.port or DEFAULT_PORTS[scheme]
+    port = DEFAULT_PORTS[scheme] if parts.port is None else parts.port
     path = urllib.parse.quote(parts.path or "/", safe=_PATH_SAFE)
     if parts.query:
         path += "?" + urllib.parse.quote(parts.query, safe=_QUERY_SAFE)
@@ -418,7 +418,11 @@ class HttpClient:
             self._sweep(now - KEEPALIVE_TIMEOUT)
 
     def _sweep(self, oldest: float) -> None:
-        """Close idle connections older than ``oldest``; forget closed ones and empty origins."""
+        """Close idle connections older than ``oldest``; forget closed ones, empty origins and
+        expired resolutions."""
+        now = oldest + KEEPALIVE_TIMEOUT
+        for key in [key for key, (expires, _) in self._addresses.items() if expires <= now]:
+            del self._addresses[key]
         for origin, idle in list(self._idle.items()):
             kept = [c for c in idle if not c.closed and c.idle_since > oldest]
             for connection in idle:

@@ -183,6 +183,16 @@ async def test_connections_are_reused(client):
     assert server.connections == 1 and len(server.requests) == 3
 
 
+async def test_idle_connections_expire(client, monkeypatch):
+    """A connection idle longer than KEEPALIVE_TIMEOUT is closed, not reused."""
+    monkeypatch.setattr(http, "KEEPALIVE_TIMEOUT", 0.05)
+    async with scripted(answering(NO_CONTENT)) as server:
+        await client.post(server.url(), body=BODY, headers={})
+        await asyncio.sleep(0.1)
+        await client.post(server.url(), body=BODY, headers={})
+    assert server.connections == 2
+
+
 async def test_connection_close_is_honoured(client):
     raw = b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"
     async with scripted(answering(raw)) as server:
@@ -344,6 +354,7 @@ def test_targets_are_parsed_once_into_origin_host_header_and_path():
     ipv6 = http.parse_target("http://[::1]:8080")
     assert (ipv6.host, ipv6.host_header, ipv6.path) == ("::1", "[::1]:8080", "/")
     assert http.parse_target("http://bücher.example/").host == "xn--bcher-kva.example"
+    assert http.parse_target("http://example.com:0/").port == 0  # not the default port
 
 
 # -- TLS -----------------------------------------------------------------------------------------
