@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -126,22 +127,25 @@ async def test_concurrent_writers_all_commit(store: Store) -> None:
 
 
 async def test_sqlite_connections_checkpoint_late_and_the_dispatchers_caches_more(
-    store: Store,
+    tmp_path: Path,
 ) -> None:
     """Every SQLite connection checkpoints its WAL after SQLITE_WAL_AUTOCHECKPOINT pages; the
     dispatcher's own connection (run_write) keeps a larger page cache."""
-    if not store.is_sqlite:
-        pytest.skip("SQLite pragmas")
     from statushooks.storage import engine as engines
 
     def pragmas(conn: sa.Connection) -> tuple[int, int]:
         checkpoint = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one()
         return checkpoint, conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
 
-    assert await store.run_write(pragmas) == (
-        engines.SQLITE_WAL_AUTOCHECKPOINT,
-        -engines.SQLITE_THREAD_CACHE_KIB,
-    )
-    async with store.read() as tx:
-        checkpoint = (await tx.conn.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar_one()
-    assert checkpoint == engines.SQLITE_WAL_AUTOCHECKPOINT
+    store = await Store.open(f"sqlite:///{tmp_path / 'pragmas.db'}")
+    try:
+        assert await store.run_write(pragmas) == (
+            engines.SQLITE_WAL_AUTOCHECKPOINT,
+            -engines.SQLITE_THREAD_CACHE_KIB,
+        )
+        async with store.read() as tx:
+            query = "PRAGMA wal_autocheckpoint"
+            checkpoint = (await tx.conn.exec_driver_sql(query)).scalar_one()
+        assert checkpoint == engines.SQLITE_WAL_AUTOCHECKPOINT
+    finally:
+        await store.close()
