@@ -251,25 +251,26 @@ async def test_a_cancelled_request_does_not_leave_its_connection_in_the_pool(cli
 # -- bounds --------------------------------------------------------------------------------------
 
 
-async def test_a_huge_body_is_cut_at_the_limit_and_the_connection_dropped():
+@pytest.fixture
+async def capped_client() -> AsyncIterator[http.HttpClient]:
+    """A client that reads at most 1,000 bytes of a body."""
+    async with http.HttpClient(timeout=2.0, allow_private=True, body_limit=1000) as instance:
+        yield instance
+
+
+async def test_a_huge_body_is_cut_at_the_limit_and_the_connection_dropped(capped_client):
     raw = b"HTTP/1.1 200 OK\r\nContent-Length: 10000000\r\n\r\n" + b"x" * 100_000
-    async with (
-        http.HttpClient(timeout=2.0, allow_private=True, body_limit=1000) as client,
-        scripted(answering(raw)) as server,
-    ):
-        response = await client.post(server.url(), body=BODY, headers={})
+    async with scripted(answering(raw)) as server:
+        response = await capped_client.post(server.url(), body=BODY, headers={})
         assert response.body == b"x" * 1000 and response.truncated
-        await client.post(server.url(), body=BODY, headers={})
+        await capped_client.post(server.url(), body=BODY, headers={})
     assert server.connections == 2
 
 
-async def test_a_body_of_exactly_the_limit_is_not_truncated():
+async def test_a_body_of_exactly_the_limit_is_not_truncated(capped_client):
     raw = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"x" * 1000
-    async with (
-        http.HttpClient(timeout=2.0, allow_private=True, body_limit=1000) as client,
-        scripted(answering(raw)) as server,
-    ):
-        response = await client.post(server.url(), body=BODY, headers={})
+    async with scripted(answering(raw)) as server:
+        response = await capped_client.post(server.url(), body=BODY, headers={})
     assert len(response.body) == 1000 and not response.truncated
 
 
