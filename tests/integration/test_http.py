@@ -418,3 +418,9 @@ def test_on_uvloop(scenario: Callable[[http.HttpClient], Awaitable[None]]) -> No
             await scenario(client)
 
     uvloop.run(run())
+
+
+def test_https_on_uvloop(certificate: tuple[Path, Path]) -> None:
+    """uvloop has its own TLS transport: verified there too."""
+    uvloop = pytest.importorskip("uvloop")
+    uvloop.run(test_https_verifies_the_certificate(certificate))
