@@ -210,6 +210,10 @@ class _Connection(asyncio.Protocol):
             if not self.reusable:
                 self.close()
 
+    def fresh(self, oldest: float) -> bool:
+        """Whether this idle connection is open and went idle after ``oldest`` (loop time)."""
+        return not self.closed and self.idle_since > oldest
+
     def close(self) -> None:
         self.reusable = False
         if self.transport is not None and not self.closed:
@@ -404,7 +408,7 @@ class HttpClient:
         oldest = asyncio.get_running_loop().time() - KEEPALIVE_TIMEOUT
         while idle:
             connection = idle.pop()
-            if not connection.closed and connection.idle_since > oldest:
+            if connection.fresh(oldest):
                 return connection
             connection.close()
         return None
@@ -415,18 +419,20 @@ class HttpClient:
         self._idle.setdefault(origin, []).append(connection)
         if now >= self._next_sweep:
             self._next_sweep = now + SWEEP_INTERVAL
-            self._sweep(now - KEEPALIVE_TIMEOUT)
+            self._sweep(now)
 
-    def _sweep(self, oldest: float) -> None:
-        """Close idle connections older than ``oldest``; forget closed ones, empty origins and
-        expired resolutions."""
-        now = oldest + KEEPALIVE_TIMEOUT
+    def _sweep(self, now: float) -> None:
+        """Close idle connections past ``KEEPALIVE_TIMEOUT``; forget closed ones, empty origins
+        and expired resolutions."""
         for key in [key for key, (expires, _) in self._addresses.items() if expires <= now]:
             del self._addresses[key]
+        oldest = now - KEEPALIVE_TIMEOUT
         for origin, idle in list(self._idle.items()):
-            kept = [c for c in idle if not c.closed and c.idle_since > oldest]
+            kept = []
             for connection in idle:
-                if connection not in kept:
+                if connection.fresh(oldest):
+                    kept.append(connection)
+                else:
                     connection.close()
             if kept:
                 self._idle[origin] = kept
