@@ -162,7 +162,7 @@ def _start_profiler(proc: common.Proc, log_dir: Path, label: str) -> common.Proc
         return None
     out = common.RESULTS_DIR / f"profile-drain-{label.replace('×', 'x')}.txt"
     args = [binary, "record", "--pid", str(proc.popen.pid), "--format", "raw", "-o", str(out)]
-    args += ["--rate", "200", "--nonblocking"]
+    args += ["--rate", "200", "--nonblocking", "--gil"]
     print(f"  profiling worker {proc.popen.pid} into {out.relative_to(common.ROOT)}", flush=True)
     return common.Proc.start(f"py-spy-{label}", args, log_dir=log_dir)
 

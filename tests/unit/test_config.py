@@ -1,12 +1,10 @@
-"""Settings, durations and ids."""
+"""Settings and durations."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
-from statushooks import config, durations, exceptions, ids
+from statushooks import config, durations, exceptions
 
 
 @pytest.mark.parametrize(
@@ -80,12 +78,3 @@ def test_production_with_real_token() -> None:
     """Outside development a real admin token is accepted."""
     settings = config.load_settings(environment="production", admin_token="s3cr3t-9f8e7d")
     assert settings.admin_token == "s3cr3t-9f8e7d"
-
-
-def test_ids_are_prefixed_ksuids() -> None:
-    """Ids are prefix_ + 27 base62 characters, distinct, and sortable by second."""
-    made = [ids.new_id("evt", now=1_700_000_000 + i) for i in range(3)]
-    assert all(re.fullmatch(r"evt_[0-9A-Za-z]{27}", value) for value in made)
-    assert made == sorted(made)
-    assert len({ids.new_id("evt") for _ in range(100)}) == 100
-    assert ids.has_prefix(made[0], "evt") and not ids.has_prefix(made[0], "msg")
