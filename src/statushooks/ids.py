@@ -9,13 +9,15 @@ index instead of at random places in the last second's range (a SQLite drain cyc
 WAL pages, 220 with these ids: docs/architecture.md, "Ids sort by microsecond").
 
 Random bytes come from a pool of ``os.urandom`` (one system call per ``POOL_BYTES``), emptied
-in a forked child so that parent and child never share bytes.
+in a forked child so that parent and child never share bytes, and taken under a lock so that
+threads never do.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 
 KSUID_EPOCH = 1_400_000_000  # seconds; the KSUID epoch
@@ -32,19 +34,23 @@ _pool = b""
 _pool_at = 0
 
 
+_pool_lock = threading.Lock()
+
+
 def _random_bytes() -> bytes:
-    """``RANDOM_BYTES`` fresh random bytes, from the pool."""
+    """``RANDOM_BYTES`` fresh random bytes, from the pool (threads never share bytes)."""
     global _pool, _pool_at
-    if _pool_at >= len(_pool):
-        _pool, _pool_at = os.urandom(POOL_BYTES), 0
-    start = _pool_at
-    _pool_at += RANDOM_BYTES
-    return _pool[start : start + RANDOM_BYTES]
+    with _pool_lock:
+        if _pool_at >= len(_pool):
+            _pool, _pool_at = os.urandom(POOL_BYTES), 0
+        start = _pool_at
+        _pool_at += RANDOM_BYTES
+        return _pool[start : start + RANDOM_BYTES]
 
 
 def _forget_pool() -> None:
-    global _pool, _pool_at
-    _pool, _pool_at = b"", 0
+    global _pool, _pool_at, _pool_lock
+    _pool, _pool_at, _pool_lock = b"", 0, threading.Lock()
 
 
 os.register_at_fork(after_in_child=_forget_pool)

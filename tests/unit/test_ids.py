@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import re
 
@@ -54,6 +55,16 @@ def test_ids_keep_104_random_bits() -> None:
     now = 1_700_000_000.25
     made = {ids.new_id("evt", now=now) for _ in range(10_000)}
     assert len(made) == 10_000
+
+
+def test_threads_never_share_random_bytes() -> None:
+    """Ids made at the same time by several threads are all distinct."""
+    now = 1_700_000_000.75
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        batches = list(
+            pool.map(lambda _: [ids.new_id("evt", now=now) for _ in range(5_000)], range(4))
+        )
+    assert len({value for batch in batches for value in batch}) == 20_000
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
