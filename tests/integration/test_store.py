@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -149,3 +150,53 @@ async def test_sqlite_connections_checkpoint_late_and_the_dispatchers_caches_mor
         assert checkpoint == engines.SQLITE_WAL_AUTOCHECKPOINT
     finally:
         await store.close()
+
+
+async def test_a_dispatching_sqlite_store_checkpoints_in_the_background(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once ``run_write`` is used, a thread copies the WAL back into the database file on its
+    own (the writers' threshold is far away); closing the store stops it."""
+    import sqlite3
+
+    from statushooks.storage import engine as engines
+
+    monkeypatch.setattr(engines, "SQLITE_CHECKPOINT_INTERVAL", 0.02)
+    path = tmp_path / "checkpoints.db"
+    store = await Store.open(f"sqlite:///{path}")
+
+    def write_probe(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("CREATE TABLE probe (x INTEGER)")
+        conn.exec_driver_sql("INSERT INTO probe VALUES (1), (2), (3)")
+
+    def probe_rows_in_the_file() -> int:
+        # immutable=1: the database file alone, as if there were no WAL.
+        with contextlib.closing(sqlite3.connect(f"file:{path}?immutable=1", uri=True)) as conn:
+            try:
+                return int(conn.execute("SELECT count(*) FROM probe").fetchone()[0])
+            except sqlite3.OperationalError:  # no such table: not copied back yet
+                return 0
+
+    try:
+        await store.run_write(write_probe)
+        checkpointer = store.checkpointer
+        assert checkpointer is not None
+        deadline = time.monotonic() + 10
+        while probe_rows_in_the_file() < 3 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert probe_rows_in_the_file() == 3
+        assert checkpointer.runs > 0 and checkpointer.failures == 0
+    finally:
+        await store.close()
+    assert store.checkpointer is None
+    assert not any(thread.name == "statushooks-checkpoint" for thread in threading.enumerate())
+
+
+def test_only_sqlite_files_get_a_checkpointer() -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from statushooks.storage import engine as engines
+
+    assert engines.sqlite_file(create_async_engine("sqlite+aiosqlite:///data/x.db")) == "data/x.db"
+    assert engines.sqlite_file(create_async_engine("sqlite+aiosqlite:///:memory:")) is None
+    assert engines.sqlite_file(create_async_engine("postgresql+asyncpg://u@h/db")) is None

@@ -148,6 +148,8 @@ class Store:
         #: SQLite: the engine and the one thread ``run_write`` uses (made on first use).
         self._thread_engine: sa.Engine | None = None
         self._thread: concurrent.futures.ThreadPoolExecutor | None = None
+        #: SQLite: the background checkpoints of a process that uses ``run_write``.
+        self.checkpointer: engines.WalCheckpointer | None = None
         #: PostgreSQL: the event loop (in a thread of its own) and engine of ``run_write``.
         self._loop_thread: _LoopThread | None = None
         self._loop_engine: AsyncEngine | None = None
@@ -179,6 +181,9 @@ class Store:
         await self.engine.dispose()
 
     def _dispose_thread_engine(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
+            self.checkpointer = None
         if self._thread_engine is not None:
             self._thread_engine.dispose()
             self._thread_engine = None
@@ -256,6 +261,9 @@ class Store:
     def _run_in_thread(self, work: Callable[[sa.Connection], T]) -> T:
         if self._thread_engine is None:
             self._thread_engine = engines.create_sqlite_thread_engine(self.engine)
+            path = engines.sqlite_file(self.engine)
+            if path is not None:
+                self.checkpointer = engines.WalCheckpointer(path)
         with wrap_exceptions(), self._thread_engine.begin() as conn:
             return work(conn)
 
