@@ -32,8 +32,6 @@ RANDOM_BYTES = 13  # of the payload's 16; the other 3 are the microsecond
 POOL_BYTES = RANDOM_BYTES * 512
 _pool = b""
 _pool_at = 0
-
-
 _pool_lock = threading.Lock()
 
 
