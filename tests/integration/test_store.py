@@ -174,8 +174,8 @@ async def test_a_dispatching_sqlite_store_checkpoints_in_the_background(
         with contextlib.closing(sqlite3.connect(f"file:{path}?immutable=1", uri=True)) as conn:
             try:
                 return int(conn.execute("SELECT count(*) FROM probe").fetchone()[0])
-            except sqlite3.OperationalError:  # no such table: not copied back yet
-                return 0
+            except sqlite3.DatabaseError:  # no such table yet, or a read torn by a checkpoint
+                return 0  # under way (an immutable read takes no lock): look again
 
     try:
         await store.run_write(write_probe)
