@@ -22,7 +22,7 @@ import time
 
 KSUID_EPOCH = 1_400_000_000  # seconds; the KSUID epoch
 KSUID_LENGTH = 27
-_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+BASE62_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 PREFIXES = ("acc", "key", "ep", "msg", "evt", "dlv", "att", "tid", "lnk", "cor")
 ID_PATTERN = re.compile(r"^(?P<prefix>[a-z]+)_(?P<ksuid>[0-9A-Za-z]{27})$")
@@ -70,7 +70,7 @@ def ksuid(now: float | None = None) -> str:
 
 
 _CHUNK = 62**9
-_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
+_PAIRS = [a + b for a in BASE62_ALPHABET for b in BASE62_ALPHABET]
 
 
 def _chunk(number: int) -> str:
@@ -79,7 +79,7 @@ def _chunk(number: int) -> str:
     number, d2 = divmod(number, 3844)
     number, d3 = divmod(number, 3844)
     number, d4 = divmod(number, 3844)
-    return _ALPHABET[number] + _PAIRS[d4] + _PAIRS[d3] + _PAIRS[d2] + _PAIRS[d1]
+    return BASE62_ALPHABET[number] + _PAIRS[d4] + _PAIRS[d3] + _PAIRS[d2] + _PAIRS[d1]
 
 
 def new_id(prefix: str, now: float | None = None) -> str:
