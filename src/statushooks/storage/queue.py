@@ -38,7 +38,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import orjson
 import sqlalchemy as sa
@@ -64,6 +64,7 @@ Action = Literal["succeed", "retry", "exhaust", "disable"]
 #: ``quota(endpoint_id, rate_limit)``: how many more requests the caller may send it now.
 Quota = Callable[[str, float | None], int]
 
+T = TypeVar("T")
 _d = t.deliveries
 _e = t.endpoints
 
@@ -219,8 +220,7 @@ class Queue:
         endpoints = _endpoints_with_due_work(conn, now, among)
         # A copy: the event loop keeps counting into ``finished`` meanwhile.
         shares = allocate(_rooms(endpoints, quota, dict(finished) if finished else None), limit)
-        chosen = _choose(conn, shares, now)
-        return self._lease(conn, chosen, {e.id: e for e, _ in endpoints}, now)
+        return self._lease(conn, shares, {e.id: e for e, _ in endpoints}, now)
 
     def _reclaim_due(self, now: datetime) -> bool:
         """Whether this claim also reclaims expired leases: at most once per
@@ -238,20 +238,32 @@ class Queue:
     def _lease(
         self,
         conn: Connection,
-        chosen: Sequence[str],
+        shares: Mapping[_EndpointRoom, int],
         endpoints: Mapping[str, Endpoint],
         now: datetime,
     ) -> list[Claim]:
-        if not chosen:
+        """Pick each endpoint's share of its due deliveries and lease them: one statement."""
+        if not shares:
             return []
         db = driver.of(conn)
         lease_id = ids.new_id("lse", now.timestamp())
         expires = now + self.lease
-        params = (self.worker_id, lease_id, db.when(expires), db.when(now), db.ids(chosen))
-        rows = db.execute(conn, _LEASE, params)
+        stamp = db.when(now)
+        # Unordered endpoints first: the statement's shape then only depends on two counts.
+        items = sorted(shares.items(), key=lambda item: item[0].ordered)
+        params: list[Any] = [self.worker_id, lease_id, db.when(expires), stamp]
+        for room, count in items:
+            params += (room.id, stamp, count)
+        statement = _lease_statement(tuple(room.ordered for room, _ in items))
+        rows = db.execute(conn, statement, tuple(params))
         if db.is_sqlite:  # PostgreSQL counts them in the same statement
             _count_in_flight(conn, Counter(row[3] for row in rows), sign=1)
-        claims = [
+        # Rows share timestamps: a delivery's first attempt is due when it is created, and a
+        # batch of deliveries is created at once.
+        when = _memoized(db.datetime_of)
+        # Claims go out by endpoint, then message, in sequence order.
+        rows = sorted(rows, key=lambda row: (row[3], row[4] or "", row[6]))
+        return [
             Claim(
                 delivery=Delivery(
                     id=row[0],
@@ -263,13 +275,13 @@ class Queue:
                     sequence=row[6],
                     state=DeliveryState.LEASED,
                     attempts=row[7],
-                    next_attempt_at=db.datetime_of(row[8]),
+                    next_attempt_at=when(row[8]),
                     lease_owner=self.worker_id,
                     lease_id=lease_id,
                     lease_expires_at=expires,
                     last_response_status=row[9],
                     last_error=row[10],
-                    created_at=db.datetime_of(row[11]),  # type: ignore[arg-type]
+                    created_at=when(row[11]),  # type: ignore[arg-type]
                     updated_at=now,
                 ),
                 endpoint=endpoints[row[3]],
@@ -277,10 +289,6 @@ class Queue:
             )
             for row in rows
         ]
-        claims.sort(
-            key=lambda c: (c.delivery.endpoint_id, c.delivery.message_id or "", c.delivery.sequence)
-        )
-        return claims
 
     # -- completing ------------------------------------------------------------------------
 
@@ -370,12 +378,23 @@ def _has_due_work() -> sa.ColumnElement[bool]:
 
 
 _HAS_DUE_WORK = _has_due_work()
-_DUE_ENDPOINTS = sa.select(_e).where(_HAS_DUE_WORK).order_by(_e.c.id)
+#: Every column of ``endpoints``, ``in_flight`` last.
+_ENDPOINT_COLUMNS = tuple(column.name for column in _e.c)
+assert _ENDPOINT_COLUMNS[-1] == "in_flight"
+_ENDPOINT_JSON = tuple(c.name for c in _e.c if isinstance(c.type, sa.JSON))
+_ENDPOINT_TIMES = tuple(c.name for c in _e.c if isinstance(c.type, t.UTCDateTime))
+_DUE_ENDPOINTS_SQL = (
+    f"SELECT {', '.join(_ENDPOINT_COLUMNS)} FROM endpoints"
+    f" WHERE state = '{EndpointState.ACTIVE.value}' AND EXISTS (SELECT 1 FROM deliveries"
+    " WHERE deliveries.endpoint_id = endpoints.id"
+    f" AND deliveries.state = '{PENDING}' AND deliveries.next_attempt_at <= ?{{timestamp}})"
+)
+_DUE_ENDPOINTS = driver.Statement.of(_DUE_ENDPOINTS_SQL + " ORDER BY id")
 # On PostgreSQL the claim locks the rows of the endpoints it may serve, in id order, until it
 # commits: two workers' claims on the same endpoints take turns, and each reads the in-flight
 # counts the other committed (``max_in_flight`` holds across workers). SQLite's write lock
 # does the same.
-_DUE_ENDPOINTS_FOR_UPDATE = _DUE_ENDPOINTS.with_for_update()
+_DUE_ENDPOINTS_FOR_UPDATE = driver.Statement.of(_DUE_ENDPOINTS_SQL + " ORDER BY id FOR UPDATE")
 # An exchange that completes and claims locks every endpoint it may change at once, in id
 # order, before its completions change any (``_lock_endpoints``); its claim then serves only
 # those. Completions locking theirs first and the claim the rest deadlocked two workers.
@@ -385,8 +404,8 @@ _LOCK_ENDPOINTS = (
     .order_by(_e.c.id)
     .with_for_update()
 )
-_DUE_ENDPOINTS_AMONG = _DUE_ENDPOINTS_FOR_UPDATE.where(
-    _e.c.id.in_(sa.bindparam("b_among", expanding=True))
+_DUE_ENDPOINTS_AMONG = driver.Statement.of(
+    _DUE_ENDPOINTS_SQL + " AND id {in_ids} ORDER BY id FOR UPDATE"
 )
 
 _LEASED_COLUMNS = (
@@ -396,29 +415,68 @@ _LEASED_COLUMNS = (
 _LEASE_SET = (
     f"SET state = '{LEASED}', lease_owner = ?, lease_id = ?, lease_expires_at = ?, updated_at = ?"
 )
-_LEASE = driver.Statement.each(
-    # ``state || ''``: the same test, but one neither planner can answer from
-    # ix_deliveries_due, which they preferred to the primary key for ``id IN (…) AND state =
-    # ?``: a scan of every pending row per claim (SQLite: 13 ms a claim with 100,000 queued,
-    # 2 ms with 20,000; PostgreSQL, before its statistics catch up with a burst: a bitmap of
-    # every pending row, 2 ms a claim with 40,000).
-    sqlite=(
-        f"UPDATE deliveries {_LEASE_SET} WHERE id {{in_ids}} AND state || '' = '{PENDING}'"
-        f" RETURNING {_LEASED_COLUMNS},"
-        " (SELECT payload FROM events WHERE events.id = deliveries.event_id)"
-    ),
-    # One statement: lease (rows locked by someone else are skipped), count the leases into
-    # the endpoints' in-flight counters, return them with their payloads.
-    postgresql=(
-        f"WITH leased AS (UPDATE deliveries {_LEASE_SET} WHERE id IN ("
-        f"SELECT id FROM deliveries WHERE id {{in_ids}} AND state || '' = '{PENDING}'"
-        f" FOR UPDATE SKIP LOCKED) RETURNING {_LEASED_COLUMNS}),"
-        " counted AS (UPDATE endpoints SET in_flight = in_flight + c.n"
-        " FROM (SELECT endpoint_id, count(*) AS n FROM leased GROUP BY endpoint_id) AS c"
-        " WHERE endpoints.id = c.endpoint_id)"
-        " SELECT leased.*, events.payload FROM leased JOIN events ON events.id = leased.event_id"
-    ),
+# The claim's pick, one part per endpoint: its pending deliveries due at ``now``, oldest first,
+# up to its share. On an ``ordered`` endpoint a delivery waits while an earlier one of its
+# message is open (``_HELD_BACK``; the literal states let the planners use
+# ix_deliveries_open_order).
+_DUE_PART = (
+    "SELECT id FROM (SELECT id FROM deliveries WHERE endpoint_id = ?"
+    f" AND state = '{PENDING}' AND next_attempt_at <= ?{{timestamp}}{{held_back}}"
+    " ORDER BY next_attempt_at LIMIT ?) AS due"
 )
+_HELD_BACK = (
+    " AND NOT EXISTS (SELECT 1 FROM deliveries AS earlier"
+    " WHERE earlier.endpoint_id = deliveries.endpoint_id"
+    " AND earlier.message_id = deliveries.message_id AND earlier.sequence < deliveries.sequence"
+    f" AND earlier.state IN ('{PENDING}', '{LEASED}'){{probe}})"
+)
+# The lease of the picked deliveries. ``state || ''``: the same test, but one neither planner can
+# answer from ix_deliveries_due, which they preferred to the primary key for ``id IN (…) AND
+# state = ?``: a scan of every pending row per claim (SQLite: 13 ms a claim with 100,000
+# queued, 2 ms with 20,000; PostgreSQL, before its statistics catch up with a burst: a bitmap
+# of every pending row, 2 ms a claim with 40,000).
+_LEASE_SQLITE = (
+    f"UPDATE deliveries {_LEASE_SET} WHERE id IN ({{pick}}) AND state || '' = '{PENDING}'"
+    f" RETURNING {_LEASED_COLUMNS},"
+    " (SELECT payload FROM events WHERE events.id = deliveries.event_id)"
+)
+# One statement: pick, lease (rows locked by someone else are skipped), count the leases into
+# the endpoints' in-flight counters, return them with their payloads.
+_LEASE_POSTGRES = (
+    f"WITH leased AS (UPDATE deliveries {_LEASE_SET} WHERE id IN ("
+    f"SELECT id FROM deliveries WHERE id IN ({{pick}}) AND state || '' = '{PENDING}'"
+    f" FOR UPDATE SKIP LOCKED) RETURNING {_LEASED_COLUMNS}),"
+    " counted AS (UPDATE endpoints SET in_flight = in_flight + c.n"
+    " FROM (SELECT endpoint_id, count(*) AS n FROM leased GROUP BY endpoint_id) AS c"
+    " WHERE endpoints.id = c.endpoint_id)"
+    " SELECT leased.*, events.payload FROM leased JOIN events ON events.id = leased.event_id"
+)
+
+
+@functools.lru_cache(maxsize=512)
+def _lease_statement(ordered: tuple[bool, ...]) -> driver.Statement:
+    """The claim's pick and lease, for endpoints ``ordered`` or not: built once per shape.
+
+    Picking in the lease's own statement, rather than in one before it, spares the ids a
+    round trip: on SQLite ~100 rows stepped out one by one, each handing the GIL to the busy
+    event loop and waiting to get it back.
+    """
+
+    def pick(probe: str) -> str:
+        return " UNION ALL ".join(
+            _DUE_PART.replace("{held_back}", _HELD_BACK.replace("{probe}", probe) if flag else "")
+            for flag in ordered
+        )
+
+    # OFFSET 0 keeps PostgreSQL from turning the check into an anti-join: with stale
+    # statistics (a burst of new rows) that join read every open row of the endpoint per
+    # candidate. As a per-row probe it is one index lookup, whatever the statistics.
+    return driver.Statement.each(
+        sqlite=_LEASE_SQLITE.replace("{pick}", pick("")),
+        postgresql=_LEASE_POSTGRES.replace("{pick}", pick(" OFFSET 0")),
+    )
+
+
 _UNLEASE_SET = (
     f"SET state = '{PENDING}', lease_owner = NULL, lease_id = NULL, lease_expires_at = NULL,"
     " updated_at = ?"
@@ -433,6 +491,20 @@ _RELEASE = driver.Statement.of(
 _COUNT_IN_FLIGHT = driver.Statement.of(
     "UPDATE endpoints SET in_flight = in_flight + ? WHERE id = ?"
 )
+
+
+def _memoized(convert: Callable[[Any], T]) -> Callable[[Any], T]:
+    """``convert``, remembering each value's result (for the rows of one statement)."""
+    results: dict[Any, T] = {}
+
+    def converted(value: Any) -> T:
+        try:
+            return results[value]
+        except KeyError:
+            result = results[value] = convert(value)
+            return result
+
+    return converted
 
 
 def _reclaim(conn: Connection, *, now: datetime) -> int:
@@ -465,13 +537,40 @@ def _endpoints_with_due_work(
 ) -> list[tuple[Endpoint, int]]:
     """The active endpoints with due deliveries (``among`` these ids only, if given), each with
     its in-flight count; on PostgreSQL their rows locked, in id order."""
-    if not driver.of(conn).is_postgres:
-        rows = conn.execute(_DUE_ENDPOINTS, {"b_now": now}).all()
+    db = driver.of(conn)
+    if not db.is_postgres:
+        rows = db.execute(conn, _DUE_ENDPOINTS, (db.when(now),))
     elif among is None:
-        rows = conn.execute(_DUE_ENDPOINTS_FOR_UPDATE, {"b_now": now}).all()
+        rows = db.execute(conn, _DUE_ENDPOINTS_FOR_UPDATE, (db.when(now),))
     else:
-        rows = conn.execute(_DUE_ENDPOINTS_AMONG, {"b_now": now, "b_among": list(among)}).all()
-    return [(sql._endpoint_from_row(row), int(row.in_flight)) for row in rows]
+        rows = db.execute(conn, _DUE_ENDPOINTS_AMONG, (db.when(now), db.ids(among)))
+    return [(_endpoint_of(db, tuple(row[:-1])), int(row[-1])) for row in rows]
+
+
+def _endpoint_of(db: driver.Dialect, row: tuple[Any, ...]) -> Endpoint:
+    """The ``Endpoint`` of a raw ``_ENDPOINT_COLUMNS`` row (without ``in_flight``).
+
+    SQLite's rows are plain text and numbers: an unchanged row is converted once (every claim
+    reads every endpoint with work). PostgreSQL's driver decodes JSON itself, into values that
+    cannot be a cache key.
+    """
+    try:
+        return _cached_endpoint(db, row)
+    except TypeError:  # unhashable
+        return _endpoint_from_raw(db, row)
+
+
+def _endpoint_from_raw(db: driver.Dialect, row: tuple[Any, ...]) -> Endpoint:
+    values = dict(zip(_ENDPOINT_COLUMNS, row, strict=False))
+    for name in _ENDPOINT_JSON:
+        values[name] = db.json_value(values[name])
+    for name in _ENDPOINT_TIMES:
+        values[name] = db.datetime_of(values[name])
+    values["ordered"] = bool(values["ordered"])
+    return sql.endpoint_from_values(values)
+
+
+_cached_endpoint = functools.lru_cache(maxsize=1024)(_endpoint_from_raw)
 
 
 def _lock_endpoints(conn: Connection, now: datetime, changed: Iterable[str]) -> list[str]:
@@ -517,57 +616,6 @@ def allocate(rooms: Sequence[_EndpointRoom], limit: int) -> dict[_EndpointRoom, 
             if remaining == 0:
                 break
     return dict(shares)
-
-
-def _due_of(index: int, ordered: bool) -> sa.Select[Any]:
-    query = sa.select(_d.c.id).where(
-        _d.c.endpoint_id == sa.bindparam(f"b_ep{index}", type_=sa.String()),
-        _d.c.state == PENDING,
-        _d.c.next_attempt_at <= _datetime_param("b_now"),
-    )
-    if ordered:
-        earlier = _d.alias("earlier")
-        open_earlier = (
-            sa.select(sa.literal(1))
-            .where(
-                earlier.c.endpoint_id == _d.c.endpoint_id,
-                earlier.c.message_id == _d.c.message_id,
-                earlier.c.sequence < _d.c.sequence,
-                # Literal states: the planners then see that ix_deliveries_open_order applies.
-                earlier.c.state.in_(
-                    (sa.literal_column(f"'{PENDING}'"), sa.literal_column(f"'{LEASED}'"))
-                ),
-            )
-            # OFFSET 0 keeps PostgreSQL from turning the check into an anti-join: with stale
-            # statistics (a burst of new rows) that join read every open row of the endpoint
-            # per candidate. As a per-row probe it is one index lookup, whatever the statistics.
-            .offset(0)
-        )
-        query = query.where(~sa.exists(open_earlier))
-    limit = sa.bindparam(f"b_n{index}", type_=sa.Integer())
-    return query.order_by(_d.c.next_attempt_at).limit(limit)
-
-
-@functools.lru_cache(maxsize=512)
-def _choose_query(ordered: tuple[bool, ...]) -> sa.Select[Any] | sa.CompoundSelect[Any]:
-    """The claim's pick: one ``LIMIT`` part per endpoint, built once per shape."""
-    parts = [_due_of(index, flag).subquery() for index, flag in enumerate(ordered)]
-    if len(parts) == 1:
-        return sa.select(parts[0].c.id)
-    return sa.union_all(*(sa.select(part.c.id) for part in parts))
-
-
-def _choose(conn: Connection, shares: Mapping[_EndpointRoom, int], now: datetime) -> list[str]:
-    if not shares:
-        return []
-    # Unordered endpoints first: the statement's shape then only depends on two counts.
-    items = sorted(shares.items(), key=lambda item: item[0].ordered)
-    params: dict[str, Any] = {"b_now": now}
-    for index, (room, count) in enumerate(items):
-        params[f"b_ep{index}"] = room.id
-        params[f"b_n{index}"] = count
-    query = _choose_query(tuple(room.ordered for room, _ in items))
-    return [row.id for row in conn.execute(query, params)]
 
 
 # -- completion steps ----------------------------------------------------------------------

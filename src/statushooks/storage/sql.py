@@ -648,7 +648,11 @@ def _endpoint_values(endpoint: Endpoint) -> dict[str, Any]:
 
 
 def _endpoint_from_row(row: sa.Row[Any]) -> Endpoint:
-    values = dict(row._mapping)
+    return endpoint_from_values(dict(row._mapping))
+
+
+def endpoint_from_values(values: dict[str, Any]) -> Endpoint:
+    """An ``Endpoint`` from its row's values, JSON and datetimes decoded (changes ``values``)."""
     values.pop("in_flight", None)  # the queue's counter, not part of the endpoint's record
     values["state"] = EndpointState(values["state"])
     values["enabled_events"] = tuple(values["enabled_events"])
