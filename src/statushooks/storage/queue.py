@@ -554,10 +554,9 @@ def _endpoint_of(db: driver.Dialect, row: tuple[Any, ...]) -> Endpoint:
     reads every endpoint with work). PostgreSQL's driver decodes JSON itself, into values that
     cannot be a cache key.
     """
-    try:
+    if db.is_sqlite:
         return _cached_endpoint(db, row)
-    except TypeError:  # unhashable
-        return _endpoint_from_raw(db, row)
+    return _endpoint_from_raw(db, row)
 
 
 def _endpoint_from_raw(db: driver.Dialect, row: tuple[Any, ...]) -> Endpoint:
