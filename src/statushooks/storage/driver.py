@@ -32,6 +32,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from statushooks.storage.tables import sqlite_datetime_text, sqlite_datetime_value
 
@@ -120,7 +121,7 @@ class Dialect:
 _DIALECTS = {name: Dialect(name) for name in (SQLITE, POSTGRESQL)}
 
 
-def of(conn: Connection) -> Dialect:
+def of(conn: Connection | AsyncConnection) -> Dialect:
     """The ``Dialect`` of a connection."""
     try:
         return _DIALECTS[conn.dialect.name]
