@@ -26,6 +26,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from statushooks import exceptions, ids
 
@@ -122,6 +123,9 @@ class Message:
         return self.to
 
 
+_MESSAGE_FIELDS = frozenset(field.name for field in dataclasses.fields(Message))
+
+
 @dataclass(frozen=True, kw_only=True)
 class StatusChange:
     """The answer of the status machine to one report."""
@@ -180,6 +184,18 @@ def is_advance(current: MessageStatus, reported: MessageStatus) -> bool:
     return RANK[reported] > RANK[current]
 
 
+def evolve(message: Message, **changes: Any) -> Message:
+    """``message`` with ``changes``, as ``dataclasses.replace`` makes it but without running
+    ``__init__`` over every field again (a frozen dataclass sets each one through
+    ``object.__setattr__``): a bulk report evolves each of its messages twice."""
+    unknown = changes.keys() - _MESSAGE_FIELDS
+    if unknown:
+        raise TypeError(f"Message has no field {', '.join(sorted(unknown))}")
+    evolved = object.__new__(Message)
+    evolved.__dict__.update(message.__dict__, **changes)
+    return evolved
+
+
 def apply_status(
     message: Message,
     status: MessageStatus,
@@ -201,7 +217,7 @@ def apply_status(
             before=message, after=message, status=status, changed=False, occurred_at=when
         )
     failure = status in FAILURE_STATUSES
-    after = dataclasses.replace(
+    after = evolve(
         message,
         status=status,
         error_code=error_code if failure else message.error_code,

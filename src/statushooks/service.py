@@ -436,7 +436,7 @@ class Service:
                     created_at=now,
                 )
             )
-        return dataclasses.replace(message, last_sequence=sequence), events
+        return messages.evolve(message, last_sequence=sequence), events
 
     async def _fan_out(self, tx: Transaction, events: Sequence[Event]) -> None:
         """Store each event once and queue a delivery to every endpoint that wants it."""

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import Connection
@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from statushooks.storage.tables import sqlite_datetime_text, sqlite_datetime_value
 
+T = TypeVar("T")
 SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
 _PLACEHOLDER = re.compile(r"\?")
@@ -116,6 +117,21 @@ class Dialect:
         self, conn: Connection, statement: Statement, rows: Sequence[tuple[Any, ...]]
     ) -> None:
         conn.exec_driver_sql(self.text(statement), list(rows))
+
+
+def memoized(convert: Callable[[Any], T]) -> Callable[[Any], T]:
+    """``convert``, remembering each value's result: for the rows of one statement, which
+    share timestamps (a batch is made at one ``now``)."""
+    results: dict[Any, T] = {}
+
+    def converted(value: Any) -> T:
+        try:
+            return results[value]
+        except KeyError:
+            result = results[value] = convert(value)
+            return result
+
+    return converted
 
 
 _DIALECTS = {name: Dialect(name) for name in (SQLITE, POSTGRESQL)}

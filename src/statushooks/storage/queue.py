@@ -38,7 +38,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import orjson
 import sqlalchemy as sa
@@ -64,7 +64,6 @@ Action = Literal["succeed", "retry", "exhaust", "disable"]
 #: ``quota(endpoint_id, rate_limit)``: how many more requests the caller may send it now.
 Quota = Callable[[str, float | None], int]
 
-T = TypeVar("T")
 _d = t.deliveries
 _e = t.endpoints
 
@@ -260,7 +259,7 @@ class Queue:
             _count_in_flight(conn, Counter(row[3] for row in rows), sign=1)
         # Rows share timestamps: a delivery's first attempt is due when it is created, and a
         # batch of deliveries is created at once.
-        when = _memoized(db.datetime_of)
+        when = driver.memoized(db.datetime_of)
         # Claims go out by endpoint, then message, in sequence order.
         rows = sorted(rows, key=lambda row: (row[3], row[4] or "", row[6]))
         return [
@@ -491,20 +490,6 @@ _RELEASE = driver.Statement.of(
 _COUNT_IN_FLIGHT = driver.Statement.of(
     "UPDATE endpoints SET in_flight = in_flight + ? WHERE id = ?"
 )
-
-
-def _memoized(convert: Callable[[Any], T]) -> Callable[[Any], T]:
-    """``convert``, remembering each value's result (for the rows of one statement)."""
-    results: dict[Any, T] = {}
-
-    def converted(value: Any) -> T:
-        try:
-            return results[value]
-        except KeyError:
-            result = results[value] = convert(value)
-            return result
-
-    return converted
 
 
 def _reclaim(conn: Connection, *, now: datetime) -> int:

@@ -68,15 +68,16 @@ class StatusRecord:
 
 
 # Statements the hot paths run are built once: SQLAlchemy then only binds parameters.
-_MESSAGES = (
-    sa.select(t.messages)
-    .where(
-        t.messages.c.account_id == sa.bindparam("b_account"),
-        t.messages.c.id.in_(sa.bindparam("b_ids", expanding=True)),
-    )
-    .order_by(t.messages.c.id)
+_MESSAGE_COLUMNS = tuple(column.name for column in t.messages.c)
+_MESSAGE_TIMES = frozenset(
+    index for index, column in enumerate(t.messages.c) if isinstance(column.type, t.UTCDateTime)
 )
-_MESSAGES_FOR_UPDATE = _MESSAGES.with_for_update()
+_MESSAGES_SQL = (
+    "SELECT " + ", ".join(f'"{name}"' for name in _MESSAGE_COLUMNS) + " FROM messages"
+    " WHERE account_id = ? AND id {in_ids} ORDER BY id"
+)
+_MESSAGES = driver.Statement.of(_MESSAGES_SQL)
+_MESSAGES_FOR_UPDATE = driver.Statement.of(_MESSAGES_SQL + " FOR UPDATE")
 
 
 def _insert(table: sa.Table, columns: Sequence[str]) -> driver.Statement:
@@ -405,13 +406,17 @@ class Transaction:
         Rows are locked in id order, so two transactions locking overlapping sets cannot
         deadlock.
         """
-        query = _MESSAGES_FOR_UPDATE if self.is_postgres else _MESSAGES
-        params = {"b_account": account_id, "b_ids": sorted(set(message_ids))}
-        return {row.id: _message_from_row(row) for row in await self.conn.execute(query, params)}
+        db = self.db
+        statement = _MESSAGES_FOR_UPDATE if db.is_postgres else _MESSAGES
+        params = (account_id, db.ids(sorted(set(message_ids))))
+        result = await self.conn.exec_driver_sql(db.text(statement), params)
+        when = driver.memoized(db.datetime_of)
+        found = (_message_from_values(row, when) for row in result.all())
+        return {message.id: message for message in found}
 
     async def update_statuses(self, updated: Iterable[Message]) -> None:
         """Write the status fields of messages whose status changed (one statement)."""
-        when = self.db.when
+        when = driver.memoized(self.db.when)
         rows = [
             (
                 message.status.value,
@@ -434,12 +439,13 @@ class Transaction:
     async def insert_statuses(self, records: Sequence[tuple[str, StatusRecord]]) -> None:
         """Append ``(message_id, record)`` entries to the status histories, in order."""
         db = self.db
+        when = driver.memoized(db.when)
         rows = [
             (
                 message_id,
                 record.status.value,
-                db.when(record.occurred_at),
-                db.when(record.recorded_at),
+                when(record.occurred_at),
+                when(record.recorded_at),
                 record.error_code,
                 record.error_message,
                 db.json(dict(record.detail) if record.detail is not None else None),
@@ -494,7 +500,7 @@ class Transaction:
     # -- events and deliveries -------------------------------------------------------------
 
     async def insert_events(self, events: Sequence[Event]) -> None:
-        when = self.db.when
+        when = driver.memoized(self.db.when)
         rows = [
             (
                 event.id,
@@ -513,7 +519,7 @@ class Transaction:
     async def insert_deliveries(self, deliveries: Sequence[Delivery]) -> None:
         if not deliveries:
             return
-        when = self.db.when
+        when = driver.memoized(self.db.when)
         rows = [
             (
                 d.id,
@@ -728,6 +734,18 @@ def _message_values(message: Message) -> dict[str, Any]:
     values["status"] = message.status.value
     values["price"] = str(message.price) if message.price is not None else None
     return values
+
+
+def _message_from_values(row: Sequence[Any], when: Callable[[Any], datetime | None]) -> Message:
+    """A ``Message`` from a raw ``_MESSAGE_COLUMNS`` row (as the driver returns it)."""
+    values: dict[str, Any] = {
+        name: when(value) if index in _MESSAGE_TIMES else value
+        for index, (name, value) in enumerate(zip(_MESSAGE_COLUMNS, row, strict=True))
+    }
+    values["channel"] = Channel(values["channel"])
+    values["status"] = MessageStatus(values["status"])
+    values["price"] = Decimal(values["price"]) if values["price"] is not None else None
+    return Message(**values)
 
 
 def _message_from_row(row: sa.Row[Any]) -> Message:
