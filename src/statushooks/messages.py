@@ -184,6 +184,16 @@ def is_advance(current: MessageStatus, reported: MessageStatus) -> bool:
     return RANK[reported] > RANK[current]
 
 
+def restore(fields: dict[str, Any]) -> Message:
+    """A ``Message`` from every one of its fields (as stored, already converted), made like
+    ``evolve`` makes one: a bulk report reads each of its messages."""
+    if fields.keys() != _MESSAGE_FIELDS:
+        raise TypeError(f"Message fields differ: {sorted(fields.keys() ^ _MESSAGE_FIELDS)}")
+    message = object.__new__(Message)
+    message.__dict__.update(fields)
+    return message
+
+
 def evolve(message: Message, **changes: Any) -> Message:
     """``message`` with ``changes``, as ``dataclasses.replace`` makes it but without running
     ``__init__`` over every field again (a frozen dataclass sets each one through

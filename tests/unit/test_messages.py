@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -105,3 +106,28 @@ def test_new_message_ids_and_correlation() -> None:
     assert campaign.correlation_id is not None
     assert given.correlation_id == "ref"
     assert plain.status is S.SUBMITTED and plain.created_at == plain.updated_at == NOW
+
+
+def test_evolve_makes_what_replace_makes_and_leaves_the_original() -> None:
+    message = make()
+    evolved = messages.evolve(message, status=S.SENT, last_sequence=4)
+    assert evolved == dataclasses.replace(message, status=S.SENT, last_sequence=4)
+    assert (message.status, message.last_sequence) == (S.SUBMITTED, 0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        evolved.status = S.FAILED  # type: ignore[misc]
+
+
+def test_evolve_refuses_a_field_the_message_does_not_have() -> None:
+    with pytest.raises(TypeError, match="no field colour"):
+        messages.evolve(make(), colour="red")
+
+
+def test_restore_needs_every_field_and_nothing_else() -> None:
+    message = make(status=S.DELIVERED)
+    fields = {field.name: getattr(message, field.name) for field in dataclasses.fields(message)}
+    assert messages.restore(dict(fields)) == message
+    del fields["status"]
+    with pytest.raises(TypeError, match="status"):
+        messages.restore(fields)
+    with pytest.raises(TypeError, match="colour"):
+        messages.restore({**fields, "status": S.SENT, "colour": "red"})

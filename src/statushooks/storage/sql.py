@@ -31,7 +31,7 @@ from typing import Any, Generic, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from statushooks import accounts, exceptions, ids
+from statushooks import accounts, exceptions, ids, messages
 from statushooks.deliveries import Attempt, Delivery, DeliveryState, Event
 from statushooks.endpoints import Endpoint, EndpointSecret, EndpointState
 from statushooks.links import TrackedLink
@@ -745,7 +745,7 @@ def _message_from_values(row: Sequence[Any], when: Callable[[Any], datetime | No
     values["channel"] = Channel(values["channel"])
     values["status"] = MessageStatus(values["status"])
     values["price"] = Decimal(values["price"]) if values["price"] is not None else None
-    return Message(**values)
+    return messages.restore(values)
 
 
 def _message_from_row(row: sa.Row[Any]) -> Message:
