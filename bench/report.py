@@ -68,6 +68,11 @@ def _n(value: float | None, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _short(measured: float, target: float) -> str:
+    """How far below ``target`` a miss is, as a share of the target."""
+    return f"{(1 - measured / target) * 100:.1f} % short"
+
+
 def _verdict(ok: bool | None, miss: str = "") -> str:
     if ok is None:
         return "not measured"
@@ -89,7 +94,7 @@ def targets(results: Mapping[str, Result]) -> list[list[str]]:
             _x(r),
             _verdict(
                 None if r is None else r >= 0.7,
-                f"needs {0.7 * bare:,.0f}/s, {0.7 / r:.1f}× short" if r and bare else "",
+                f"needs {0.7 * bare:,.0f}/s, {_short(r, 0.7)}" if r and bare else "",
             ),
         ]
     )
@@ -107,7 +112,7 @@ def targets(results: Mapping[str, Result]) -> list[list[str]]:
         [
             "≥ 10 × the Celery baseline (drain SQLite ×1 ÷ Celery)",
             _x(c),
-            _verdict(None if c is None else c >= 10, f"{10 / c:.1f}× short" if c else ""),
+            _verdict(None if c is None else c >= 10, _short(c, 10) if c else ""),
         ]
     )
     phases = {p["offered_rate"]: p for p in results.get("e2e", {}).get("phases", [])}
@@ -129,7 +134,7 @@ def targets(results: Mapping[str, Result]) -> list[list[str]]:
             f"{_n(sustained)} /s",
             _verdict(
                 None if sustained is None else sustained >= 4000,
-                f"{4000 / sustained:.1f}× short" if sustained else "",
+                _short(sustained, 4000) if sustained else "",
             ),
         ]
     )
