@@ -307,7 +307,7 @@ class Transaction:
 
     @property
     def is_postgres(self) -> bool:
-        return self.conn.dialect.name == "postgresql"
+        return self.db.is_postgres
 
     async def _one(self, query: sa.Select[Any]) -> sa.Row[Any] | None:
         row: sa.Row[Any] | None = (await self.conn.execute(query)).first()
@@ -746,22 +746,24 @@ def _message_values(message: Message) -> dict[str, Any]:
 
 def _message_from_values(row: Sequence[Any], when: Callable[[Any], datetime | None]) -> Message:
     """A ``Message`` from a raw ``_MESSAGE_COLUMNS`` row (as the driver returns it)."""
-    values: dict[str, Any] = {
-        name: when(value) if index in _MESSAGE_TIMES else value
-        for index, (name, value) in enumerate(zip(_MESSAGE_COLUMNS, row, strict=True))
-    }
+    return _message_of(
+        {
+            name: when(value) if index in _MESSAGE_TIMES else value
+            for index, (name, value) in enumerate(zip(_MESSAGE_COLUMNS, row, strict=True))
+        }
+    )
+
+
+def _message_from_row(row: sa.Row[Any]) -> Message:
+    return _message_of(dict(row._mapping))
+
+
+def _message_of(values: dict[str, Any]) -> Message:
+    """A ``Message`` from its row's values, datetimes decoded (changes ``values``)."""
     values["channel"] = Channel(values["channel"])
     values["status"] = MessageStatus(values["status"])
     values["price"] = Decimal(values["price"]) if values["price"] is not None else None
     return messages.restore(values)
-
-
-def _message_from_row(row: sa.Row[Any]) -> Message:
-    values = dict(row._mapping)
-    values["channel"] = Channel(values["channel"])
-    values["status"] = MessageStatus(values["status"])
-    values["price"] = Decimal(values["price"]) if values["price"] is not None else None
-    return Message(**values)
 
 
 def _event_from_row(row: sa.Row[Any]) -> Event:
