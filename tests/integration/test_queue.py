@@ -249,6 +249,31 @@ async def test_completions_are_written_in_one_batch(svc, store, account_id):
     assert states.count(DeliveryState.SUCCEEDED) == 20 and states.count(DeliveryState.FAILED) == 20
 
 
+async def test_exchange_hands_its_claims_over_before_the_commit(svc, store, account_id):
+    """``leased`` gets the claims the exchange returns; if the transaction then fails, the
+    leases were never taken: the deliveries stay pending and those claims' results are stale."""
+    await endpoint_id(svc, account_id, max_in_flight=100)
+    for _ in range(4):
+        await submit(svc, account_id)
+    q = make_queue(store)
+    handed: list[list[queue.Claim]] = []
+    _, claims = await q.exchange([], limit=2, now=now(), leased=handed.append)
+    assert handed == [claims] and len(claims) == 2
+
+    def fail(claims: list[queue.Claim]) -> None:
+        handed.append(claims)
+        raise RuntimeError("the commit did not happen")
+
+    with pytest.raises(RuntimeError):
+        await q.exchange([], limit=2, now=now(), leased=fail)
+    lost = handed[-1]
+    assert len(lost) == 2 and not {c.delivery.id for c in lost} & {c.delivery.id for c in claims}
+    states = {d.id: d.state for d in await all_deliveries(store, account_id)}
+    assert all(states[c.delivery.id] is DeliveryState.PENDING for c in lost)
+    report = await q.complete([completion(c) for c in lost], now=now())
+    assert report.applied == 0 and set(report.stale) == {c.delivery.id for c in lost}
+
+
 async def test_failure_clock_and_auto_disable(svc, store, account_id):
     """Failures start the endpoint's clock, a success clears it, a long run disables it."""
     ep = await endpoint_id(svc, account_id, max_in_flight=10)

@@ -158,6 +158,7 @@ class Queue:
         now: datetime,
         quota: Quota | None = None,
         finished: Mapping[str, int] | None = None,
+        leased: Callable[[list[Claim]], None] | None = None,
     ) -> tuple[CompletionReport, list[Claim]]:
         """Record ``completions``, then lease up to ``limit`` due deliveries, in one transaction
         (the dispatcher's one call per cycle): the leases the completions give back are room
@@ -167,6 +168,12 @@ class Queue:
         result is not among ``completions`` (a later call writes it): they hold no request
         open, so they do not use up the endpoint's ``max_in_flight`` room. The caller keeps
         counting into it meanwhile; the claim reads it inside the transaction.
+
+        ``leased(claims)``, if given, is called with the claims as soon as they are leased, in
+        the transaction's thread, before the commit: the caller may start their attempts while
+        the commit is written. If the commit then fails, the leases were never taken: those
+        attempts' results come back ``stale``, and the deliveries, still pending, are attempted
+        again (webhooks are at-least-once; receivers deduplicate on ``webhook-id``).
 
         On PostgreSQL the transaction locks the rows of every endpoint it may change (the
         completions' and those with due work) in one statement, in id order, before changing
@@ -181,6 +188,7 @@ class Queue:
             now=now,
             quota=quota,
             finished=finished,
+            leased=leased,
         )
         return await self.store.run_write(exchange)
 
@@ -193,6 +201,7 @@ class Queue:
         now: datetime,
         quota: Quota | None,
         finished: Mapping[str, int] | None,
+        leased: Callable[[list[Claim]], None] | None,
     ) -> tuple[CompletionReport, list[Claim]]:
         valid, stale = _record(conn, completions, now)
         among = None
@@ -204,6 +213,8 @@ class Queue:
             if limit > 0
             else []
         )
+        if claims and leased is not None:
+            leased(claims)
         return report, claims
 
     def _claim(
