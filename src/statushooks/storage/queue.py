@@ -623,7 +623,7 @@ _ATTEMPT_COLUMNS = (
 # ``_record``'s statements; the completion is fenced on the lease id.
 #
 # SQLite: which leases are held (``_HELD``), then one statement for each table, their rows
-# (``_attempt_row`` without its last value, ``_completion_row``) as a ``VALUES`` list.
+# (``_attempt_row``, ``_completion_row``) as a ``VALUES`` list.
 _INSERT_ATTEMPTS_SQLITE = driver.Values(
     f"INSERT INTO attempts ({_ATTEMPT_COLUMNS}) SELECT column1, column2, column3, column4,"
     " column5, column6, column7, column8, column9, column10, column11"
@@ -686,6 +686,7 @@ def _error_text(attempt: Attempt) -> str:
 
 
 def _attempt_row(db: driver.Dialect, completion: Completion) -> tuple[Any, ...]:
+    """The ``_ATTEMPT_COLUMNS`` values of a completion's attempt."""
     attempt = completion.attempt
     return (
         attempt.id,
@@ -699,7 +700,6 @@ def _attempt_row(db: driver.Dialect, completion: Completion) -> tuple[Any, ...]:
         attempt.response_body,
         attempt.error_kind,
         attempt.error_message,
-        completion.lease_id,
     )
 
 
@@ -721,7 +721,7 @@ def _record(
         held_ones = [c for c in candidates if (c.delivery_id, c.lease_id) in held]
         if held_ones:
             stamp = db.when(now)
-            attempts = [_attempt_row(db, c)[:-1] for c in held_ones]
+            attempts = [_attempt_row(db, c) for c in held_ones]
             db.execute_values(conn, _INSERT_ATTEMPTS_SQLITE, attempts)
             updates = [_completion_row(db, c, stamp) for c in held_ones]
             db.execute_values(conn, _COMPLETE_SQLITE, updates)
@@ -736,7 +736,8 @@ def _record_params(
     """PostgreSQL: the two JSON parameters of ``_RECORD_POSTGRES``: updates and attempts."""
     stamp = db.when(now)
     updates = db.rows([_completion_row(db, c, stamp) for c in completions])
-    return updates, db.rows([_attempt_row(db, c) for c in completions])
+    # Each attempt row ends with its lease id: the statement inserts the attempts of held leases.
+    return updates, db.rows([(*_attempt_row(db, c), c.lease_id) for c in completions])
 
 
 def _held(conn: Connection, completions: Sequence[Completion]) -> set[tuple[str, str]]:
