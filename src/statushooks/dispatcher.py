@@ -258,6 +258,7 @@ class Dispatcher:
                 self._count_finished(completion.endpoint_id)
         else:
             self._failed_writes = 0
+            self.queue.forget(batch)
             logger.error("dropped %d results: their leases will expire and be retried", len(batch))
         await asyncio.sleep(FLUSH_RETRY_DELAY)
 
@@ -369,6 +370,10 @@ class Dispatcher:
         while self._results:
             await self._exchange(limit=0)
         await self._release_open_leases()
+        try:
+            await self.queue.leave()
+        except exceptions.StorageError:
+            logger.exception("leaving the workers failed: the others take its share on expiry")
 
     async def _release_open_leases(self) -> None:
         leases, self._open_leases = list(self._open_leases.items()), {}

@@ -162,17 +162,57 @@ async def test_only_active_endpoints_are_dispatched(svc, store, account_id):
     assert len(await q.claim(limit=10, now=now())) == 1
 
 
-async def test_in_flight_cap_holds_across_workers(svc, store, account_id):
-    """An endpoint never has more than max_in_flight leases, whoever holds them."""
-    capped = await endpoint_id(svc, account_id, max_in_flight=2)
+async def live_queues(store: Store, *workers: str) -> list[queue.Queue]:
+    """Queues of workers that have all registered: each sees every other."""
+    queues = [make_queue(store, worker) for worker in workers]
+    for q in [*queues, *queues]:
+        await q.reclaim_expired(now=now())
+    return queues
+
+
+async def test_workers_split_the_in_flight_cap(svc, store, account_id):
+    """Live workers each lease at most their share of max_in_flight, the shares adding up to
+    it; a worker's own open leases count against its share only."""
+    capped = await endpoint_id(svc, account_id, max_in_flight=3)
     free = await endpoint_id(svc, account_id, max_in_flight=10)
-    for _ in range(5):
+    for _ in range(8):
         await submit(svc, account_id)
-    first = await make_queue(store, "a").claim(limit=100, now=now())
-    second = await make_queue(store, "b").claim(limit=100, now=now())
-    assert [c.endpoint.id for c in first].count(capped) == 2
-    assert [c.endpoint.id for c in first].count(free) == 5
-    assert second == []
+    a, b = await live_queues(store, "a", "b")
+    assert (a.membership, b.membership) == (
+        queue.Membership(workers=2, rank=0),
+        queue.Membership(workers=2, rank=1),
+    )
+    first = [c.endpoint.id for c in await a.claim(limit=100, now=now())]
+    second = [c.endpoint.id for c in await b.claim(limit=100, now=now())]
+    assert (first.count(capped), second.count(capped)) == (2, 1)
+    assert (first.count(free), second.count(free)) == (5, 3)
+    assert await a.claim(limit=100, now=now()) == []
+    assert a.held == {capped: 2, free: 5} and b.held == {capped: 1, free: 3}
+
+
+async def test_a_leaving_worker_gives_its_share_back(svc, store, account_id):
+    """When a worker leaves (or its row expires), the others' shares grow back to the cap."""
+    ep = await endpoint_id(svc, account_id, max_in_flight=4)
+    for _ in range(6):
+        await submit(svc, account_id)
+    a, b, _ = await live_queues(store, "a", "b", "c")
+    assert len(await a.claim(limit=10, now=now())) == 2  # 4 split 2, 1, 1
+    await b.leave()
+    await a.reclaim_expired(now=now() + timedelta(seconds=2))
+    assert a.membership == queue.Membership(workers=2, rank=0)
+    assert len(await a.claim(limit=10, now=now())) == 0  # its share is still 2
+    expired = now() + queue.WORKER_TTL + timedelta(seconds=1)
+    await a.reclaim_expired(now=expired)  # c went quiet: its row expired
+    assert a.membership == queue.Membership(workers=1, rank=0)
+    assert len(await a.claim(limit=10, now=expired)) == 2
+    assert a.held == {ep: 4}
+
+
+def test_shares_add_up_to_the_cap():
+    for cap in (1, 2, 3, 10, 17):
+        for workers in (1, 2, 3, 5):
+            parts = [queue.share(cap, workers, rank) for rank in range(workers)]
+            assert sum(parts) == cap and max(parts) - min(parts) <= 1
 
 
 async def test_quota_limits_a_claim(svc, store, account_id):
@@ -302,6 +342,8 @@ async def claim_concurrently(svc, database_url, account_id, workers=4, limit=40)
     stores = [await Store.open(database_url, upgrade=False) for _ in range(workers)]
     try:
         queues = [make_queue(s, f"worker-{n}") for n, s in enumerate(stores)]
+        for q in [*queues, *queues]:  # every worker sees every other
+            await q.reclaim_expired(now=now())
         return await asyncio.gather(*(q.claim(limit=limit, now=now()) for q in queues))
     finally:
         for s in stores:
@@ -318,10 +360,12 @@ async def test_concurrent_claims_never_overlap(svc, database_url, account_id):
 
 
 async def test_concurrent_claims_keep_the_in_flight_cap(svc, database_url, account_id):
-    """Workers claiming at the same time never lease more than an endpoint's max_in_flight."""
+    """Live workers claiming at the same time never lease more than an endpoint's
+    max_in_flight: each takes its share."""
     capped = await endpoint_id(svc, account_id, max_in_flight=5)
     results = await claim_concurrently(svc, database_url, account_id)
-    assert [c.endpoint.id for claims in results for c in claims] == [capped] * 5
+    assert [len(claims) for claims in results] == [2, 1, 1, 1]
+    assert {c.endpoint.id for claims in results for c in claims} == {capped}
 
 
 async def test_concurrent_exchanges_do_not_deadlock(svc, database_url, account_id):
@@ -360,51 +404,44 @@ async def test_concurrent_exchanges_do_not_deadlock(svc, database_url, account_i
     assert applied == given > 0
 
 
-async def leased_counts(store: Store) -> tuple[dict[str, int], dict[str, int]]:
-    """Per endpoint: the in-flight counter, and the leased rows counted."""
+async def leased_rows(store: Store, worker: str) -> dict[str, int]:
+    """Per endpoint: the worker's leased rows counted."""
     async with store.read() as tx:
-        counters = await tx.conn.execute(sa.text("SELECT id, in_flight FROM endpoints"))
         rows = await tx.conn.execute(
             sa.text(
                 "SELECT endpoint_id, count(*) FROM deliveries WHERE state = 'leased'"
-                " GROUP BY endpoint_id"
-            )
+                " AND lease_owner = :worker GROUP BY endpoint_id"
+            ),
+            {"worker": worker},
         )
-        counted = {endpoint: int(n) for endpoint, n in rows}
-        return {endpoint: int(n) for endpoint, n in counters}, counted
+        return {endpoint: int(n) for endpoint, n in rows}
 
 
-async def assert_counters_match(store: Store) -> dict[str, int]:
-    counters, counted = await leased_counts(store)
-    assert counters == {endpoint: counted.get(endpoint, 0) for endpoint in counters}
-    return counters
-
-
-async def test_in_flight_counters_follow_every_lease_change(svc, store, account_id):
-    """endpoints.in_flight equals the endpoint's leased rows after claims, completions of every
-    kind, a stale completion, a reclaim and a release."""
+async def test_held_counts_follow_every_lease_change(svc, store, account_id):
+    """A worker's count of its own leases equals its leased rows after claims, completions of
+    every kind, an exchange, a release and a stale completion (its lease taken over)."""
     first = await endpoint_id(svc, account_id, max_in_flight=6)
     second = await endpoint_id(svc, account_id, max_in_flight=6)
-    for _ in range(6):
+    for _ in range(8):
         await submit(svc, account_id)
-    a, b = make_queue(store, "a"), make_queue(store, "b")
+    a = make_queue(store, "a")
     claims = await a.claim(limit=8, now=now())
-    assert len(claims) == 8
-    assert sum((await assert_counters_match(store)).values()) == 8
+    assert len(claims) == 8 and a.held == await leased_rows(store, "a")
     retry_at = now() + timedelta(hours=1)
     done = [completion(claims[0]), completion(claims[1], "exhaust")]
     done.append(completion(claims[2], "retry", retry_at=retry_at))
     assert (await a.complete(done, now=now())).applied == 3
-    assert sum((await assert_counters_match(store)).values()) == 5
-    # b takes over a's expired leases (and leases the rest), a's late result is stale
+    assert a.held == await leased_rows(store, "a") and a.held.total() == 5
+    _, more = await a.exchange([completion(claims[3])], limit=10, now=now())
+    assert a.held == await leased_rows(store, "a") and a.held.total() == 4 + len(more)
+    assert await a.release([(claims[4].delivery.id, claims[4].lease_id)], now=now()) == 1
+    assert a.held == await leased_rows(store, "a")
     later = now() + timedelta(seconds=LEASE + 1)
-    taken = await b.claim(limit=10, now=later)
-    assert (await a.complete([completion(claims[3])], now=now())).stale
-    assert sum((await assert_counters_match(store)).values()) == len(taken) >= 5
-    await b.complete([completion(taken[0])], now=later)
-    assert await b.release([(c.delivery.id, c.lease_id) for c in taken[1:4]], now=later) == 3
-    counters = await assert_counters_match(store)
-    assert sum(counters.values()) == len(taken) - 4 and set(counters) == {first, second}
+    taken = await make_queue(store, "b").claim(limit=20, now=later)
+    assert taken and await leased_rows(store, "a") == {}
+    rest = [completion(c) for c in claims[5:] + more]
+    assert len((await a.complete(rest, now=later)).stale) == len(rest)
+    assert a.held == {} and set(await leased_rows(store, "b")) <= {first, second}
 
 
 def test_failure_clocks_follow_attempt_order():

@@ -1,29 +1,37 @@
 """The delivery queue: claim due deliveries under leases, record their attempts in batches.
 
 The queue lives in the ``deliveries`` table; a delivery moves ``pending`` → ``leased`` →
-``succeeded`` / ``failed`` (or back to ``pending`` for a retry). Each endpoint keeps a count of
-its leased deliveries (``endpoints.in_flight``), changed in the same transactions that lease
-and unlease them. A claim:
+``succeeded`` / ``failed`` (or back to ``pending`` for a retry).
 
-1. **Reclaims** expired leases first (at most once a second per worker, in a transaction of its
-   own): a worker that died loses its deliveries, back to ``pending``.
-2. **Picks endpoints**: active endpoints with due work and room under their ``max_in_flight``
-   (leases held by every worker count), split the batch fairly between them, so one slow or
-   dead endpoint with a huge backlog cannot starve the others. On PostgreSQL their rows are
-   locked (``FOR UPDATE``, in id order) until the claim commits: claims of several workers on
-   the same endpoints take turns, so in-flight caps hold across workers; on SQLite the write
-   lock (``BEGIN IMMEDIATE``) does the same.
-3. **Picks deliveries** per endpoint, oldest due first. On an ``ordered`` endpoint a delivery is
-   not claimable while an earlier-sequence delivery of the same message is pending or leased:
-   a message's events go out one at a time, in order (test events have no message: never held).
-4. **Leases** them with a conditional ``UPDATE … WHERE state = 'pending'`` (on PostgreSQL, rows
-   locked by another transaction are skipped), counts them in, and returns them with their
-   payloads.
+**Worker shares.** Each worker serves its share of every endpoint's ``max_in_flight``: the
+live workers (the ``workers`` table, renewed by each at most once a second) split the cap by
+rank, so the shares add up to it (``share``). A worker counts its own leases in memory: no
+claim reads or locks a counter another worker changes, and one worker's finished attempts
+whose results it has not written yet never take room from another. While a worker joins or
+leaves, the others learn of it within ``RECLAIM_INTERVAL``; until then, and while requests
+started under a larger share are still open, an endpoint can have more requests open than its
+cap.
+
+A claim:
+
+1. **Reclaims** expired leases first, and renews this worker's row (at most once a second per
+   worker, in a transaction of its own): a worker that died loses its deliveries, back to
+   ``pending``, and its share once its row expires.
+2. **Picks endpoints**: active endpoints with due work and room in this worker's share, split
+   the batch fairly between them, so one slow or dead endpoint with a huge backlog cannot
+   starve the others.
+3. **Picks deliveries** per endpoint, oldest due first (on PostgreSQL rows locked by another
+   worker's claim are skipped: ``FOR UPDATE SKIP LOCKED``). On an ``ordered`` endpoint a
+   delivery is not claimable while an earlier-sequence delivery of the same message is pending
+   or leased: a message's events go out one at a time, in order (test events have no message:
+   never held).
+4. **Leases** them with a conditional ``UPDATE … WHERE state = 'pending'`` and returns them
+   with their payloads.
 
 Each claim gets a fresh ``lease_id``. Completion is fenced on it: a worker whose lease expired
 and was taken over by another writes nothing (its late result is reported as ``stale``).
 Completions are written many per transaction (attempt rows, delivery updates, the endpoints'
-in-flight counts and failure clocks, 410 and auto-disable). The dispatcher calls ``exchange``
+failure clocks when they move, 410 and auto-disable). The dispatcher calls ``exchange``
 once per cycle: its completions, then a claim, in one transaction.
 
 The per-delivery statements are driver SQL (``storage.driver``), a batch as one JSON parameter;
@@ -52,6 +60,9 @@ from statushooks.storage import tables as t
 from statushooks.storage.sql import Store
 
 RECLAIM_INTERVAL = timedelta(seconds=1)  # expired leases wait at most this long after expiry
+#: A worker's row expires this long after its last renewal (renewed every RECLAIM_INTERVAL
+#: while it claims; the dispatcher claims at least every ``poll_interval``).
+WORKER_TTL = timedelta(seconds=10)
 MAX_ENDPOINTS_PER_CLAIM = 100  # endpoints served by one claim (SQLite compound SELECT limit: 500)
 GONE_REASON = "the endpoint answered 410 Gone"
 
@@ -110,6 +121,21 @@ class CompletionReport:
     disabled: tuple[str, ...] = ()
 
 
+def share(max_in_flight: int, workers: int, rank: int) -> int:
+    """The worker of ``rank`` (0-based, among ``workers`` live ones)'s part of
+    ``max_in_flight``: equal parts, the remainder to the first ranks; the parts add up to it."""
+    part, extra = divmod(max_in_flight, max(workers, 1))
+    return part + (1 if rank < extra else 0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Membership:
+    """The live workers as one worker saw them: how many, and its rank among them by id."""
+
+    workers: int = 1
+    rank: int = 0
+
+
 @dataclass(frozen=True, kw_only=True)
 class _EndpointRoom:
     id: str
@@ -134,6 +160,9 @@ class Queue:
         #: Seconds an endpoint must have failed every attempt before it is disabled.
         self.auto_disable_after = auto_disable_after
         self._reclaimed_at: datetime | None = None
+        self.membership = Membership()
+        #: This worker's leases per endpoint: claimed, not yet completed, released or forgotten.
+        self.held: Counter[str] = Counter()
 
     # -- claiming --------------------------------------------------------------------------
 
@@ -148,7 +177,9 @@ class Queue:
         if self._reclaim_due(now):
             await self.reclaim_expired(now=now)
         claim = functools.partial(self._claim, limit=limit, now=now, quota=quota, finished=None)
-        return await self.store.run_write(claim)
+        claims = await self.store.run_write(claim)
+        self._count_claims(claims)
+        return claims
 
     async def exchange(
         self,
@@ -175,9 +206,8 @@ class Queue:
         attempts' results come back ``stale``, and the deliveries, still pending, are attempted
         again (webhooks are at-least-once; receivers deduplicate on ``webhook-id``).
 
-        On PostgreSQL the transaction locks the rows of every endpoint it may change (the
-        completions' and those with due work) in one statement, in id order, before changing
-        any: two workers' exchanges take turns instead of deadlocking.
+        No endpoint row is locked unless a failure clock moves or an endpoint is disabled:
+        two workers' exchanges run side by side.
         """
         if limit > 0 and self._reclaim_due(now):
             await self.reclaim_expired(now=now)
@@ -190,7 +220,25 @@ class Queue:
             finished=finished,
             leased=leased,
         )
-        return await self.store.run_write(exchange)
+        report, claims = await self.store.run_write(exchange)
+        self.forget(completions)
+        self._count_claims(claims)
+        return report, claims
+
+    def forget(self, completions: Iterable[Completion]) -> None:
+        """No longer count these leases as this worker's: written, stale, or left to expire."""
+        for completion in completions:
+            self._uncount(completion.endpoint_id)
+
+    def _uncount(self, endpoint_id: str) -> None:
+        left = self.held[endpoint_id] - 1
+        if left > 0:
+            self.held[endpoint_id] = left
+        else:
+            self.held.pop(endpoint_id, None)
+
+    def _count_claims(self, claims: Sequence[Claim]) -> None:
+        self.held.update(claim.endpoint.id for claim in claims)
 
     def _exchange(
         self,
@@ -204,12 +252,11 @@ class Queue:
         leased: Callable[[list[Claim]], None] | None,
     ) -> tuple[CompletionReport, list[Claim]]:
         valid, stale = _record(conn, completions, now)
-        among = None
-        if limit > 0 and valid and driver.of(conn).is_postgres:
-            among = _lock_endpoints(conn, now, {c.endpoint_id for c in valid})
         report = self._settle(conn, valid, stale, now)
+        held = self.held.copy()
+        held.subtract(c.endpoint_id for c in completions)
         claims = (
-            self._claim(conn, limit=limit, now=now, quota=quota, finished=finished, among=among)
+            self._claim(conn, limit=limit, now=now, quota=quota, finished=finished, held=held)
             if limit > 0
             else []
         )
@@ -225,12 +272,15 @@ class Queue:
         now: datetime,
         quota: Quota | None,
         finished: Mapping[str, int] | None,
-        among: Sequence[str] | None = None,
+        held: Mapping[str, int] | None = None,
     ) -> list[Claim]:
-        endpoints = _endpoints_with_due_work(conn, now, among)
+        endpoints = _endpoints_with_due_work(conn, now)
+        open_here = Counter(self.held if held is None else held)
         # A copy: the event loop keeps counting into ``finished`` meanwhile.
-        shares = allocate(_rooms(endpoints, quota, dict(finished) if finished else None), limit)
-        return self._lease(conn, shares, {e.id: e for e, _ in endpoints}, now)
+        open_here.subtract(dict(finished) if finished else {})
+        rooms = _rooms(endpoints, self.membership, open_here, quota)
+        shares = allocate(rooms, limit)
+        return self._lease(conn, shares, {e.id: e for e in endpoints}, now)
 
     def _reclaim_due(self, now: datetime) -> bool:
         """Whether this claim also reclaims expired leases: at most once per
@@ -242,8 +292,15 @@ class Queue:
         return True
 
     async def reclaim_expired(self, *, now: datetime) -> int:
-        """Put every delivery whose lease expired back to ``pending``; how many."""
-        return await self.store.run_write(functools.partial(_reclaim, now=now))
+        """Put every delivery whose lease expired back to ``pending``, and renew this worker's
+        row (its share of the endpoints' caps follows the live workers); how many."""
+        reclaim = functools.partial(_reclaim, now=now, worker_id=self.worker_id)
+        reclaimed, self.membership = await self.store.run_write(reclaim)
+        return reclaimed
+
+    async def leave(self) -> None:
+        """Give this worker's share back to the others at once (when it stops)."""
+        await self.store.run_write(functools.partial(_leave, worker_id=self.worker_id))
 
     def _lease(
         self,
@@ -266,8 +323,6 @@ class Queue:
             params += (room.id, stamp, count)
         statement = _lease_statement(tuple(room.ordered for room, _ in items))
         rows = db.execute(conn, statement, tuple(params))
-        if db.is_sqlite:  # PostgreSQL counts them in the same statement
-            _count_in_flight(conn, Counter(row[3] for row in rows), sign=1)
         # Rows share timestamps: a delivery's first attempt is due when it is created, and a
         # batch of deliveries is created at once.
         when = driver.memoized(db.datetime_of)
@@ -309,7 +364,9 @@ class Queue:
         if not completions:
             return CompletionReport(applied=0)
         complete = functools.partial(self._complete, completions=completions, now=now)
-        return await self.store.run_write(complete)
+        report = await self.store.run_write(complete)
+        self.forget(completions)
+        return report
 
     def _complete(
         self, conn: Connection, *, completions: Sequence[Completion], now: datetime
@@ -320,11 +377,10 @@ class Queue:
     def _settle(
         self, conn: Connection, valid: Sequence[Completion], stale: tuple[str, ...], now: datetime
     ) -> CompletionReport:
-        """The endpoints' side of recorded completions: in-flight counts, failure clocks,
-        disabling."""
+        """The endpoints' side of recorded completions: failure clocks, disabling."""
         if not valid:
             return CompletionReport(applied=0, stale=stale)
-        _update_endpoints(conn, valid)
+        _move_failure_clocks(conn, valid)
         disabled = self._disable_endpoints(conn, valid, now)
         return CompletionReport(applied=len(valid), stale=stale, disabled=disabled)
 
@@ -364,33 +420,18 @@ class Queue:
         released = await self.store.run_write(
             functools.partial(_release, by_lease=by_lease, now=now)
         )
+        for endpoint_id in released.elements():
+            self._uncount(endpoint_id)
         if released:
             self.store.new_work.set()
-        return released
+        return released.total()
 
 
 # -- claim steps ---------------------------------------------------------------------------
 
 
-def _datetime_param(name: str) -> sa.BindParameter[datetime]:
-    return sa.bindparam(name, type_=t.UTCDateTime())
-
-
-# Statements are built once: SQLAlchemy then only binds parameters (and hits its compiled cache).
-def _has_due_work() -> sa.ColumnElement[bool]:
-    """An active endpoint with a pending delivery due at ``b_now``."""
-    has_due = sa.exists().where(
-        _d.c.endpoint_id == _e.c.id,
-        _d.c.state == PENDING,
-        _d.c.next_attempt_at <= _datetime_param("b_now"),
-    )
-    return sa.and_(_e.c.state == EndpointState.ACTIVE.value, has_due)
-
-
-_HAS_DUE_WORK = _has_due_work()
-#: Every column of ``endpoints``, ``in_flight`` last.
+#: Every column of ``endpoints``.
 _ENDPOINT_COLUMNS = tuple(column.name for column in _e.c)
-assert _ENDPOINT_COLUMNS[-1] == "in_flight"
 _ENDPOINT_JSON = tuple(c.name for c in _e.c if isinstance(c.type, sa.JSON))
 _ENDPOINT_TIMES = tuple(c.name for c in _e.c if isinstance(c.type, t.UTCDateTime))
 _DUE_ENDPOINTS_SQL = (
@@ -400,23 +441,6 @@ _DUE_ENDPOINTS_SQL = (
     f" AND deliveries.state = '{PENDING}' AND deliveries.next_attempt_at <= ?{{timestamp}})"
 )
 _DUE_ENDPOINTS = driver.Statement.of(_DUE_ENDPOINTS_SQL + " ORDER BY id")
-# On PostgreSQL the claim locks the rows of the endpoints it may serve, in id order, until it
-# commits: two workers' claims on the same endpoints take turns, and each reads the in-flight
-# counts the other committed (``max_in_flight`` holds across workers). SQLite's write lock
-# does the same.
-_DUE_ENDPOINTS_FOR_UPDATE = driver.Statement.of(_DUE_ENDPOINTS_SQL + " ORDER BY id FOR UPDATE")
-# An exchange that completes and claims locks every endpoint it may change at once, in id
-# order, before its completions change any (``_lock_endpoints``); its claim then serves only
-# those. Completions locking theirs first and the claim the rest deadlocked two workers.
-_LOCK_ENDPOINTS = (
-    sa.select(_e.c.id)
-    .where(sa.or_(_e.c.id.in_(sa.bindparam("b_changed", expanding=True)), _HAS_DUE_WORK))
-    .order_by(_e.c.id)
-    .with_for_update()
-)
-_DUE_ENDPOINTS_AMONG = driver.Statement.of(
-    _DUE_ENDPOINTS_SQL + " AND id {in_ids} ORDER BY id FOR UPDATE"
-)
 
 _LEASED_COLUMNS = (
     "id, account_id, event_id, endpoint_id, message_id, event_type, sequence, attempts,"
@@ -432,7 +456,7 @@ _LEASE_SET = (
 _DUE_PART = (
     "SELECT id FROM (SELECT id FROM deliveries WHERE endpoint_id = ?"
     f" AND state = '{PENDING}' AND next_attempt_at <= ?{{timestamp}}{{held_back}}"
-    " ORDER BY next_attempt_at LIMIT ?) AS due"
+    " ORDER BY next_attempt_at LIMIT ?{lock}) AS due"
 )
 _HELD_BACK = (
     " AND NOT EXISTS (SELECT 1 FROM deliveries AS earlier"
@@ -450,15 +474,12 @@ _LEASE_SQLITE = (
     f" RETURNING {_LEASED_COLUMNS},"
     " (SELECT payload FROM events WHERE events.id = deliveries.event_id)"
 )
-# One statement: pick, lease (rows locked by someone else are skipped), count the leases into
-# the endpoints' in-flight counters, return them with their payloads.
+# One statement: pick (each part skips rows another worker's claim has locked, so two claims
+# at once each get their full share), lease, return them with their payloads.
 _LEASE_POSTGRES = (
     f"WITH leased AS (UPDATE deliveries {_LEASE_SET} WHERE id IN ("
     f"SELECT id FROM deliveries WHERE id IN ({{pick}}) AND state || '' = '{PENDING}'"
-    f" FOR UPDATE SKIP LOCKED) RETURNING {_LEASED_COLUMNS}),"
-    " counted AS (UPDATE endpoints SET in_flight = in_flight + c.n"
-    " FROM (SELECT endpoint_id, count(*) AS n FROM leased GROUP BY endpoint_id) AS c"
-    " WHERE endpoints.id = c.endpoint_id)"
+    f" FOR UPDATE SKIP LOCKED) RETURNING {_LEASED_COLUMNS})"
     " SELECT leased.*, events.payload FROM leased JOIN events ON events.id = leased.event_id"
 )
 
@@ -472,9 +493,11 @@ def _lease_statement(ordered: tuple[bool, ...]) -> driver.Statement:
     event loop and waiting to get it back.
     """
 
-    def pick(probe: str) -> str:
+    def pick(probe: str, lock: str) -> str:
         return " UNION ALL ".join(
-            _DUE_PART.replace("{held_back}", _HELD_BACK.replace("{probe}", probe) if flag else "")
+            _DUE_PART.replace(
+                "{held_back}", _HELD_BACK.replace("{probe}", probe) if flag else ""
+            ).replace("{lock}", lock)
             for flag in ordered
         )
 
@@ -482,8 +505,8 @@ def _lease_statement(ordered: tuple[bool, ...]) -> driver.Statement:
     # statistics (a burst of new rows) that join read every open row of the endpoint per
     # candidate. As a per-row probe it is one index lookup, whatever the statistics.
     return driver.Statement.each(
-        sqlite=_LEASE_SQLITE.replace("{pick}", pick("")),
-        postgresql=_LEASE_POSTGRES.replace("{pick}", pick(" OFFSET 0")),
+        sqlite=_LEASE_SQLITE.replace("{pick}", pick("", "")),
+        postgresql=_LEASE_POSTGRES.replace("{pick}", pick(" OFFSET 0", " FOR UPDATE SKIP LOCKED")),
     )
 
 
@@ -498,53 +521,53 @@ _RECLAIM = driver.Statement.of(
 _RELEASE = driver.Statement.of(
     f"UPDATE deliveries {_UNLEASE_SET} WHERE id {{in_ids}} AND lease_id = ? RETURNING endpoint_id"
 )
-_COUNT_IN_FLIGHT = driver.Statement.of(
-    "UPDATE endpoints SET in_flight = in_flight + ? WHERE id = ?"
+# The worker's row: renewed (or added back) with each reclaim; rows of workers gone quiet
+# are removed; the live ones' ids, in order, give the worker its rank.
+_RENEW_WORKER = driver.Statement.of(
+    "INSERT INTO workers (id, seen_at, expires_at) VALUES (?, ?{timestamp}, ?{timestamp})"
+    " ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at, expires_at = excluded.expires_at"
 )
+_FORGET_WORKERS = driver.Statement.of("DELETE FROM workers WHERE expires_at <= ?{timestamp}")
+_LIVE_WORKERS = driver.Statement.of("SELECT id FROM workers ORDER BY id")
+_LEAVE = driver.Statement.of("DELETE FROM workers WHERE id = ?")
 
 
-def _reclaim(conn: Connection, *, now: datetime) -> int:
+def _reclaim(conn: Connection, *, now: datetime, worker_id: str) -> tuple[int, Membership]:
     db = driver.of(conn)
     stamp = db.when(now)
-    rows = db.execute(conn, _RECLAIM, (stamp, stamp))
-    _count_in_flight(conn, Counter(row[0] for row in rows), sign=-1)
-    return len(rows)
+    reclaimed = len(db.execute(conn, _RECLAIM, (stamp, stamp)))
+    db.execute(conn, _FORGET_WORKERS, (stamp,))
+    db.execute(conn, _RENEW_WORKER, (worker_id, stamp, db.when(now + WORKER_TTL)))
+    live = [row[0] for row in db.execute(conn, _LIVE_WORKERS, ())]
+    return reclaimed, Membership(workers=len(live), rank=live.index(worker_id))
 
 
-def _release(conn: Connection, *, by_lease: Mapping[str, Sequence[str]], now: datetime) -> int:
+def _leave(conn: Connection, *, worker_id: str) -> None:
+    driver.of(conn).execute(conn, _LEAVE, (worker_id,))
+
+
+def _release(
+    conn: Connection, *, by_lease: Mapping[str, Sequence[str]], now: datetime
+) -> Counter[str]:
+    """Released leases per endpoint."""
     db = driver.of(conn)
     released: Counter[str] = Counter()
     for lease_id, delivery_ids in by_lease.items():
         rows = db.execute(conn, _RELEASE, (db.when(now), db.ids(delivery_ids), lease_id))
         released.update(row[0] for row in rows)
-    _count_in_flight(conn, released, sign=-1)
-    return released.total()
+    return released
 
 
-def _count_in_flight(conn: Connection, counts: Mapping[str, int], *, sign: int) -> None:
-    """Add (``sign`` 1) or take (-1) leases from the endpoints' in-flight counters."""
-    rows = [(sign * count, endpoint_id) for endpoint_id, count in sorted(counts.items()) if count]
-    if rows:
-        driver.of(conn).execute_many(conn, _COUNT_IN_FLIGHT, rows)
-
-
-def _endpoints_with_due_work(
-    conn: Connection, now: datetime, among: Sequence[str] | None = None
-) -> list[tuple[Endpoint, int]]:
-    """The active endpoints with due deliveries (``among`` these ids only, if given), each with
-    its in-flight count; on PostgreSQL their rows locked, in id order."""
+def _endpoints_with_due_work(conn: Connection, now: datetime) -> list[Endpoint]:
+    """The active endpoints with due deliveries, in id order."""
     db = driver.of(conn)
-    if not db.is_postgres:
-        rows = db.execute(conn, _DUE_ENDPOINTS, (db.when(now),))
-    elif among is None:
-        rows = db.execute(conn, _DUE_ENDPOINTS_FOR_UPDATE, (db.when(now),))
-    else:
-        rows = db.execute(conn, _DUE_ENDPOINTS_AMONG, (db.when(now), db.ids(among)))
-    return [(_endpoint_of(db, tuple(row[:-1])), int(row[-1])) for row in rows]
+    return [
+        _endpoint_of(db, tuple(row)) for row in db.execute(conn, _DUE_ENDPOINTS, (db.when(now),))
+    ]
 
 
 def _endpoint_of(db: driver.Dialect, row: tuple[Any, ...]) -> Endpoint:
-    """The ``Endpoint`` of a raw ``_ENDPOINT_COLUMNS`` row (without ``in_flight``).
+    """The ``Endpoint`` of a raw ``_ENDPOINT_COLUMNS`` row.
 
     SQLite's rows are plain text and numbers: an unchanged row is converted once (every claim
     reads every endpoint with work). PostgreSQL's driver decodes JSON itself, into values that
@@ -568,23 +591,17 @@ def _endpoint_from_raw(db: driver.Dialect, row: tuple[Any, ...]) -> Endpoint:
 _cached_endpoint = functools.lru_cache(maxsize=1024)(_endpoint_from_raw)
 
 
-def _lock_endpoints(conn: Connection, now: datetime, changed: Iterable[str]) -> list[str]:
-    """PostgreSQL: lock, in id order, the rows of the ``changed`` endpoints and of those with
-    due work; their ids."""
-    rows = conn.execute(_LOCK_ENDPOINTS, {"b_now": now, "b_changed": sorted(changed)})
-    return [row.id for row in rows]
-
-
 def _rooms(
-    endpoints: Sequence[tuple[Endpoint, int]],
+    endpoints: Sequence[Endpoint],
+    membership: Membership,
+    open_here: Mapping[str, int],
     quota: Quota | None,
-    finished: Mapping[str, int] | None = None,
 ) -> list[_EndpointRoom]:
+    """Each endpoint's room in this worker's share: its share less the requests it has open."""
     rooms: list[_EndpointRoom] = []
-    for endpoint, in_flight in endpoints:
-        room = endpoint.max_in_flight - in_flight
-        if finished:
-            room += finished.get(endpoint.id, 0)
+    for endpoint in endpoints:
+        mine = share(endpoint.max_in_flight, membership.workers, membership.rank)
+        room = mine - open_here.get(endpoint.id, 0)
         if quota is not None and room > 0:
             room = min(room, quota(endpoint.id, endpoint.rate_limit))
         if room > 0:
@@ -788,29 +805,29 @@ def failure_clocks(
     return reset, started
 
 
-def _update_endpoints(conn: Connection, valid: Sequence[Completion]) -> None:
-    """Give the batch's leases back to the endpoints' in-flight counters and move their failure
-    clocks (``failure_clocks``): one row per endpoint, in id order."""
+def _move_failure_clocks(conn: Connection, valid: Sequence[Completion]) -> None:
+    """Move the endpoints' failure clocks (``failure_clocks``), in id order. A row is written
+    (and locked) only where its clock changes: a healthy endpoint's row is left alone."""
     reset, started = failure_clocks(valid)
-    leases = Counter(c.endpoint_id for c in valid)
     db = driver.of(conn)
-    rows = [
-        (
-            -leases[endpoint_id],
-            endpoint_id in reset,
-            db.when(reset.get(endpoint_id)),
-            db.when(started.get(endpoint_id)),
-            endpoint_id,
-        )
-        for endpoint_id in sorted(leases)
-    ]
-    db.execute_many(conn, _UPDATE_ENDPOINT, rows)
+    cleared = sorted(endpoint_id for endpoint_id, clock in reset.items() if clock is None)
+    if cleared:
+        db.execute(conn, _CLEAR_CLOCKS, (db.ids(cleared),))
+    for endpoint_id in sorted({*started, *(e for e, clock in reset.items() if clock)}):
+        if endpoint_id in started:
+            db.execute(conn, _START_CLOCK, (db.when(started[endpoint_id]), endpoint_id))
+        else:
+            db.execute(conn, _SET_CLOCK, (db.when(reset[endpoint_id]), endpoint_id))
 
 
-# A reset clock takes the given value; a started one keeps a clock already running.
-_UPDATE_ENDPOINT = driver.Statement.of(
-    "UPDATE endpoints SET in_flight = in_flight + ?, failing_since = CASE WHEN ?"
-    " THEN ?{timestamp} ELSE COALESCE(failing_since, ?{timestamp}) END WHERE id = ?"
+# A success stops the clock; a failure after the batch's last success restarts it there; a
+# failure with no success starts it, unless it is already running.
+_CLEAR_CLOCKS = driver.Statement.of(
+    "UPDATE endpoints SET failing_since = NULL WHERE id {in_ids} AND failing_since IS NOT NULL"
+)
+_SET_CLOCK = driver.Statement.of("UPDATE endpoints SET failing_since = ?{timestamp} WHERE id = ?")
+_START_CLOCK = driver.Statement.of(
+    "UPDATE endpoints SET failing_since = ?{timestamp} WHERE id = ? AND failing_since IS NULL"
 )
 
 

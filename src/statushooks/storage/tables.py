@@ -113,8 +113,6 @@ endpoints = sa.Table(
     sa.Column("metadata", sa.JSON(), nullable=False),
     sa.Column("failing_since", UTCDateTime()),
     *_created_updated(),
-    #: Leased deliveries of the endpoint (kept by storage.queue; never counted from rows).
-    sa.Column("in_flight", sa.Integer(), nullable=False, server_default=sa.text("0")),
 )
 
 messages = sa.Table(
@@ -216,7 +214,8 @@ attempts = sa.Table(
     "attempts",
     metadata,
     sa.Column("id", ID, primary_key=True),
-    sa.Column("delivery_id", ID, sa.ForeignKey("deliveries.id"), nullable=False, index=True),
+    #: No foreign key: the queue inserts an attempt only for a lease its statement found held.
+    sa.Column("delivery_id", ID, nullable=False, index=True),
     sa.Column("endpoint_id", ID, nullable=False),
     sa.Column("number", sa.Integer(), nullable=False),
     sa.Column("started_at", UTCDateTime(), nullable=False),
@@ -227,6 +226,16 @@ attempts = sa.Table(
     sa.Column("error_kind", sa.String(32)),
     sa.Column("error_message", sa.Text()),
     sa.Index("ix_attempts_endpoint_started", "endpoint_id", "started_at"),
+)
+
+#: Live dispatcher workers (``storage.queue``): each serves a share of every endpoint's
+#: ``max_in_flight``; a row expires unless its worker renews it.
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("id", sa.String(100), primary_key=True),
+    sa.Column("seen_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
 )
 
 links = sa.Table(
