@@ -318,11 +318,14 @@ class Queue:
         stamp = db.when(now)
         # Unordered endpoints first: the statement's shape then only depends on two counts.
         items = sorted(shares.items(), key=lambda item: item[0].ordered)
-        params: list[Any] = [self.worker_id, lease_id, db.when(expires), stamp]
+        lease = (self.worker_id, lease_id, db.when(expires), stamp)
+        pick: list[Any] = []
         for room, count in items:
-            params += (room.id, stamp, count)
+            pick += (room.id, stamp, count)
+        # PostgreSQL's statement picks before it leases (``_LEASE_POSTGRES``).
+        params = (*pick, *lease) if db.is_postgres else (*lease, *pick)
         statement = _lease_statement(tuple(room.ordered for room, _ in items))
-        rows = db.execute(conn, statement, tuple(params))
+        rows = db.execute(conn, statement, params)
         # Rows share timestamps: a delivery's first attempt is due when it is created, and a
         # batch of deliveries is created at once.
         when = driver.memoized(db.datetime_of)
@@ -474,12 +477,14 @@ _LEASE_SQLITE = (
     f" RETURNING {_LEASED_COLUMNS},"
     " (SELECT payload FROM events WHERE events.id = deliveries.event_id)"
 )
-# One statement: pick (each part skips rows another worker's claim has locked, so two claims
-# at once each get their full share), lease, return them with their payloads.
+# One statement: pick (each part locks its rows, skipping those another worker's claim has
+# locked, so two claims at once each get their full share), lease, return them with their
+# payloads. The pick is MATERIALIZED: run once, whatever the plan. Run again while the update
+# moves its rows, a part's LIMIT would skip the leased ones and pick more.
 _LEASE_POSTGRES = (
-    f"WITH leased AS (UPDATE deliveries {_LEASE_SET} WHERE id IN ("
-    f"SELECT id FROM deliveries WHERE id IN ({{pick}}) AND state || '' = '{PENDING}'"
-    f" FOR UPDATE SKIP LOCKED) RETURNING {_LEASED_COLUMNS})"
+    "WITH picked AS MATERIALIZED ({pick}),"
+    f" leased AS (UPDATE deliveries {_LEASE_SET} WHERE id IN (SELECT id FROM picked)"
+    f" AND state || '' = '{PENDING}' RETURNING {_LEASED_COLUMNS})"
     " SELECT leased.*, events.payload FROM leased JOIN events ON events.id = leased.event_id"
 )
 
