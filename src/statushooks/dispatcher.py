@@ -22,8 +22,10 @@ procrastinate's worker.
   retries that become due and as the fallback.
 * **Decisions** come from ``retry.RetryPolicy``: succeed, retry at T (``Retry-After``
   honoured), exhaust (the dead letter), or disable the endpoint (410 Gone).
-* **Fairness**: the claim honours each endpoint's ``max_in_flight`` across all workers, and an
-  in-process token bucket honours its ``rate_limit`` (requests per second, per process).
+* **Fairness**: each worker serves its share of every endpoint's ``max_in_flight`` (the live
+  workers split it: ``storage.queue``), and an in-process token bucket honours its
+  ``rate_limit`` (requests per second, per process). A worker leaves the workers' table when
+  it stops, so the others take its share at once.
 * **Shutdown** (``stop()``, SIGTERM in the worker): stop claiming, let in-flight attempts finish
   within ``shutdown_timeout``, write their results, give the rest's leases back.
 """

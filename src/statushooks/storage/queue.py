@@ -479,8 +479,8 @@ _LEASE_SQLITE = (
 )
 # One statement: pick (each part locks its rows, skipping those another worker's claim has
 # locked, so two claims at once each get their full share), lease, return them with their
-# payloads. The pick is MATERIALIZED: run once, whatever the plan. Run again while the update
-# moves its rows, a part's LIMIT would skip the leased ones and pick more.
+# payloads. The pick is MATERIALIZED: run once, whatever the plan (a part run again while the
+# update moves its rows could skip the leased ones and pick past its LIMIT).
 _LEASE_POSTGRES = (
     "WITH picked AS MATERIALIZED ({pick}),"
     f" leased AS (UPDATE deliveries {_LEASE_SET} WHERE id IN (SELECT id FROM picked)"
