@@ -176,7 +176,10 @@ class Queue:
             return []
         if self._reclaim_due(now):
             await self.reclaim_expired(now=now)
-        claim = functools.partial(self._claim, limit=limit, now=now, quota=quota, finished=None)
+        open_here = self._open_here((), None)
+        claim = functools.partial(
+            self._claim, limit=limit, now=now, quota=quota, open_here=open_here
+        )
         claims = await self.store.run_write(claim)
         self._count_claims(claims)
         return claims
@@ -240,6 +243,17 @@ class Queue:
     def _count_claims(self, claims: Sequence[Claim]) -> None:
         self.held.update(claim.endpoint.id for claim in claims)
 
+    def _open_here(
+        self, completions: Iterable[Completion], finished: Mapping[str, int] | None
+    ) -> Counter[str]:
+        """Per endpoint, this worker's requests still open: its leases, less those whose
+        results are being written (``completions``) or wait to be (``finished``)."""
+        open_here = self.held.copy()
+        open_here.subtract(c.endpoint_id for c in completions)
+        # A copy: the event loop keeps counting into ``finished`` meanwhile.
+        open_here.subtract(dict(finished) if finished else {})
+        return open_here
+
     def _exchange(
         self,
         conn: Connection,
@@ -253,10 +267,9 @@ class Queue:
     ) -> tuple[CompletionReport, list[Claim]]:
         valid, stale = _record(conn, completions, now)
         report = self._settle(conn, valid, stale, now)
-        held = self.held.copy()
-        held.subtract(c.endpoint_id for c in completions)
+        open_here = self._open_here(completions, finished)
         claims = (
-            self._claim(conn, limit=limit, now=now, quota=quota, finished=finished, held=held)
+            self._claim(conn, limit=limit, now=now, quota=quota, open_here=open_here)
             if limit > 0
             else []
         )
@@ -271,13 +284,9 @@ class Queue:
         limit: int,
         now: datetime,
         quota: Quota | None,
-        finished: Mapping[str, int] | None,
-        held: Mapping[str, int] | None = None,
+        open_here: Mapping[str, int],
     ) -> list[Claim]:
         endpoints = _endpoints_with_due_work(conn, now)
-        open_here = Counter(self.held if held is None else held)
-        # A copy: the event loop keeps counting into ``finished`` meanwhile.
-        open_here.subtract(dict(finished) if finished else {})
         rooms = _rooms(endpoints, self.membership, open_here, quota)
         shares = allocate(rooms, limit)
         return self._lease(conn, shares, {e.id: e for e in endpoints}, now)
@@ -437,13 +446,13 @@ class Queue:
 _ENDPOINT_COLUMNS = tuple(column.name for column in _e.c)
 _ENDPOINT_JSON = tuple(c.name for c in _e.c if isinstance(c.type, sa.JSON))
 _ENDPOINT_TIMES = tuple(c.name for c in _e.c if isinstance(c.type, t.UTCDateTime))
-_DUE_ENDPOINTS_SQL = (
+_DUE_ENDPOINTS = driver.Statement.of(
     f"SELECT {', '.join(_ENDPOINT_COLUMNS)} FROM endpoints"
     f" WHERE state = '{EndpointState.ACTIVE.value}' AND EXISTS (SELECT 1 FROM deliveries"
     " WHERE deliveries.endpoint_id = endpoints.id"
     f" AND deliveries.state = '{PENDING}' AND deliveries.next_attempt_at <= ?{{timestamp}})"
+    " ORDER BY id"
 )
-_DUE_ENDPOINTS = driver.Statement.of(_DUE_ENDPOINTS_SQL + " ORDER BY id")
 
 _LEASED_COLUMNS = (
     "id, account_id, event_id, endpoint_id, message_id, event_type, sequence, attempts,"
@@ -811,28 +820,29 @@ def failure_clocks(
 
 
 def _move_failure_clocks(conn: Connection, valid: Sequence[Completion]) -> None:
-    """Move the endpoints' failure clocks (``failure_clocks``), in id order. A row is written
-    (and locked) only where its clock changes: a healthy endpoint's row is left alone."""
+    """Move the endpoints' failure clocks (``failure_clocks``): one row per endpoint, in id
+    order (two exchanges lock clock rows in one order: no deadlock). A row is written, and
+    locked, only where its clock changes: a healthy endpoint's row is left alone."""
     reset, started = failure_clocks(valid)
     db = driver.of(conn)
-    cleared = sorted(endpoint_id for endpoint_id, clock in reset.items() if clock is None)
-    if cleared:
-        db.execute(conn, _CLEAR_CLOCKS, (db.ids(cleared),))
-    for endpoint_id in sorted({*started, *(e for e, clock in reset.items() if clock)}):
-        if endpoint_id in started:
-            db.execute(conn, _START_CLOCK, (db.when(started[endpoint_id]), endpoint_id))
-        else:
-            db.execute(conn, _SET_CLOCK, (db.when(reset[endpoint_id]), endpoint_id))
+    rows = []
+    for endpoint_id in sorted({c.endpoint_id for c in valid}):
+        clock = (
+            endpoint_id in reset,
+            db.when(reset.get(endpoint_id)),
+            db.when(started.get(endpoint_id)),
+        )
+        rows.append((*clock, endpoint_id, *clock))
+    db.execute_many(conn, _MOVE_CLOCK, rows)
 
 
-# A success stops the clock; a failure after the batch's last success restarts it there; a
-# failure with no success starts it, unless it is already running.
-_CLEAR_CLOCKS = driver.Statement.of(
-    "UPDATE endpoints SET failing_since = NULL WHERE id {in_ids} AND failing_since IS NOT NULL"
-)
-_SET_CLOCK = driver.Statement.of("UPDATE endpoints SET failing_since = ?{timestamp} WHERE id = ?")
-_START_CLOCK = driver.Statement.of(
-    "UPDATE endpoints SET failing_since = ?{timestamp} WHERE id = ? AND failing_since IS NULL"
+# A reset clock takes the given value; a started one keeps a clock already running.
+_CLOCK = "CASE WHEN ? THEN ?{timestamp} ELSE COALESCE(failing_since, ?{timestamp}) END"
+_MOVE_CLOCK = driver.Statement.each(
+    sqlite=f"UPDATE endpoints SET failing_since = {_CLOCK} WHERE id = ?"
+    f" AND failing_since IS NOT {_CLOCK}",
+    postgresql=f"UPDATE endpoints SET failing_since = {_CLOCK} WHERE id = ?"
+    f" AND failing_since IS DISTINCT FROM {_CLOCK}",
 )
 
 
