@@ -141,8 +141,11 @@ class Dispatcher:
         self._stop_event = asyncio.Event()
         self._wake = asyncio.Event()
         #: Whether more may be due than the last claim found: set by new work and poll ticks,
-        #: cleared by a claim that found less than it asked for.
+        #: cleared by a claim that found less than it asked for (unless work came meanwhile).
         self._more_due = True
+        #: How many times work came (``_work_came``): a claim that ran meanwhile may have
+        #: looked before that work was committed.
+        self._work_signals = 0
         #: Results not written yet (their leases are still held).
         self._results: list[queue.Completion] = []
         #: Per endpoint, how many of ``_results`` there are: they hold no request open, so the
@@ -225,6 +228,7 @@ class Dispatcher:
         """One cycle's transaction: write the buffered results, claim up to ``limit``; the
         claims' attempts start as soon as they are leased, while the commit is written."""
         batch, self._results, self._finished = self._results, [], {}
+        signals = self._work_signals
         loop = asyncio.get_running_loop()
 
         def leased(claims: list[queue.Claim]) -> None:  # in the store's thread
@@ -249,7 +253,7 @@ class Dispatcher:
             self._count(batch, report)
         if limit:
             self._count_claims(claims)
-            self._more_due = len(claims) >= limit
+            self._more_due = len(claims) >= limit or self._work_signals != signals
 
     async def _write_failed(self, batch: list[queue.Completion]) -> None:
         """Keep the results for the next cycle, up to ``FLUSH_ATTEMPTS`` tries; pause."""
@@ -291,6 +295,7 @@ class Dispatcher:
 
     def _work_came(self) -> None:
         """Deliveries were queued (or may have been): claim at once."""
+        self._work_signals += 1
         self._more_due = True
         self._wake.set()
 

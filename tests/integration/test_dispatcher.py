@@ -457,3 +457,31 @@ async def _count_is(backends: Awaitable[list[int]], count: int) -> bool:
 async def _reconnected(backends: Awaitable[list[int]], old: int) -> bool:
     found = await backends
     return len(found) == 1 and found[0] != old
+
+
+async def test_work_that_comes_during_a_claim_is_claimed_at_once(
+    svc, store, settings, sink, account_id
+):
+    """A wake-up that arrives while a claim is running (the claim may have looked before the
+    new work was committed) is not lost: the dispatcher claims again, not at the next poll."""
+    await endpoint(svc, account_id, sink.url("/hook"))
+    async with dispatching(store, tuned(settings, poll_interval=60.0)) as dispatcher:
+        exchange = dispatcher.queue.exchange
+        arrived = False
+
+        async def exchange_then_work_comes(*args: Any, **kwargs: Any) -> Any:
+            nonlocal arrived
+            result = await exchange(*args, **kwargs)  # finds nothing due
+            if not arrived:
+                arrived = True
+                await submit(svc, account_id)  # committed after the claim looked
+                await testing.wait_until(lambda: _is_set(dispatcher._wake), timeout=5)
+            return result
+
+        dispatcher.queue.exchange = exchange_then_work_comes  # type: ignore[method-assign]
+        dispatcher._work_came()  # a claim, which the work arrives during
+        await sink.wait_for(1, timeout=10.0)
+
+
+async def _is_set(event: asyncio.Event) -> bool:
+    return event.is_set()
