@@ -262,6 +262,39 @@ async def postgres_available() -> bool:
     return True
 
 
+async def postgres_server(engine: Any) -> psutil.Process | None:
+    """The postmaster of the PostgreSQL ``engine`` talks to, if it runs on this machine (the
+    parent of this session's backend); ``None`` for SQLite or a server elsewhere."""
+    if engine.dialect.name != "postgresql":
+        return None
+    from sqlalchemy import text
+
+    async with engine.connect() as conn:
+        backend = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+    try:
+        return psutil.Process(backend).parent()
+    except psutil.Error:
+        return None
+
+
+def server_cpu_seconds(postmaster: psutil.Process | None) -> float:
+    """CPU seconds used so far by a local PostgreSQL: the postmaster's own, its live children's
+    and its exited children's (added to the postmaster's once it has waited for them)."""
+    if postmaster is None:
+        return 0.0
+    try:
+        own = postmaster.cpu_times()
+        children = postmaster.children()
+    except psutil.Error:
+        return 0.0
+    total = own.user + own.system + own.children_user + own.children_system
+    for child in children:
+        with contextlib.suppress(psutil.Error):  # gone since the listing
+            times = child.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 # -- results ---------------------------------------------------------------------------------
 
 

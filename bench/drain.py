@@ -5,8 +5,8 @@ Queueing happens first, with no dispatcher running (``bench.queueing``: N/10 SMS
 ``submitted`` event × 10 endpoints each). Then the workers start and the harness polls the open
 deliveries (``pending`` + ``leased``) until none is left. The clock and the CPU count start at
 the first finished delivery (process start-up and imports are not counted) and stop when the
-last one is recorded. Figures: deliveries/s, CPU s per 1,000 deliveries (all workers), peak RSS
-(per worker). Configurations: SQLite × 1 process, PostgreSQL × 1 and × 2 processes.
+last one is recorded. Figures: deliveries/s, CPU s per 1,000 deliveries (all workers; and, on
+a local PostgreSQL, the server's own over the same span), peak RSS (per worker). Configurations: SQLite × 1 process, PostgreSQL × 1 and × 2 processes.
 """
 
 from __future__ import annotations
@@ -109,10 +109,11 @@ async def _drain(
         for i in range(processes)
     ]
     spy = _start_profiler(procs[0], log_dir, label) if profile else None
+    server = await common.postgres_server(store.engine)
     timeline: list[tuple[float, int]] = []
     started = time.monotonic()
     first_at: float | None = None
-    cpu_at_first = 0.0
+    cpu_at_first = server_at_first = 0.0
     done_at: float | None = None
     try:
         async with common.sampling(procs):
@@ -122,6 +123,7 @@ async def _drain(
                 timeline.append((round(now - started, 2), queued - remaining))
                 if first_at is None and remaining < queued:
                     first_at, cpu_at_first = now, sum(p.cpu_seconds() for p in procs)
+                    server_at_first = common.server_cpu_seconds(server)
                 if remaining == 0:
                     done_at = now
                     break
@@ -129,6 +131,7 @@ async def _drain(
                     raise RuntimeError(f"a worker died:\n{procs[0].tail()}")
                 await asyncio.sleep(POLL)
             cpu_at_done = sum(p.cpu_seconds() for p in procs)
+            server_at_done = common.server_cpu_seconds(server)
     finally:
         for proc in procs:
             proc.stop()
@@ -150,6 +153,11 @@ async def _drain(
         "rate": round(finished / seconds, 1),
         "cpu_seconds": round(cpu_at_done - cpu_at_first, 2),
         "cpu_s_per_1000": round((cpu_at_done - cpu_at_first) / max(finished, 1) * 1000, 3),
+        "db_cpu_s_per_1000": (
+            round((server_at_done - server_at_first) / max(finished, 1) * 1000, 3)
+            if server is not None
+            else None
+        ),
         "peak_rss_mb": max(common.mb(p.peak_rss) for p in procs),
         "timeline": timeline,
     }
@@ -197,6 +205,7 @@ async def run(options: common.Options, log_dir: Path) -> dict[str, Any]:
             "workers",
             "deliveries/s",
             "CPU s / 1,000",
+            "DB CPU s / 1,000",
             "peak RSS MB",
             "succeeded",
             "error",
@@ -207,6 +216,7 @@ async def run(options: common.Options, log_dir: Path) -> dict[str, Any]:
                 r["processes"],
                 r.get("rate"),
                 r.get("cpu_s_per_1000"),
+                r.get("db_cpu_s_per_1000"),
                 r.get("peak_rss_mb"),
                 (r.get("states") or {}).get("succeeded"),
                 r.get("error", ""),

@@ -6,6 +6,8 @@ N deliveries are queued as in ``drain`` (10 endpoints, one account), then a loop
 last cycle claimed and claims up to ``LIMIT`` more, until none is left. With no event loop
 competing for the GIL, the figures are the queue's own cost: wall and CPU time per delivery,
 and (``--statements``) the time per cycle of each statement, from SQLAlchemy's cursor events.
+On a local PostgreSQL the server's CPU time is shown too: its postmaster and every child,
+live or exited, around the loop.
 The run is bounded by N (every cycle finishes at least one delivery, or the loop stops).
 """
 
@@ -21,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bench import queueing
+from bench import common, queueing
 from statushooks import ids
 from statushooks.deliveries import Attempt
 from statushooks.storage import queue
@@ -86,7 +88,9 @@ async def run(n: int, url: str | None, statements: bool) -> None:
             time_statements(totals)
         claims: list[queue.Claim] = []
         done = cycles = 0
+        postmaster = await common.postgres_server(store.engine)
         wall, cpu = time.perf_counter(), time.process_time()
+        server = common.server_cpu_seconds(postmaster)
         while True:
             now = datetime.now(UTC)
             completions = [success(claim, now) for claim in claims]
@@ -96,10 +100,13 @@ async def run(n: int, url: str | None, statements: bool) -> None:
             if not claims:
                 break
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        server = common.server_cpu_seconds(postmaster) - server
     finally:
         await store.close()
     print(f"{done:,} deliveries in {cycles:,} cycles ({store.engine.dialect.name})")
     print(f"  per delivery: {wall / done * 1e6:.1f} µs wall, {cpu / done * 1e6:.1f} µs CPU")
+    if postmaster is not None:
+        print(f"  server CPU per delivery: {server / done * 1e6:.1f} µs")
     for statement, seconds in totals.most_common():
         print(f"  {seconds / cycles * 1e3:7.3f} ms/cycle  {statement}")
 

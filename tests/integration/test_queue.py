@@ -477,3 +477,82 @@ def test_failure_clocks_follow_attempt_order():
     )
     assert reset == {"a": t0 + timedelta(minutes=3), "c": None}
     assert started == {"b": t0 + timedelta(minutes=4)}
+
+
+#: The first column of each index the queue's plans may read.
+LEADING = {
+    "pk_deliveries": "id",
+    "pk_events": "id",
+    "ix_deliveries_endpoint_due": "endpoint_id",
+    "ix_deliveries_open_order": "endpoint_id",
+    "ix_deliveries_leased": "lease_expires_at",
+}
+
+
+def plan_scans(plan: dict[str, Any]) -> list[tuple[str, str | None, bool]]:
+    """The scans of ``deliveries`` and ``events`` in an ``EXPLAIN (FORMAT JSON)`` plan: node
+    type, index, and whether it probes the index (a condition on its first column)."""
+    scans = []
+    if plan.get("Relation Name") in ("deliveries", "events") and plan["Node Type"] != "ModifyTable":
+        index, condition = plan.get("Index Name"), plan.get("Index Cond", "")
+        leading = LEADING.get(index or "")
+        probe = leading is not None and (f"({leading})" in condition or f"({leading} " in condition)
+        scans.append((plan["Node Type"], index, probe))
+    for child in plan.get("Plans", ()):
+        scans += plan_scans(child)
+    return scans
+
+
+def generic_plan(conn: sa.Connection, statement: str, arguments: str) -> list[Any]:
+    """The ``deliveries`` scans of the plan this connection keeps for ``statement``."""
+    conn.exec_driver_sql(f"PREPARE probe AS {statement}")
+    try:
+        explained = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) EXECUTE probe({arguments})")
+        return plan_scans(explained.scalar_one()[0]["Plan"])
+    finally:
+        conn.exec_driver_sql("DEALLOCATE probe")
+
+
+def queue_plans(conn: sa.Connection) -> tuple[str, list[list[Any]]]:
+    """The plan mode of a queue connection, and the plans it keeps for the claim's lease (on
+    an ordered and an unordered endpoint), the completion, the due-endpoints query, the
+    reclaim and the release."""
+    lease = queue._lease_statement((True, False)).postgresql
+    stamp = "'2026-01-01T00:00:00Z'"
+    pick = f"'e1', {stamp}, 10, 'e2', {stamp}, 10"
+    return conn.exec_driver_sql("SHOW plan_cache_mode").scalar_one(), [
+        generic_plan(conn, lease, f"{pick}, 'w', 'l', {stamp}, {stamp}"),
+        generic_plan(conn, queue._RECORD_POSTGRES, "'[]', '[]', '{}'"),
+        generic_plan(conn, queue._DUE_ENDPOINTS.postgresql, stamp),
+        generic_plan(conn, queue._RECLAIM.postgresql, f"{stamp}, {stamp}"),
+        generic_plan(conn, queue._RELEASE.postgresql, f"{stamp}, '{{}}', 'l'"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+async def test_queue_plans_are_generic_and_read_deliveries_by_index(svc, store, account_id):
+    """The queue's own connections plan each statement once (a generic plan, not one per run):
+    whatever the tables' size when it is planned, that plan reads ``deliveries`` and ``events``
+    by index probes, never every row. The rest of the service keeps planning per run."""
+    await endpoint_id(svc, account_id, ordered=True)
+    await endpoint_id(svc, account_id)
+    async with store.read() as tx:
+        mode = (await tx.conn.execute(sa.text("SHOW plan_cache_mode"))).scalar_one()
+    assert mode == "force_custom_plan"
+    for messages in (1, 200):
+        for _ in range(messages):
+            await submit(svc, account_id)
+        async with store.write() as tx:
+            await tx.conn.execute(sa.text("ANALYZE deliveries"))
+        mode, [lease, *others] = await store.run_write(queue_plans)
+        assert mode == "force_generic_plan"
+        for scans in (lease, *others):
+            assert scans and all(probe for _, _, probe in scans), scans
+        assert {index for _, index, _ in lease} == {
+            "ix_deliveries_endpoint_due",
+            "ix_deliveries_open_order",
+            "pk_deliveries",
+            "pk_events",
+        }

@@ -446,12 +446,16 @@ class Queue:
 _ENDPOINT_COLUMNS = tuple(column.name for column in _e.c)
 _ENDPOINT_JSON = tuple(c.name for c in _e.c if isinstance(c.type, sa.JSON))
 _ENDPOINT_TIMES = tuple(c.name for c in _e.c if isinstance(c.type, t.UTCDateTime))
-_DUE_ENDPOINTS = driver.Statement.of(
+_DUE = (
     f"SELECT {', '.join(_ENDPOINT_COLUMNS)} FROM endpoints"
     f" WHERE state = '{EndpointState.ACTIVE.value}' AND EXISTS (SELECT 1 FROM deliveries"
     " WHERE deliveries.endpoint_id = endpoints.id"
-    f" AND deliveries.state = '{PENDING}' AND deliveries.next_attempt_at <= ?{{timestamp}})"
-    " ORDER BY id"
+    f" AND deliveries.state = '{PENDING}' AND deliveries.next_attempt_at <= ?{{timestamp}}"
+    "{probe}) ORDER BY id"
+)
+# PostgreSQL: ``OFFSET 0`` keeps the check a probe per endpoint (see ``_lease_statement``).
+_DUE_ENDPOINTS = driver.Statement.each(
+    sqlite=_DUE.replace("{probe}", ""), postgresql=_DUE.replace("{probe}", " OFFSET 0")
 )
 
 _LEASED_COLUMNS = (
@@ -489,12 +493,16 @@ _LEASE_SQLITE = (
 # One statement: pick (each part locks its rows, skipping those another worker's claim has
 # locked, so two claims at once each get their full share), lease, return them with their
 # payloads. The pick is MATERIALIZED: run once, whatever the plan (a part run again while the
-# update moves its rows could skip the leased ones and pick past its LIMIT).
+# update moves its rows could skip the leased ones and pick past its LIMIT). The lease and
+# the payloads are probes by primary key as written (``= ANY(ARRAY(…))``, a subquery per
+# row), not joins: the queue's connections keep one plan per statement (``engine``), and a
+# join planned while the tables were small could scan them whole.
 _LEASE_POSTGRES = (
     "WITH picked AS MATERIALIZED ({pick}),"
-    f" leased AS (UPDATE deliveries {_LEASE_SET} WHERE id IN (SELECT id FROM picked)"
+    f" leased AS (UPDATE deliveries {_LEASE_SET} WHERE id = ANY(ARRAY(SELECT id FROM picked))"
     f" AND state || '' = '{PENDING}' RETURNING {_LEASED_COLUMNS})"
-    " SELECT leased.*, events.payload FROM leased JOIN events ON events.id = leased.event_id"
+    " SELECT leased.*, (SELECT payload FROM events WHERE events.id = leased.event_id)"
+    " FROM leased"
 )
 
 
@@ -670,9 +678,10 @@ _COMPLETE_SQLITE = driver.Values(
     width=8,
 )
 # PostgreSQL: one statement, its rows (``_completion_row``, ``_attempt_row``) each as one JSON
-# parameter (``driver.Dialect.rows``). The fenced update returns the leases it found held, the
-# attempts of those are inserted, and those are returned (a JSON array of ``[delivery_id,
-# lease_id]``).
+# parameter (``driver.Dialect.rows``), then the delivery ids again as an array: the update
+# looks them up by primary key whatever plan it keeps (see ``_LEASE_POSTGRES``). The fenced
+# update returns the leases it found held, the attempts of those are inserted, and those are
+# returned (a JSON array of ``[delivery_id, lease_id]``).
 # The rows are read as ``jsonb``, parsed once: as ``json``, every ``->>`` parsed the row's text
 # again (12.4 → 9.5 ms a batch of ~100).
 # A separate ``SELECT … FOR UPDATE`` of the held leases first took ~10 ms a batch of 100.
@@ -682,7 +691,8 @@ _RECORD_POSTGRES = (
     " last_response_status = (v->>2)::int, last_error = v->>3,"
     " updated_at = (v->>4)::timestamptz, completed_at = (v->>5)::timestamptz"
     " FROM jsonb_array_elements($1::jsonb) AS v"
-    " WHERE deliveries.id = v->>6 AND deliveries.lease_id = v->>7"
+    " WHERE deliveries.id = ANY($3::varchar[]) AND deliveries.id = v->>6"
+    " AND deliveries.lease_id = v->>7"
     " RETURNING deliveries.id, v->>7 AS lease_id),"
     f" recorded AS (INSERT INTO attempts ({_ATTEMPT_COLUMNS})"
     " SELECT v->>0, v->>1, v->>2, (v->>3)::int, (v->>4)::timestamptz, (v->>5)::float8,"
@@ -763,12 +773,14 @@ def _record(
 
 def _record_params(
     db: driver.Dialect, completions: Sequence[Completion], now: datetime
-) -> tuple[str, str]:
-    """PostgreSQL: the two JSON parameters of ``_RECORD_POSTGRES``: updates and attempts."""
+) -> tuple[str, str, list[str]]:
+    """PostgreSQL: the parameters of ``_RECORD_POSTGRES``: updates and attempts (JSON), and
+    the delivery ids."""
     stamp = db.when(now)
     updates = db.rows([_completion_row(db, c, stamp) for c in completions])
     # Each attempt row ends with its lease id: the statement inserts the attempts of held leases.
-    return updates, db.rows([(*_attempt_row(db, c), c.lease_id) for c in completions])
+    attempts = db.rows([(*_attempt_row(db, c), c.lease_id) for c in completions])
+    return updates, attempts, [c.delivery_id for c in completions]
 
 
 def _held(conn: Connection, completions: Sequence[Completion]) -> set[tuple[str, str]]:

@@ -60,6 +60,7 @@ def sqlite_datetime_value(value: str | None) -> datetime | None:
 ID = sa.String(40)
 #: Deliveries not finished yet (``pending``, ``leased``): the predicate of a partial index.
 OPEN_STATES = sa.text("state IN ('pending', 'leased')")
+LEASED_STATE = sa.text("state = 'leased'")
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -195,7 +196,13 @@ deliveries = sa.Table(
     sa.Column("last_error", sa.Text()),
     *_created_updated(),
     sa.Column("completed_at", UTCDateTime()),
-    sa.Index("ix_deliveries_due", "state", "next_attempt_at"),
+    #: The reclaim of expired leases (leased rows only).
+    sa.Index(
+        "ix_deliveries_leased",
+        "lease_expires_at",
+        postgresql_where=LEASED_STATE,
+        sqlite_where=LEASED_STATE,
+    ),
     #: The dispatcher's per-endpoint claim: due pending rows in order, and in-flight counts.
     sa.Index("ix_deliveries_endpoint_due", "endpoint_id", "state", "next_attempt_at"),
     sa.Index("ix_deliveries_account_id_id", "account_id", "id"),
