@@ -36,11 +36,13 @@ THREAD_POOL_SIZE = 2  # connections of the PostgreSQL engine of ``Store.run_writ
 #: statement to a generic plan: for the queue's ``id IN (…) AND state = $n`` that plan scanned
 #: every pending row (a backend at 93 % CPU, claims at 15 ms). Plan each execution instead.
 PG_SERVER_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
-#: The queue's own connections (``Store.run_write``) plan each statement once, generically.
-#: Its statements are written so that every generic plan is the one a custom plan finds
-#: (literal states; ``state || ''`` where only the primary key will do), and planning them on
-#: every run was ~45 % of the server's CPU in the queue's transactions (``perf``; ~130 → ~113
-#: µs of server CPU per delivery, ``bench.exchange``).
+#: The queue's own connections (``Store.run_write``) plan each statement once, generically:
+#: planning them on every run was ~45 % of the server's CPU in the queue's
+#: transactions (``perf``). Such a plan is made without the parameters' values, and may be made
+#: while the tables are small and kept as they grow; so sequential scans are off (the only
+#: table a queue statement may read whole is ``endpoints``, through its primary key instead)
+#: and every read of ``deliveries`` and ``events`` is written as an index probe
+#: (``storage.queue``; checked by ``test_queue_plans_are_generic_and_read_deliveries_by_index``).
 PG_QUEUE_SERVER_SETTINGS = {"plan_cache_mode": "force_generic_plan", "enable_seqscan": "off"}
 
 

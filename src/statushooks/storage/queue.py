@@ -446,16 +446,15 @@ class Queue:
 _ENDPOINT_COLUMNS = tuple(column.name for column in _e.c)
 _ENDPOINT_JSON = tuple(c.name for c in _e.c if isinstance(c.type, sa.JSON))
 _ENDPOINT_TIMES = tuple(c.name for c in _e.c if isinstance(c.type, t.UTCDateTime))
-_DUE = (
+# Per active endpoint, its earliest pending delivery (one probe of ix_deliveries_endpoint_due,
+# the only index that answers it in order) is due. As ``EXISTS``, a plan kept from when the
+# table was small read ix_deliveries_open_order instead: every open row of an endpoint whose
+# backlog is not due yet.
+_DUE_ENDPOINTS = driver.Statement.of(
     f"SELECT {', '.join(_ENDPOINT_COLUMNS)} FROM endpoints"
-    f" WHERE state = '{EndpointState.ACTIVE.value}' AND EXISTS (SELECT 1 FROM deliveries"
-    " WHERE deliveries.endpoint_id = endpoints.id"
-    f" AND deliveries.state = '{PENDING}' AND deliveries.next_attempt_at <= ?{{timestamp}}"
-    "{probe}) ORDER BY id"
-)
-# PostgreSQL: ``OFFSET 0`` keeps the check a probe per endpoint (see ``_lease_statement``).
-_DUE_ENDPOINTS = driver.Statement.each(
-    sqlite=_DUE.replace("{probe}", ""), postgresql=_DUE.replace("{probe}", " OFFSET 0")
+    f" WHERE state = '{EndpointState.ACTIVE.value}' AND (SELECT next_attempt_at FROM deliveries"
+    f" WHERE deliveries.endpoint_id = endpoints.id AND deliveries.state = '{PENDING}'"
+    " ORDER BY next_attempt_at LIMIT 1) <= ?{timestamp} ORDER BY id"
 )
 
 _LEASED_COLUMNS = (
