@@ -323,6 +323,7 @@ def sections(results: Mapping[str, Result]) -> list[str]:
                 r["processes"],
                 _n(r.get("rate")),
                 _n(r.get("cpu_s_per_1000"), 3),
+                _n(r.get("db_cpu_s_per_1000"), 3),
                 _n(r.get("peak_rss_mb"), 1),
                 _x(_ratio(r.get("rate"), bare)),
                 _x(_ratio(r.get("rate"), own)),
@@ -333,7 +334,7 @@ def sections(results: Mapping[str, Result]) -> list[str]:
             for r in drain_runs(results)
         ]
         out += [f"## 1. drain ({drain['n']:,} deliveries, {drain['endpoints']} endpoints, {drain['sink']} sink)", "",
-                table(["database", "workers", "deliveries/s", "CPU s / 1,000", "peak RSS MB (per worker)",
+                table(["database", "workers", "deliveries/s", "CPU s / 1,000", "DB server CPU s / 1,000", "peak RSS MB (per worker)",
                        "÷ bare client (b)", "÷ own client (b')", "÷ wrk (a)", "÷ Celery", "error"], rows), ""]  # fmt: skip
     base = results.get("baseline")
     if base and "rate" in base:
