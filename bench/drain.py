@@ -6,7 +6,8 @@ Queueing happens first, with no dispatcher running (``bench.queueing``: N/10 SMS
 deliveries (``pending`` + ``leased``) until none is left. The clock and the CPU count start at
 the first finished delivery (process start-up and imports are not counted) and stop when the
 last one is recorded. Figures: deliveries/s, CPU s per 1,000 deliveries (all workers; and, on
-a local PostgreSQL, the server's own over the same span), peak RSS (per worker). Configurations: SQLite × 1 process, PostgreSQL × 1 and × 2 processes.
+a local PostgreSQL, the server's own over the same span), peak RSS (per worker).
+Configurations: SQLite × 1 process, PostgreSQL × 1 and × 2 processes.
 """
 
 from __future__ import annotations

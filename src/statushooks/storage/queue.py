@@ -480,10 +480,10 @@ _HELD_BACK = (
     f" AND earlier.state IN ('{PENDING}', '{LEASED}'){{probe}})"
 )
 # The lease of the picked deliveries. ``state || ''``: the same test, but one neither planner can
-# answer from ix_deliveries_due, which they preferred to the primary key for ``id IN (…) AND
-# state = ?``: a scan of every pending row per claim (SQLite: 13 ms a claim with 100,000
-# queued, 2 ms with 20,000; PostgreSQL, before its statistics catch up with a burst: a bitmap
-# of every pending row, 2 ms a claim with 40,000).
+# answer from an index on ``state``. They preferred ix_deliveries_due (since dropped) to the
+# primary key for ``id IN (…) AND state = ?``: a scan of every pending row per claim (SQLite:
+# 13 ms a claim with 100,000 queued, 2 ms with 20,000; PostgreSQL, before its statistics catch
+# up with a burst: a bitmap of every pending row, 2 ms a claim with 40,000).
 _LEASE_SQLITE = (
     f"UPDATE deliveries {_LEASE_SET} WHERE id IN ({{pick}}) AND state || '' = '{PENDING}'"
     f" RETURNING {_LEASED_COLUMNS},"
