@@ -81,7 +81,7 @@ def create_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(url, connect_args=_SQLITE_CONNECT_ARGS, **_JSON_OPTIONS)
         _configure_sqlite(engine)
         return engine
-    return _postgres_engine(url, PG_POOL_SIZE)
+    return _postgres_engine(url, PG_POOL_SIZE, PG_SERVER_SETTINGS)
 
 
 def create_postgres_thread_engine(engine: AsyncEngine) -> AsyncEngine:
@@ -91,9 +91,7 @@ def create_postgres_thread_engine(engine: AsyncEngine) -> AsyncEngine:
     return _postgres_engine(engine.url, THREAD_POOL_SIZE, PG_QUEUE_SERVER_SETTINGS)
 
 
-def _postgres_engine(
-    url: str | sa.URL, pool_size: int, settings: dict[str, str] = PG_SERVER_SETTINGS
-) -> AsyncEngine:
+def _postgres_engine(url: str | sa.URL, pool_size: int, settings: dict[str, str]) -> AsyncEngine:
     return create_async_engine(
         url,
         pool_size=pool_size,
