@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     #: Dispatcher: deliveries claimed per round trip, and requests in flight per process.
     dispatch_batch: int = Field(default=200, gt=0)
     dispatch_concurrency: int = Field(default=256, gt=0)
+    #: Leasing ahead: each endpoint's share of ``max_in_flight`` may be leased this many times
+    #: over beyond the requests a worker sends (0: lease only what it can send at once).
+    #: The leases ahead wait in the worker and go out as its requests finish, without waiting
+    #: for a claim. Lowered while the lease could not outlive the wait (see
+    #: ``lease_ahead``); never for rate-limited endpoints.
+    dispatch_lease_ahead: int = Field(default=1, ge=0)
     poll_interval: float = Field(default=1.0, gt=0)
     #: SIGTERM: how long in-flight attempts may take to finish before their leases are released.
     shutdown_timeout: float = Field(default=10.0, ge=0)
@@ -75,6 +81,15 @@ class Settings(BaseSettings):
 
     def _admin_token_is_placeholder(self) -> bool:
         return self.admin_token is None or self.admin_token.strip().lower() in PLACEHOLDER_TOKENS
+
+    @property
+    def lease_ahead(self) -> int:
+        """``dispatch_lease_ahead``, lowered until a lease outlives its wait and its attempt:
+        a lease ahead waits at most one ``delivery_timeout`` per share ahead of it."""
+        ahead = self.dispatch_lease_ahead
+        while ahead > 0 and (ahead + 1) * self.delivery_timeout >= self.lease_seconds:
+            ahead -= 1
+        return ahead
 
     @property
     def retry_delays(self) -> tuple[float, ...]:

@@ -26,6 +26,11 @@ procrastinate's worker.
   workers split it: ``storage.queue``), and an in-process token bucket honours its
   ``rate_limit`` (requests per second, per process). A worker leaves the workers' table when
   it stops, so the others take its share at once.
+* **Leasing ahead** (``Settings.lease_ahead``): a claim may lease up to twice an endpoint's
+  share; the attempts beyond the share wait here, per endpoint in claim order, and start as
+  soon as one of the endpoint's requests finishes, not at the next exchange. An endpoint never
+  has more than its share of requests open. A waiting claim whose lease could run out before
+  its attempt would is not sent: its lease expires and a reclaim gives it back.
 * **Shutdown** (``stop()``, SIGTERM in the worker): stop claiming, let in-flight attempts finish
   within ``shutdown_timeout``, write their results, give the rest's leases back.
 """
@@ -38,15 +43,17 @@ import os
 import secrets
 import socket
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from statushooks import delivery, exceptions, ids, retry
 from statushooks import http as httpclient
 from statushooks.config import Settings
 from statushooks.deliveries import Attempt
+from statushooks.endpoints import Endpoint
 from statushooks.storage import queue, sql
 from statushooks.storage.sql import Store
 
@@ -131,6 +138,7 @@ class Dispatcher:
             auto_disable_after=max(
                 settings.auto_disable_after_seconds, settings.auto_disable_min_span_seconds
             ),
+            lease_ahead=settings.lease_ahead,
         )
         self.policy = retry.RetryPolicy.from_settings(settings)
         self.stats = DispatcherStats()
@@ -153,6 +161,12 @@ class Dispatcher:
         self._finished: dict[str, int] = {}
         self._failed_writes = 0
         self._running: dict[asyncio.Task[None], queue.Claim] = {}
+        #: Per endpoint, attempts running, and claims leased ahead waiting for one to finish.
+        self._sending: dict[str, int] = {}
+        self._waiting: dict[str, deque[queue.Claim]] = {}
+        self._waiting_count = 0
+        #: A waiting claim is sent only while its lease outlives a whole attempt.
+        self._attempt_time = timedelta(seconds=settings.delivery_timeout)
         #: Leases held without a result yet: given back on shutdown.
         self._open_leases: dict[str, str] = {}
         self._buckets: dict[str, TokenBucket] = {}
@@ -202,6 +216,8 @@ class Dispatcher:
     async def _dispatch_loop(self) -> None:
         while not self._stop_event.is_set():
             self._wake.clear()
+            if self._waiting:
+                self._sweep_waiting()
             limit = self._claim_limit()
             if not self._results and not limit:
                 await self._sleep_until_woken()
@@ -212,7 +228,7 @@ class Dispatcher:
         """How many to claim this cycle: the free slots, if there may be work for them (more
         was due, or results are about to be written: they may free room or ordered
         successors)."""
-        free = self._concurrency - len(self._running)
+        free = self._concurrency - len(self._running) - self._waiting_count
         if free <= 0 or not (self._more_due or self._results):
             return 0
         return min(self.settings.dispatch_batch, free)
@@ -231,7 +247,10 @@ class Dispatcher:
         signals = self._work_signals
         loop = asyncio.get_running_loop()
 
+        handed: list[queue.Claim] = []
+
         def leased(claims: list[queue.Claim]) -> None:  # in the store's thread
+            handed.extend(claims)
             loop.call_soon_threadsafe(self._start_all, claims)
 
         try:
@@ -245,6 +264,7 @@ class Dispatcher:
             )
         except exceptions.StorageError:
             logger.exception("writing %d results and claiming failed", len(batch))
+            self._drop_waiting({claim.lease_id for claim in handed})
             await self._write_failed(batch)
             return
         self._failed_writes = 0
@@ -302,20 +322,90 @@ class Dispatcher:
     # -- attempts --------------------------------------------------------------------------
 
     def _start_all(self, claims: list[queue.Claim]) -> None:
+        """Start the claims' attempts, or keep them waiting behind their endpoint's share."""
         for claim in claims:
-            self._start(claim)
+            self._open_leases[claim.delivery.id] = claim.lease_id
+            endpoint_id = claim.endpoint.id
+            waiting = self._waiting.get(endpoint_id)
+            if waiting is None and self._has_slot(claim.endpoint):
+                self._start(claim)
+            else:
+                self._waiting.setdefault(endpoint_id, deque()).append(claim)
+                self._waiting_count += 1
+
+    def _has_slot(self, endpoint: Endpoint) -> bool:
+        return self._sending.get(endpoint.id, 0) < self.queue.share_of(endpoint)
 
     def _start(self, claim: queue.Claim) -> None:
-        self._open_leases[claim.delivery.id] = claim.lease_id
+        endpoint_id = claim.endpoint.id
+        self._sending[endpoint_id] = self._sending.get(endpoint_id, 0) + 1
         task = asyncio.create_task(self._attempt(claim), name=f"attempt-{claim.delivery.id}")
         self._running[task] = claim
         task.add_done_callback(self._attempt_done)
 
     def _attempt_done(self, task: asyncio.Task[None]) -> None:
-        self._running.pop(task, None)
+        claim = self._running.pop(task, None)
         if not task.cancelled() and task.exception() is not None:
             logger.error("attempt task failed", exc_info=task.exception())
+        if claim is not None:
+            endpoint_id = claim.endpoint.id
+            self._sending[endpoint_id] -= 1
+            if not self._sending[endpoint_id]:
+                del self._sending[endpoint_id]
+            if not self._stop_event.is_set():
+                self._start_waiting(endpoint_id)
         self._wake.set()  # a result to write, a free slot
+
+    def _start_waiting(self, endpoint_id: str) -> None:
+        """Start the endpoint's waiting claims, oldest first, while it has free slots; let
+        those go whose lease would run out before their attempt."""
+        waiting = self._waiting.get(endpoint_id)
+        while waiting:
+            claim = waiting[0]
+            sendable = self._lease_outlives_attempt(claim)
+            if sendable and not self._has_slot(claim.endpoint):
+                break
+            waiting.popleft()
+            self._waiting_count -= 1
+            if sendable:
+                self._start(claim)
+            else:
+                self._let_expire(claim)
+        if waiting is not None and not waiting:
+            del self._waiting[endpoint_id]
+
+    def _sweep_waiting(self) -> None:
+        """Every endpoint's waiting claims, as after a finished attempt: a share may have
+        grown, or a lease may be running out, with no attempt of the endpoint left to finish."""
+        for endpoint_id in list(self._waiting):
+            self._start_waiting(endpoint_id)
+
+    def _drop_waiting(self, lease_ids: set[str]) -> None:
+        """Forget the waiting claims of leases whose transaction failed (never taken)."""
+        if not lease_ids:
+            return
+        for endpoint_id, waiting in list(self._waiting.items()):
+            kept = deque(claim for claim in waiting if claim.lease_id not in lease_ids)
+            for claim in waiting:
+                if claim.lease_id in lease_ids:
+                    self._open_leases.pop(claim.delivery.id, None)
+            self._waiting_count -= len(waiting) - len(kept)
+            if kept:
+                self._waiting[endpoint_id] = kept
+            else:
+                del self._waiting[endpoint_id]
+
+    def _lease_outlives_attempt(self, claim: queue.Claim) -> bool:
+        expires = claim.delivery.lease_expires_at
+        return expires is not None and expires - self._clock() > self._attempt_time
+
+    def _let_expire(self, claim: queue.Claim) -> None:
+        logger.warning(
+            "delivery %s waited too long to be sent under its lease: a reclaim gives it back",
+            claim.delivery.id,
+        )
+        self._open_leases.pop(claim.delivery.id, None)
+        self.queue.let_expire(claim)
 
     async def _attempt(self, claim: queue.Claim) -> None:
         assert self._client is not None
@@ -383,6 +473,8 @@ class Dispatcher:
             logger.exception("leaving the workers failed: the others take its share on expiry")
 
     async def _release_open_leases(self) -> None:
+        """Give back the leases of attempts cut short and of claims still waiting."""
+        self._waiting, self._waiting_count = {}, 0
         leases, self._open_leases = list(self._open_leases.items()), {}
         if not leases:
             return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -309,6 +310,65 @@ async def test_slow_endpoint_cannot_starve_the_others(svc, store, settings, sink
         assert len(sink.requests_for("/slow")) == 2
 
 
+async def leased_count(store: Store, account_id: str) -> int:
+    return sum(d.state is DeliveryState.LEASED for d in await deliveries(store, account_id))
+
+
+async def test_leases_ahead_wait_for_a_free_request_slot(svc, store, settings, sink, account_id):
+    """An endpoint's share of max_in_flight is sent, as much again is leased ahead and waits;
+    each waiting one goes out when a request ends, never more than the cap open at once."""
+    delay = 0.6
+    sink.set_mode("/narrow", testing.Mode(delay=delay))
+    await endpoint(svc, account_id, sink.url("/narrow"), max_in_flight=2)
+    for number in range(6):
+        await submit(svc, account_id, text=f"message {number}")
+    async with dispatching(store, tuned(settings, **FAST)):
+        await sink.wait_for(2, path="/narrow")
+        await testing.wait_until(lambda: _equals(leased_count(store, account_id), 4))
+        assert len(sink.requests_for("/narrow")) == 2
+        await wait_done(store, account_id, 6)
+    arrivals = sorted(request.received_at for request in sink.requests_for("/narrow"))
+    assert len(arrivals) == 6
+    # With two open at most, a request starts only after one of the two before it ended.
+    assert all(arrivals[i + 2] - arrivals[i] >= delay for i in range(len(arrivals) - 2))
+
+
+async def test_a_waiting_claim_whose_lease_runs_short_is_not_sent(
+    svc, store, settings, sink, account_id
+):
+    """A claim leased ahead is not sent once its lease could end before its attempt would:
+    the lease expires, a reclaim gives the delivery back, and it is sent then."""
+    sink.set_mode("/one", testing.Mode(delay=float("inf")))
+    await endpoint(svc, account_id, sink.url("/one"), max_in_flight=1)
+    for number in range(2):
+        await submit(svc, account_id, text=f"message {number}")
+    skew = timedelta(0)
+
+    def clock() -> datetime:
+        return datetime.now(UTC) + skew
+
+    patient = tuned(settings, delivery_timeout=1.0, lease_seconds=60.0, retry_schedule="0s,1h")
+    async with testing.running(Dispatcher(store, patient, clock=clock)) as dispatcher:
+        [first] = await sink.wait_for(1, path="/one")
+        assert await leased_count(store, account_id) == 2  # the other one waits behind it
+        skew = timedelta(seconds=58.5)  # its lease now ends before a 1 s attempt would
+        await testing.wait_until(lambda: _equals(_attempted(dispatcher), 1))
+        await testing.wait_until(lambda: _equals(leased_count(store, account_id), 1))
+        assert len(sink.requests_for("/one")) == 1
+        skew = timedelta(seconds=61)  # the lease has expired: a reclaim gives it back
+        second = (await sink.wait_for(2, path="/one", timeout=5.0))[1]
+    assert second.webhook_id != first.webhook_id
+    assert dispatcher.stats.attempted == 2
+
+
+async def _equals(value: Awaitable[int], expected: int) -> bool:
+    return await value == expected
+
+
+async def _attempted(dispatcher: Dispatcher) -> int:
+    return dispatcher.stats.attempted
+
+
 async def test_rate_limit_spaces_requests(svc, store, settings, sink, account_id):
     """An endpoint limited to 10 requests/s gets 25 deliveries spread over more than a second.
 
@@ -390,15 +450,19 @@ async def test_stop_finishes_in_flight_attempts(svc, store, settings, sink, acco
 
 
 async def test_stop_releases_unfinished_leases(svc, store, settings, sink, account_id):
-    """An attempt still running at the shutdown timeout is abandoned and its lease given back."""
+    """An attempt still running at the shutdown timeout is abandoned and its lease given back,
+    and so is the lease of a claim still waiting for a request slot."""
     sink.set_mode("/hang", testing.Mode(delay=float("inf")))
-    await endpoint(svc, account_id, sink.url("/hang"))
-    await submit(svc, account_id)
+    await endpoint(svc, account_id, sink.url("/hang"), max_in_flight=1)
+    for number in range(2):
+        await submit(svc, account_id, text=f"message {number}")
     async with dispatching(store, tuned(settings, shutdown_timeout=0.2)):
         await sink.wait_for(1, path="/hang")
-    [queued] = await deliveries(store, account_id)
-    assert queued.state is DeliveryState.PENDING and queued.attempts == 0
-    assert queued.lease_id is None and queued.lease_expires_at is None
+        await testing.wait_until(lambda: _equals(leased_count(store, account_id), 2))
+    assert len(sink.requests_for("/hang")) == 1
+    for queued in await deliveries(store, account_id):
+        assert queued.state is DeliveryState.PENDING and queued.attempts == 0
+        assert queued.lease_id is None and queued.lease_expires_at is None
 
 
 async def test_small_concurrency_keeps_flowing(svc, store, settings, sink, account_id):

@@ -28,7 +28,11 @@ def now() -> datetime:
 
 def make_queue(store: Store, worker: str = "worker-a", **kw: Any) -> queue.Queue:
     return queue.Queue(
-        store, worker_id=worker, lease_seconds=LEASE, auto_disable_after=kw.get("after", 3600.0)
+        store,
+        worker_id=worker,
+        lease_seconds=LEASE,
+        auto_disable_after=kw.get("after", 3600.0),
+        lease_ahead=kw.get("lease_ahead", 0),
     )
 
 
@@ -188,6 +192,22 @@ async def test_workers_split_the_in_flight_cap(svc, store, account_id):
     assert (first.count(free), second.count(free)) == (5, 3)
     assert await a.claim(limit=100, now=now()) == []
     assert a.held == {capped: 2, free: 5} and b.held == {capped: 1, free: 3}
+
+
+async def test_leasing_ahead_leases_more_than_the_share_unless_rate_limited(svc, store, account_id):
+    """With ``lease_ahead`` a worker leases its share that many times over (the dispatcher
+    sends only the share at once); a rate-limited endpoint is leased no further than its share."""
+    plain = await endpoint_id(svc, account_id, max_in_flight=3)
+    limited = await endpoint_id(svc, account_id, max_in_flight=3, rate_limit=100.0)
+    for _ in range(10):
+        await submit(svc, account_id)
+    q = make_queue(store, lease_ahead=1)
+    claims = await q.claim(limit=100, now=now())
+    claimed = [c.endpoint.id for c in claims]
+    assert (claimed.count(plain), claimed.count(limited)) == (6, 3)
+    assert {q.share_of(c.endpoint) for c in claims} == {3}
+    assert await q.claim(limit=100, now=now()) == []
+    assert q.held == {plain: 6, limited: 3}
 
 
 async def test_a_leaving_worker_gives_its_share_back(svc, store, account_id):

@@ -78,3 +78,21 @@ def test_production_with_real_token() -> None:
     """Outside development a real admin token is accepted."""
     settings = config.load_settings(environment="production", admin_token="s3cr3t-9f8e7d")
     assert settings.admin_token == "s3cr3t-9f8e7d"
+
+
+@pytest.mark.parametrize(
+    ("ahead", "timeout", "lease", "expected"),
+    [
+        (1, 15, 60, 1),  # the defaults: a lease ahead waits ≤ 15 s, then its attempt ≤ 15 s
+        (3, 15, 60, 2),  # 4 × 15 s would not fit in 60 s
+        (1, 15, 30, 0),  # 2 × 15 s would not either
+        (0, 15, 60, 0),
+    ],
+)
+def test_lease_ahead_is_lowered_until_a_lease_outlives_its_wait(
+    ahead: int, timeout: float, lease: float, expected: int
+) -> None:
+    settings = config.load_settings(
+        dispatch_lease_ahead=ahead, delivery_timeout=timeout, lease_seconds=lease
+    )
+    assert settings.lease_ahead == expected

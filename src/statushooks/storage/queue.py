@@ -12,6 +12,12 @@ leaves, the others learn of it within ``RECLAIM_INTERVAL``; until then, and whil
 started under a larger share are still open, an endpoint can have more requests open than its
 cap.
 
+**Leasing ahead** (``lease_ahead``): a worker may lease more of an endpoint's deliveries
+than its share lets it send at once. The dispatcher keeps the extra claims waiting and sends
+each as soon as one of its requests to that endpoint finishes, so a request slot freed in the
+middle of an exchange does not stay empty until the next claim. The cap is on requests open,
+as before; ``held`` counts leases, sent or waiting.
+
 A claim:
 
 1. **Reclaims** expired leases first, and renews this worker's row (at most once a second per
@@ -153,6 +159,7 @@ class Queue:
         worker_id: str,
         lease_seconds: float,
         auto_disable_after: float,
+        lease_ahead: int = 0,
     ) -> None:
         self.store = store
         self.worker_id = worker_id
@@ -163,6 +170,14 @@ class Queue:
         self.membership = Membership()
         #: This worker's leases per endpoint: claimed, not yet completed, released or forgotten.
         self.held: Counter[str] = Counter()
+        #: Shares of an endpoint's cap this worker may hold as leases beyond the one it sends
+        #: (``Settings.lease_ahead``): the caller keeps those attempts waiting until one of its
+        #: requests to the endpoint finishes. Rate-limited endpoints get none.
+        self.lease_ahead = lease_ahead
+
+    def share_of(self, endpoint: Endpoint) -> int:
+        """How many requests this worker may have open to ``endpoint`` at once."""
+        return share(endpoint.max_in_flight, self.membership.workers, self.membership.rank)
 
     # -- claiming --------------------------------------------------------------------------
 
@@ -233,6 +248,11 @@ class Queue:
         for completion in completions:
             self._uncount(completion.endpoint_id)
 
+    def let_expire(self, claim: Claim) -> None:
+        """No longer count an unattempted lease as this worker's: a reclaim gives the delivery
+        back once the lease expires."""
+        self._uncount(claim.endpoint.id)
+
     def _uncount(self, endpoint_id: str) -> None:
         left = self.held[endpoint_id] - 1
         if left > 0:
@@ -287,7 +307,7 @@ class Queue:
         open_here: Mapping[str, int],
     ) -> list[Claim]:
         endpoints = _endpoints_with_due_work(conn, now)
-        rooms = _rooms(endpoints, self.membership, open_here, quota)
+        rooms = _rooms(endpoints, self.membership, open_here, quota, self.lease_ahead)
         shares = allocate(rooms, limit)
         return self._lease(conn, shares, {e.id: e for e in endpoints}, now)
 
@@ -617,11 +637,15 @@ def _rooms(
     membership: Membership,
     open_here: Mapping[str, int],
     quota: Quota | None,
+    lease_ahead: int,
 ) -> list[_EndpointRoom]:
-    """Each endpoint's room in this worker's share: its share less the requests it has open."""
+    """Each endpoint's room in this worker's share: its share (times ``1 + lease_ahead``
+    unless it is rate-limited) less the leases it holds without a result."""
     rooms: list[_EndpointRoom] = []
     for endpoint in endpoints:
         mine = share(endpoint.max_in_flight, membership.workers, membership.rank)
+        if endpoint.rate_limit is None:
+            mine *= 1 + lease_ahead
         room = mine - open_here.get(endpoint.id, 0)
         if quota is not None and room > 0:
             room = min(room, quota(endpoint.id, endpoint.rate_limit))
