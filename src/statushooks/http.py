@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import ipaddress
+import os
 import ssl
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -174,6 +175,7 @@ class _Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self._waiter: asyncio.Future[Response] | None = None
         self._limit = BODY_LIMIT
+        self._fd = -1
         self._start_answer()
 
     def _start_answer(self) -> None:
@@ -202,13 +204,27 @@ class _Connection(asyncio.Protocol):
         self._waiter = waiter
         timer = self._loop.call_at(deadline, self._expire)
         try:
-            self.transport.write(request)
+            self._send(request)
             return await waiter
         finally:
             timer.cancel()
             self._waiter = None
             if not self.reusable:
                 self.close()
+
+    def _send(self, request: bytes) -> None:
+        """Write ``request``: on a plain TCP connection with nothing buffered, straight to its
+        socket with ``os.write``, which lets the GIL go for the system call (uvloop's
+        ``transport.write`` holds it); the transport takes whatever the socket did not."""
+        assert self.transport is not None
+        sent = 0
+        if self._fd >= 0 and not self.transport.get_write_buffer_size():
+            try:
+                sent = os.write(self._fd, request)
+            except OSError:  # would block, or broken: the transport tries and reports as ever
+                sent = 0
+        if sent < len(request):
+            self.transport.write(request[sent:] if sent else request)
 
     def fresh(self, oldest: float) -> bool:
         """Whether this idle connection is open and went idle after ``oldest`` (loop time)."""
@@ -250,6 +266,10 @@ class _Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        # The socket's descriptor for ``_send``, unless TLS sits between it and the request.
+        sock = transport.get_extra_info("socket")
+        tls = transport.get_extra_info("sslcontext") is not None
+        self._fd = -1 if tls or sock is None else sock.fileno()
 
     def data_received(self, data: bytes) -> None:
         if not self._answer_pending():

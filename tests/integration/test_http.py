@@ -120,6 +120,18 @@ async def test_request_carries_its_headers_and_body(client):
     assert request.header("webhook-id") == ["evt_1"] and request.body == BODY
 
 
+async def test_a_body_larger_than_the_socket_takes_at_once_arrives_whole(client):
+    """What one write to the socket does not take is sent after it, in order; the connection
+    then carries the next request as usual."""
+    big = bytes(range(256)) * (8 * 4096)  # 8 MiB: more than a loopback socket buffers
+    async with scripted(answering(NO_CONTENT)) as server:
+        await client.post(server.url(), body=big, headers={})
+        await client.post(server.url(), body=BODY, headers={})
+    first, second = server.requests
+    assert first.body == big and second.body == BODY
+    assert first.connection == second.connection
+
+
 async def test_callers_own_user_agent_wins_and_framing_headers_are_ours(client):
     async with scripted(answering(NO_CONTENT)) as server:
         await client.post(
@@ -400,6 +412,7 @@ async def test_https_verifies_the_certificate(certificate):
 
 ON_UVLOOP = [
     test_request_carries_its_headers_and_body,
+    test_a_body_larger_than_the_socket_takes_at_once_arrives_whole,
     test_a_body_delimited_by_the_close_is_read_whole,
     test_connections_are_reused,
     test_a_pooled_connection_closed_unanswered_is_retried_once_fresh,
