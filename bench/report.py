@@ -425,7 +425,8 @@ def generate(*, quick: bool = False) -> Path | None:
         ),
         (
             "- **limit (b)**: the same concurrency as the dispatcher (10 endpoints × `max_in_flight` 10), "
-            "each request signed with `statushooks.signing`, nothing stored."
+            "each request signed with `statushooks.signing`, nothing stored. The dispatcher leases up "
+            "to twice that ahead (`DISPATCH_LEASE_AHEAD`), but has no more than 100 requests open."
         ),
         "- **baseline**: tasks enqueued first, then `celery worker -P prefork`; arrivals counted at the sink.",
         (
