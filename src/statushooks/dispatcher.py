@@ -385,11 +385,13 @@ class Dispatcher:
         if not lease_ids:
             return
         for endpoint_id, waiting in list(self._waiting.items()):
-            kept = deque(claim for claim in waiting if claim.lease_id not in lease_ids)
+            kept: deque[queue.Claim] = deque()
             for claim in waiting:
                 if claim.lease_id in lease_ids:
                     self._open_leases.pop(claim.delivery.id, None)
-            self._waiting_count -= len(waiting) - len(kept)
+                    self._waiting_count -= 1
+                else:
+                    kept.append(claim)
             if kept:
                 self._waiting[endpoint_id] = kept
             else:

@@ -12,7 +12,7 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
-from statushooks import config, service, signing, testing
+from statushooks import config, exceptions, service, signing, testing
 from statushooks.deliveries import Attempt, Delivery, DeliveryState
 from statushooks.dispatcher import LISTEN_APPLICATION_NAME, Dispatcher
 from statushooks.endpoints import Endpoint, EndpointState
@@ -359,6 +359,35 @@ async def test_a_waiting_claim_whose_lease_runs_short_is_not_sent(
         second = (await sink.wait_for(2, path="/one", timeout=5.0))[1]
     assert second.webhook_id != first.webhook_id
     assert dispatcher.stats.attempted == 2
+
+
+async def test_waiting_claims_of_a_failed_exchange_are_not_sent(
+    svc, store, settings, sink, account_id
+):
+    """An exchange whose transaction fails after handing its claims over took no leases: the
+    claim already sent comes back stale, and the one waiting for a slot is dropped, not sent."""
+    sink.set_mode("/one", testing.Mode(delay=0.3))
+    await endpoint(svc, account_id, sink.url("/one"), max_in_flight=1)
+    for number in range(3):
+        await submit(svc, account_id, text=f"message {number}")
+    dispatcher = Dispatcher(store, tuned(settings, **FAST))
+    exchange = dispatcher.queue._exchange
+    failed = False
+
+    def exchange_then_fail(conn: sa.Connection, **kwargs: Any) -> Any:
+        nonlocal failed
+        report, claims = exchange(conn, **kwargs)  # hands the claims over
+        if claims and not failed:
+            failed = True
+            raise exceptions.StorageError("database error: disk I/O error")  # rolled back
+        return report, claims
+
+    dispatcher.queue._exchange = exchange_then_fail  # type: ignore[method-assign]
+    async with testing.running(dispatcher):
+        await wait_done(store, account_id, 3)
+    # The first claim leased two: one went out (stale, sent again later), one waited (dropped).
+    assert failed and dispatcher.stats.stale == 1
+    assert len(sink.requests_for("/one")) == 4
 
 
 async def _equals(value: Awaitable[int], expected: int) -> bool:
