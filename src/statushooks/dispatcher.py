@@ -164,7 +164,6 @@ class Dispatcher:
         #: Per endpoint, attempts running, and claims leased ahead waiting for one to finish.
         self._sending: dict[str, int] = {}
         self._waiting: dict[str, deque[queue.Claim]] = {}
-        self._waiting_count = 0
         #: A waiting claim is sent only while its lease outlives a whole attempt.
         self._attempt_time = timedelta(seconds=settings.delivery_timeout)
         #: Leases held without a result yet: given back on shutdown.
@@ -228,7 +227,8 @@ class Dispatcher:
         """How many to claim this cycle: the free slots, if there may be work for them (more
         was due, or results are about to be written: they may free room or ordered
         successors)."""
-        free = self._concurrency - len(self._running) - self._waiting_count
+        waiting = sum(len(claims) for claims in self._waiting.values())
+        free = self._concurrency - len(self._running) - waiting
         if free <= 0 or not (self._more_due or self._results):
             return 0
         return min(self.settings.dispatch_batch, free)
@@ -331,7 +331,6 @@ class Dispatcher:
                 self._start(claim)
             else:
                 self._waiting.setdefault(endpoint_id, deque()).append(claim)
-                self._waiting_count += 1
 
     def _has_slot(self, endpoint: Endpoint) -> bool:
         return self._sending.get(endpoint.id, 0) < self.queue.share_of(endpoint)
@@ -366,7 +365,6 @@ class Dispatcher:
             if sendable and not self._has_slot(claim.endpoint):
                 break
             waiting.popleft()
-            self._waiting_count -= 1
             if sendable:
                 self._start(claim)
             else:
@@ -389,7 +387,6 @@ class Dispatcher:
             for claim in waiting:
                 if claim.lease_id in lease_ids:
                     self._open_leases.pop(claim.delivery.id, None)
-                    self._waiting_count -= 1
                 else:
                     kept.append(claim)
             if kept:
@@ -476,7 +473,7 @@ class Dispatcher:
 
     async def _release_open_leases(self) -> None:
         """Give back the leases of attempts cut short and of claims still waiting."""
-        self._waiting, self._waiting_count = {}, 0
+        self._waiting = {}
         leases, self._open_leases = list(self._open_leases.items()), {}
         if not leases:
             return

@@ -224,7 +224,7 @@ class _Connection(asyncio.Protocol):
             except OSError:  # would block, or broken: the transport tries and reports as ever
                 sent = 0
         if sent < len(request):
-            self.transport.write(request[sent:] if sent else request)
+            self.transport.write(request[sent:])
 
     def fresh(self, oldest: float) -> bool:
         """Whether this idle connection is open and went idle after ``oldest`` (loop time)."""
