@@ -32,7 +32,8 @@ class DeliveryState(enum.StrEnum):
 
     #: Waiting for its next attempt (or for its endpoint to be resumed).
     PENDING = "pending"
-    #: Claimed by a worker under a lease.
+    #: Claimed by a worker under a lease that has not expired. Derived, never stored: the
+    #: queue leaves a leased delivery ``pending`` (``shown_state``, ``storage.queue``).
     LEASED = "leased"
     #: The endpoint answered 2xx.
     SUCCEEDED = "succeeded"
@@ -41,6 +42,16 @@ class DeliveryState(enum.StrEnum):
 
 
 OPEN_STATES = frozenset({DeliveryState.PENDING, DeliveryState.LEASED})
+
+
+def shown_state(
+    stored: DeliveryState, lease_expires_at: datetime | None, now: datetime
+) -> DeliveryState:
+    """The state of a delivery as the API shows it: a pending one under a lease that has not
+    expired is ``leased``; once its lease expires it is pending again."""
+    if stored is DeliveryState.PENDING and lease_expires_at is not None and lease_expires_at > now:
+        return DeliveryState.LEASED
+    return stored
 
 
 @dataclass(frozen=True, kw_only=True)

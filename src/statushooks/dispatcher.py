@@ -30,7 +30,7 @@ procrastinate's worker.
   share; the attempts beyond the share wait here, per endpoint in claim order, and start as
   soon as one of the endpoint's requests finishes, not at the next exchange. An endpoint never
   has more than its share of requests open. A waiting claim whose lease could run out before
-  its attempt would is not sent: its lease expires and a reclaim gives it back.
+  its attempt would end is not sent: once its lease expires, any worker can claim it again.
 * **Shutdown** (``stop()``, SIGTERM in the worker): stop claiming, let in-flight attempts finish
   within ``shutdown_timeout``, write their results, give the rest's leases back.
 """
@@ -400,7 +400,8 @@ class Dispatcher:
 
     def _let_expire(self, claim: queue.Claim) -> None:
         logger.warning(
-            "delivery %s waited too long to be sent under its lease: a reclaim gives it back",
+            "delivery %s waited too long to be sent under its lease: it is claimable again"
+            " once the lease expires",
             claim.delivery.id,
         )
         self._open_leases.pop(claim.delivery.id, None)

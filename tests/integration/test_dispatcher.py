@@ -337,7 +337,7 @@ async def test_a_waiting_claim_whose_lease_runs_short_is_not_sent(
     svc, store, settings, sink, account_id
 ):
     """A claim leased ahead is not sent once its lease could end before its attempt would:
-    the lease expires, a reclaim gives the delivery back, and it is sent then."""
+    once the lease expires the delivery is claimed again, and it is sent then."""
     sink.set_mode("/one", testing.Mode(delay=float("inf")))
     await endpoint(svc, account_id, sink.url("/one"), max_in_flight=1)
     for number in range(2):
@@ -355,7 +355,7 @@ async def test_a_waiting_claim_whose_lease_runs_short_is_not_sent(
         await testing.wait_until(lambda: _equals(_attempted(dispatcher), 1))
         await testing.wait_until(lambda: _equals(leased_count(store, account_id), 1))
         assert len(sink.requests_for("/one")) == 1
-        skew = timedelta(seconds=61)  # the lease has expired: a reclaim gives it back
+        skew = timedelta(seconds=61)  # the lease has expired: the delivery is claimable again
         second = (await sink.wait_for(2, path="/one", timeout=5.0))[1]
     assert second.webhook_id != first.webhook_id
     assert dispatcher.stats.attempted == 2

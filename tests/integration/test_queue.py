@@ -14,7 +14,8 @@ from statushooks.deliveries import Attempt, Delivery, DeliveryState
 from statushooks.endpoints import EndpointState
 from statushooks.events import interact
 from statushooks.messages import MessageStatus
-from statushooks.storage import queue
+from statushooks.storage import queue, stats
+from statushooks.storage import tables as t
 from statushooks.storage.sql import Store
 
 PHONE = "+14155552671"
@@ -96,6 +97,72 @@ async def test_claim_leases_each_due_delivery_once(svc, store, account_id):
         assert delivery.lease_expires_at is not None
 
 
+def test_a_lease_writes_only_columns_no_index_holds():
+    """What makes a lease heap-only: it sets no column any index of ``deliveries`` holds, in
+    its key or its predicate (``state`` stays ``pending``)."""
+    leased = {part.split("=")[0].strip() for part in queue._LEASE_SET[4:].split(",")}
+    released = set(queue._RELEASE.sqlite.split(" SET ")[1].split(" WHERE ")[0].split(", "))
+    released = {part.split("=")[0].strip() for part in released}
+    indexed = {column.name for index in t.deliveries.indexes for column in index.columns}
+    indexed |= {"id", "state"}  # the primary key; the partial index's predicate
+    assert leased == {"lease_owner", "lease_id", "lease_expires_at", "updated_at"}
+    assert released == leased
+    assert not leased & indexed
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+async def test_leases_are_heap_only_updates(svc, store, account_id):
+    """On PostgreSQL every lease of a claim is a HOT update: no index entry is written."""
+    await endpoint_id(svc, account_id)
+    for _ in range(10):  # the endpoint's max_in_flight
+        await submit(svc, account_id)
+    q = make_queue(store)
+
+    def claim_and_count(conn: sa.Connection) -> tuple[int, tuple[Any, ...]]:
+        claims = q._claim(conn, limit=10, now=now(), quota=None, open_here={})
+        counts = conn.exec_driver_sql(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables"
+            " WHERE relname = 'deliveries'"
+        ).one()
+        return len(claims), tuple(counts)
+
+    claimed, (updated, hot) = await store.run_write(claim_and_count)
+    assert claimed == updated == hot == 10
+    async with store.read() as tx:
+        options = await tx.conn.execute(
+            sa.text("SELECT reloptions FROM pg_class WHERE relname = 'deliveries'")
+        )
+        assert f"fillfactor={t.DELIVERIES_FILLFACTOR}" in options.scalar_one()
+
+
+async def test_a_lease_shows_as_leased_until_it_expires(svc, store, account_id):
+    """The API derives ``leased``: a pending delivery under a live lease. An expired lease
+    shows, filters and counts as pending again, with no reclaim."""
+    await endpoint_id(svc, account_id)
+    for _ in range(2):
+        await submit(svc, account_id)
+    [live] = await make_queue(store).claim(limit=1, now=now())
+    brief = queue.Queue(store, worker_id="brief", lease_seconds=0.001, auto_disable_after=60.0)
+    [lapsed] = await brief.claim(limit=1, now=now())
+    await asyncio.sleep(0.01)
+    states = {d.id: d.state for d in await all_deliveries(store, account_id)}
+    assert states == {
+        live.delivery.id: DeliveryState.LEASED,
+        lapsed.delivery.id: DeliveryState.PENDING,
+    }
+    async with store.read() as tx:
+        for state, expected in ((DeliveryState.LEASED, live), (DeliveryState.PENDING, lapsed)):
+            [found] = (await tx.list_deliveries(account_id, state=state)).data
+            assert found.id == expected.delivery.id and found.state is state
+        counted = await stats.metrics(tx, now=now())
+    assert counted.deliveries_by_state["leased"] == counted.deliveries_by_state["pending"] == 1
+    assert counted.queue_depth == counted.queue_due == 1
+    [again] = await make_queue(store, "other").claim(limit=10, now=now())
+    assert again.delivery.id == lapsed.delivery.id
+
+
 async def test_claim_respects_the_limit(svc, store, account_id):
     """No more than ``limit`` deliveries are leased per claim."""
     await endpoint_id(svc, account_id, max_in_flight=50)
@@ -170,7 +237,7 @@ async def live_queues(store: Store, *workers: str) -> list[queue.Queue]:
     """Queues of workers that have all registered: each sees every other."""
     queues = [make_queue(store, worker) for worker in workers]
     for q in [*queues, *queues]:
-        await q.reclaim_expired(now=now())
+        await q.renew(now=now())
     return queues
 
 
@@ -218,11 +285,11 @@ async def test_a_leaving_worker_gives_its_share_back(svc, store, account_id):
     a, b, _ = await live_queues(store, "a", "b", "c")
     assert len(await a.claim(limit=10, now=now())) == 2  # 4 split 2, 1, 1
     await b.leave()
-    await a.reclaim_expired(now=now() + timedelta(seconds=2))
+    await a.renew(now=now() + timedelta(seconds=2))
     assert a.membership == queue.Membership(workers=2, rank=0)
     assert len(await a.claim(limit=10, now=now())) == 0  # its share is still 2
     expired = now() + queue.WORKER_TTL + timedelta(seconds=1)
-    await a.reclaim_expired(now=expired)  # c went quiet: its row expired
+    await a.renew(now=expired)  # c went quiet: its row expired
     assert a.membership == queue.Membership(workers=1, rank=0)
     assert len(await a.claim(limit=10, now=expired)) == 2
     assert a.held == {ep: 4}
@@ -250,8 +317,9 @@ async def test_quota_limits_a_claim(svc, store, account_id):
     assert seen == [1.0]
 
 
-async def test_expired_leases_are_reclaimed(svc, store, account_id):
-    """A dead worker's expired lease is taken over by another worker."""
+async def test_expired_leases_are_claimed_again(svc, store, account_id):
+    """A dead worker's expired lease is taken over by another worker, with no reclaim: the
+    pick takes a pending delivery whose lease has expired."""
     await endpoint_id(svc, account_id)
     await submit(svc, account_id)
     [lost] = await make_queue(store, "dead").claim(limit=10, now=now())
@@ -363,7 +431,7 @@ async def claim_concurrently(svc, database_url, account_id, workers=4, limit=40)
     try:
         queues = [make_queue(s, f"worker-{n}") for n, s in enumerate(stores)]
         for q in [*queues, *queues]:  # every worker sees every other
-            await q.reclaim_expired(now=now())
+            await q.renew(now=now())
         return await asyncio.gather(*(q.claim(limit=limit, now=now()) for q in queues))
     finally:
         for s in stores:
@@ -429,10 +497,10 @@ async def leased_rows(store: Store, worker: str) -> dict[str, int]:
     async with store.read() as tx:
         rows = await tx.conn.execute(
             sa.text(
-                "SELECT endpoint_id, count(*) FROM deliveries WHERE state = 'leased'"
-                " AND lease_owner = :worker GROUP BY endpoint_id"
+                "SELECT endpoint_id, count(*) FROM deliveries WHERE state = 'pending'"
+                " AND lease_expires_at > :now AND lease_owner = :worker GROUP BY endpoint_id"
             ),
-            {"worker": worker},
+            {"worker": worker, "now": now()},
         )
         return {endpoint: int(n) for endpoint, n in rows}
 
@@ -505,7 +573,6 @@ LEADING = {
     "pk_events": "id",
     "ix_deliveries_endpoint_due": "endpoint_id",
     "ix_deliveries_open_order": "endpoint_id",
-    "ix_deliveries_leased": "lease_expires_at",
 }
 
 
@@ -535,16 +602,15 @@ def generic_plan(conn: sa.Connection, statement: str, arguments: str) -> list[An
 
 def queue_plans(conn: sa.Connection) -> tuple[str, list[list[Any]]]:
     """The plan mode of a queue connection, and the plans it keeps for the claim's lease (on
-    an ordered and an unordered endpoint), the completion, the due-endpoints query, the
-    reclaim and the release."""
+    an ordered and an unordered endpoint), the completion, the due-endpoints query and the
+    release."""
     lease = queue._lease_statement((True, False)).postgresql
     stamp = "'2026-01-01T00:00:00Z'"
-    pick = f"'e1', {stamp}, 10, 'e2', {stamp}, 10"
+    pick = f"'e1', {stamp}, {stamp}, 10, 'e2', {stamp}, {stamp}, 10"
     return conn.exec_driver_sql("SHOW plan_cache_mode").scalar_one(), [
         generic_plan(conn, lease, f"{pick}, 'w', 'l', {stamp}, {stamp}"),
         generic_plan(conn, queue._RECORD_POSTGRES, "'[]', '[]', '{}'"),
-        generic_plan(conn, queue._DUE_ENDPOINTS.postgresql, stamp),
-        generic_plan(conn, queue._RECLAIM.postgresql, f"{stamp}, {stamp}"),
+        generic_plan(conn, queue._DUE_ENDPOINTS.postgresql, f"{stamp}, {stamp}"),
         generic_plan(conn, queue._RELEASE.postgresql, f"{stamp}, '{{}}', 'l'"),
     ]
 
@@ -580,6 +646,5 @@ async def test_queue_plans_are_generic_and_read_deliveries_by_index(svc, store, 
             },
             {"pk_deliveries"},
             {"ix_deliveries_endpoint_due"},
-            {"ix_deliveries_leased"},
             {"pk_deliveries"},
         ]

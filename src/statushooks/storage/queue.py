@@ -3,12 +3,20 @@
 The queue lives in the ``deliveries`` table; a delivery moves ``pending`` → ``leased`` →
 ``succeeded`` / ``failed`` (or back to ``pending`` for a retry).
 
+**Leases are heap-only.** A lease writes only the lease columns (``lease_owner``, ``lease_id``,
+``lease_expires_at``), which no index holds, and leaves the stored ``state`` at ``pending``:
+``leased`` is derived, a pending delivery whose lease has not expired
+(``deliveries.shown_state``). So on PostgreSQL a lease is a HOT update (``deliveries`` keeps
+room on each page for it: ``fillfactor``) and adds no index entry, on SQLite it rewrites no
+index. An expired lease needs no reclaim: the pick takes a pending delivery whose lease has
+expired like any other.
+
 **Worker shares.** Each worker serves its share of every endpoint's ``max_in_flight``: the
 live workers (the ``workers`` table, renewed by each at most once a second) split the cap by
 rank, so the shares add up to it (``share``). A worker counts its own leases in memory: no
 claim reads or locks a counter another worker changes, and one worker's finished attempts
 whose results it has not written yet never take room from another. While a worker joins or
-leaves, the others learn of it within ``RECLAIM_INTERVAL``; until then, and while requests
+leaves, the others learn of it within ``RENEW_INTERVAL``; until then, and while requests
 started under a larger share are still open, an endpoint can have more requests open than its
 cap.
 
@@ -20,22 +28,24 @@ as before; ``held`` counts leases, sent or waiting.
 
 A claim:
 
-1. **Reclaims** expired leases first, and renews this worker's row (at most once a second per
-   worker, in a transaction of its own): a worker that died loses its deliveries, back to
-   ``pending``, and its share once its row expires.
+1. **Renews** this worker's row (at most once a second per worker, in a transaction of its
+   own) and learns the live workers: a worker that died loses its share once its row expires
+   (its deliveries once their leases expire).
 2. **Picks endpoints**: active endpoints with due work and room in this worker's share, split
    the batch fairly between them, so one slow or dead endpoint with a huge backlog cannot
    starve the others.
-3. **Picks deliveries** per endpoint, oldest due first (on PostgreSQL rows locked by another
+3. **Picks deliveries** per endpoint, oldest due first, skipping those under a live lease (on
+   PostgreSQL rows locked by another
    worker's claim are skipped: ``FOR UPDATE SKIP LOCKED``). On an ``ordered`` endpoint a
    delivery is not claimable while an earlier-sequence delivery of the same message is pending
    or leased: a message's events go out one at a time, in order (test events have no message:
    never held).
-4. **Leases** them with a conditional ``UPDATE … WHERE state = 'pending'`` and returns them
-   with their payloads.
+4. **Leases** them (the lease columns only) and returns them with their payloads.
 
 Each claim gets a fresh ``lease_id``. Completion is fenced on it: a worker whose lease expired
-and was taken over by another writes nothing (its late result is reported as ``stale``).
+and was taken over by another writes nothing (its late result is reported as ``stale``). A
+late result whose lease expired but was not taken over is written: the attempt was made, and
+nobody else is making it.
 Completions are written many per transaction (attempt rows, delivery updates, the endpoints'
 failure clocks when they move, 410 and auto-disable). The dispatcher calls ``exchange``
 once per cycle: its completions, then a claim, in one transaction.
@@ -65,14 +75,16 @@ from statushooks.storage import driver, sql
 from statushooks.storage import tables as t
 from statushooks.storage.sql import Store
 
-RECLAIM_INTERVAL = timedelta(seconds=1)  # expired leases wait at most this long after expiry
-#: A worker's row expires this long after its last renewal (renewed every RECLAIM_INTERVAL
+RENEW_INTERVAL = timedelta(seconds=1)  # a worker renews its row at most this often
+#: A worker's row expires this long after its last renewal (renewed every RENEW_INTERVAL
 #: while it claims; the dispatcher claims at least every ``poll_interval``).
 WORKER_TTL = timedelta(seconds=10)
 MAX_ENDPOINTS_PER_CLAIM = 100  # endpoints served by one claim (SQLite compound SELECT limit: 500)
 GONE_REASON = "the endpoint answered 410 Gone"
 
 PENDING = DeliveryState.PENDING.value
+#: Not stored since migration 0007 (leases are heap-only), but still named by the predicate of
+#: ix_deliveries_open_order, which a query must repeat for the planners to use that index.
 LEASED = DeliveryState.LEASED.value
 SUCCEEDED = DeliveryState.SUCCEEDED.value
 FAILED = DeliveryState.FAILED.value
@@ -166,7 +178,7 @@ class Queue:
         self.lease = timedelta(seconds=lease_seconds)
         #: Seconds an endpoint must have failed every attempt before it is disabled.
         self.auto_disable_after = auto_disable_after
-        self._reclaimed_at: datetime | None = None
+        self._renewed_at: datetime | None = None
         self.membership = Membership()
         #: This worker's leases per endpoint: claimed, not yet completed, released or forgotten.
         self.held: Counter[str] = Counter()
@@ -189,8 +201,8 @@ class Queue:
         """
         if limit <= 0:
             return []
-        if self._reclaim_due(now):
-            await self.reclaim_expired(now=now)
+        if self._renewal_due(now):
+            await self.renew(now=now)
         open_here = self._open_here((), None)
         claim = functools.partial(
             self._claim, limit=limit, now=now, quota=quota, open_here=open_here
@@ -227,8 +239,8 @@ class Queue:
         No endpoint row is locked unless a failure clock moves or an endpoint is disabled:
         two workers' exchanges run side by side.
         """
-        if limit > 0 and self._reclaim_due(now):
-            await self.reclaim_expired(now=now)
+        if limit > 0 and self._renewal_due(now):
+            await self.renew(now=now)
         exchange = functools.partial(
             self._exchange,
             completions=completions,
@@ -249,8 +261,8 @@ class Queue:
             self._uncount(completion.endpoint_id)
 
     def let_expire(self, claim: Claim) -> None:
-        """No longer count an unattempted lease as this worker's: a reclaim gives the delivery
-        back once the lease expires."""
+        """No longer count an unattempted lease as this worker's: the delivery can be claimed
+        again once the lease expires."""
         self._uncount(claim.endpoint.id)
 
     def _uncount(self, endpoint_id: str) -> None:
@@ -311,21 +323,21 @@ class Queue:
         shares = allocate(rooms, limit)
         return self._lease(conn, shares, {e.id: e for e in endpoints}, now)
 
-    def _reclaim_due(self, now: datetime) -> bool:
-        """Whether this claim also reclaims expired leases: at most once per
-        ``RECLAIM_INTERVAL`` of ``now`` (the scan of leased rows is not free)."""
-        last = self._reclaimed_at
-        if last is not None and last <= now < last + RECLAIM_INTERVAL:
+    def _renewal_due(self, now: datetime) -> bool:
+        """Whether this claim also renews the worker's row: at most once per
+        ``RENEW_INTERVAL`` of ``now``."""
+        last = self._renewed_at
+        if last is not None and last <= now < last + RENEW_INTERVAL:
             return False
-        self._reclaimed_at = now
+        self._renewed_at = now
         return True
 
-    async def reclaim_expired(self, *, now: datetime) -> int:
-        """Put every delivery whose lease expired back to ``pending``, and renew this worker's
-        row (its share of the endpoints' caps follows the live workers); how many."""
-        reclaim = functools.partial(_reclaim, now=now, worker_id=self.worker_id)
-        reclaimed, self.membership = await self.store.run_write(reclaim)
-        return reclaimed
+    async def renew(self, *, now: datetime) -> Membership:
+        """Renew this worker's row and learn the live workers (its share of the endpoints'
+        caps follows them)."""
+        renew = functools.partial(_renew, now=now, worker_id=self.worker_id)
+        self.membership = await self.store.run_write(renew)
+        return self.membership
 
     async def leave(self) -> None:
         """Give this worker's share back to the others at once (when it stops)."""
@@ -350,7 +362,7 @@ class Queue:
         lease = (self.worker_id, lease_id, db.when(expires), stamp)
         pick: list[Any] = []
         for room, count in items:
-            pick += (room.id, stamp, count)
+            pick += (room.id, stamp, stamp, count)
         # PostgreSQL's statement picks before it leases (``_LEASE_POSTGRES``).
         params = (*pick, *lease) if db.is_postgres else (*lease, *pick)
         statement = _lease_statement(tuple(room.ordered for room, _ in items))
@@ -474,6 +486,7 @@ _DUE_ENDPOINTS = driver.Statement.of(
     f"SELECT {', '.join(_ENDPOINT_COLUMNS)} FROM endpoints"
     f" WHERE state = '{EndpointState.ACTIVE.value}' AND (SELECT next_attempt_at FROM deliveries"
     f" WHERE deliveries.endpoint_id = endpoints.id AND deliveries.state = '{PENDING}'"
+    " AND (lease_expires_at IS NULL OR lease_expires_at <= ?{timestamp})"
     " ORDER BY next_attempt_at LIMIT 1) <= ?{timestamp} ORDER BY id"
 )
 
@@ -481,16 +494,16 @@ _LEASED_COLUMNS = (
     "id, account_id, event_id, endpoint_id, message_id, event_type, sequence, attempts,"
     " next_attempt_at, last_response_status, last_error, created_at"
 )
-_LEASE_SET = (
-    f"SET state = '{LEASED}', lease_owner = ?, lease_id = ?, lease_expires_at = ?, updated_at = ?"
-)
-# The claim's pick, one part per endpoint: its pending deliveries due at ``now``, oldest first,
-# up to its share. On an ``ordered`` endpoint a delivery waits while an earlier one of its
-# message is open (``_HELD_BACK``; the literal states let the planners use
-# ix_deliveries_open_order).
+# Only columns no index holds (``tables.deliveries``): the lease is heap-only.
+_LEASE_SET = "SET lease_owner = ?, lease_id = ?, lease_expires_at = ?, updated_at = ?"
+# The claim's pick, one part per endpoint: its pending deliveries due at ``now`` and not under
+# a live lease, oldest first, up to its share. On an ``ordered`` endpoint a delivery waits
+# while an earlier one of its message is open (``_HELD_BACK``; the literal states let the
+# planners use ix_deliveries_open_order).
 _DUE_PART = (
     "SELECT id FROM (SELECT id FROM deliveries WHERE endpoint_id = ?"
-    f" AND state = '{PENDING}' AND next_attempt_at <= ?{{timestamp}}{{held_back}}"
+    f" AND state = '{PENDING}' AND next_attempt_at <= ?{{timestamp}}"
+    " AND (lease_expires_at IS NULL OR lease_expires_at <= ?{timestamp}){held_back}"
     " ORDER BY next_attempt_at LIMIT ?{lock}) AS due"
 )
 _HELD_BACK = (
@@ -551,19 +564,13 @@ def _lease_statement(ordered: tuple[bool, ...]) -> driver.Statement:
     )
 
 
-_UNLEASE_SET = (
-    f"SET state = '{PENDING}', lease_owner = NULL, lease_id = NULL, lease_expires_at = NULL,"
-    " updated_at = ?"
-)
-_RECLAIM = driver.Statement.of(
-    f"UPDATE deliveries {_UNLEASE_SET} WHERE state = '{LEASED}' AND lease_expires_at <= ?"
-    " RETURNING endpoint_id"
-)
+# A release, like a lease, is heap-only.
 _RELEASE = driver.Statement.of(
-    f"UPDATE deliveries {_UNLEASE_SET} WHERE id {{in_ids}} AND lease_id = ? RETURNING endpoint_id"
+    "UPDATE deliveries SET lease_owner = NULL, lease_id = NULL, lease_expires_at = NULL,"
+    " updated_at = ? WHERE id {in_ids} AND lease_id = ? RETURNING endpoint_id"
 )
-# The worker's row: renewed (or added back) with each reclaim; rows of workers gone quiet
-# are removed; the live ones' ids, in order, give the worker its rank.
+# The worker's row: renewed (or added back); rows of workers gone quiet are removed; the live
+# ones' ids, in order, give the worker its rank.
 _RENEW_WORKER = driver.Statement.of(
     "INSERT INTO workers (id, seen_at, expires_at) VALUES (?, ?{timestamp}, ?{timestamp})"
     " ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at, expires_at = excluded.expires_at"
@@ -573,14 +580,13 @@ _LIVE_WORKERS = driver.Statement.of("SELECT id FROM workers ORDER BY id")
 _LEAVE = driver.Statement.of("DELETE FROM workers WHERE id = ?")
 
 
-def _reclaim(conn: Connection, *, now: datetime, worker_id: str) -> tuple[int, Membership]:
+def _renew(conn: Connection, *, now: datetime, worker_id: str) -> Membership:
     db = driver.of(conn)
     stamp = db.when(now)
-    reclaimed = len(db.execute(conn, _RECLAIM, (stamp, stamp)))
     db.execute(conn, _FORGET_WORKERS, (stamp,))
     db.execute(conn, _RENEW_WORKER, (worker_id, stamp, db.when(now + WORKER_TTL)))
     live = [row[0] for row in db.execute(conn, _LIVE_WORKERS, ())]
-    return reclaimed, Membership(workers=len(live), rank=live.index(worker_id))
+    return Membership(workers=len(live), rank=live.index(worker_id))
 
 
 def _leave(conn: Connection, *, worker_id: str) -> None:
@@ -603,7 +609,8 @@ def _endpoints_with_due_work(conn: Connection, now: datetime) -> list[Endpoint]:
     """The active endpoints with due deliveries, in id order."""
     db = driver.of(conn)
     return [
-        _endpoint_of(db, tuple(row)) for row in db.execute(conn, _DUE_ENDPOINTS, (db.when(now),))
+        _endpoint_of(db, tuple(row))
+        for row in db.execute(conn, _DUE_ENDPOINTS, (db.when(now), db.when(now)))
     ]
 
 
@@ -814,10 +821,10 @@ def _held(conn: Connection, completions: Sequence[Completion]) -> set[tuple[str,
     return {(delivery_id, lease_id) for delivery_id, lease_id in orjson.loads(pairs.scalar_one())}
 
 
-# ``state || ''``: look each id up by primary key (see ``_LEASE``).
+# A lease id is set only while a delivery is pending (a completion or a requeue clears it).
 _HELD = (
     "SELECT json_group_array(json_array(id, lease_id)) FROM deliveries"
-    f" WHERE id IN (SELECT value FROM json_each(?)) AND state || '' = '{LEASED}'"
+    " WHERE id IN (SELECT value FROM json_each(?)) AND lease_id IS NOT NULL"
 )
 
 

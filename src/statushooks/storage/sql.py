@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from statushooks import accounts, exceptions, ids, messages
-from statushooks.deliveries import Attempt, Delivery, DeliveryState, Event
+from statushooks.deliveries import Attempt, Delivery, DeliveryState, Event, shown_state
 from statushooks.endpoints import Endpoint, EndpointSecret, EndpointState
 from statushooks.links import TrackedLink
 from statushooks.messages import Channel, Message, MessageStatus
@@ -604,7 +604,7 @@ class Transaction:
         row = await self._one(query)
         if row is None:
             raise exceptions.NotFoundError(f"no delivery {delivery_id}")
-        return _delivery_from_row(row)
+        return _delivery_from_row(row, utcnow())
 
     async def list_deliveries(
         self,
@@ -621,9 +621,12 @@ class Transaction:
             query = query.where(t.deliveries.c.endpoint_id == endpoint_id)
         if event_id is not None:
             query = query.where(t.deliveries.c.event_id == event_id)
+        now = utcnow()
         if state is not None:
-            query = query.where(t.deliveries.c.state == state.value)
-        return await self._page(query, t.deliveries.c.id, limit, after, _delivery_from_row)
+            query = query.where(delivery_state_is(state, now))
+        return await self._page(
+            query, t.deliveries.c.id, limit, after, lambda row: _delivery_from_row(row, now)
+        )
 
     async def list_attempts(
         self, delivery_id: str, *, limit: int = DEFAULT_PAGE_SIZE, after: str | None = None
@@ -778,10 +781,31 @@ def _shallow(record: Any) -> dict[str, Any]:
     return {name: getattr(record, name) for name in record.__dataclass_fields__}
 
 
-def _delivery_from_row(row: sa.Row[Any]) -> Delivery:
+def _delivery_from_row(row: sa.Row[Any], now: datetime) -> Delivery:
     values = dict(row._mapping)
-    values["state"] = DeliveryState(values["state"])
+    values["state"] = shown_state(DeliveryState(values["state"]), values["lease_expires_at"], now)
     return Delivery(**values)
+
+
+def shown_delivery_state(now: datetime) -> sa.ColumnElement[str]:
+    """A delivery's state as the API shows it at ``now`` (``deliveries.shown_state``)."""
+    leased = sa.and_(
+        t.deliveries.c.state == DeliveryState.PENDING.value,
+        t.deliveries.c.lease_expires_at > now,
+    )
+    return sa.case((leased, DeliveryState.LEASED.value), else_=t.deliveries.c.state)
+
+
+def delivery_state_is(state: DeliveryState, now: datetime) -> sa.ColumnElement[bool]:
+    """Whether a delivery shows ``state`` at ``now``: a condition on the stored state and,
+    for ``pending`` and ``leased``, on the lease."""
+    d = t.deliveries.c
+    if state is DeliveryState.LEASED:
+        return sa.and_(d.state == DeliveryState.PENDING.value, d.lease_expires_at > now)
+    if state is DeliveryState.PENDING:
+        free = sa.or_(d.lease_expires_at.is_(None), d.lease_expires_at <= now)
+        return sa.and_(d.state == DeliveryState.PENDING.value, free)
+    return d.state == state.value
 
 
 def _attempt_from_row(row: sa.Row[Any]) -> Attempt:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from statushooks.deliveries import DeliveryState
 from statushooks.endpoints import EndpointState
 from statushooks.storage import tables as t
-from statushooks.storage.sql import Transaction
+from statushooks.storage.sql import Transaction, delivery_state_is, shown_delivery_state, utcnow
 
 #: Percentiles are computed over at most this many of the newest attempts in the window.
 LATENCY_SAMPLE = 10_000
@@ -81,7 +81,9 @@ async def endpoint_stats(tx: Transaction, endpoint_id: str, *, since: datetime) 
         .limit(LATENCY_SAMPLE)
     )
     durations = sorted(float(value) for value in (await tx.conn.execute(sample)).scalars())
-    by_state = await _count_by(tx, t.deliveries.c.state, t.deliveries.c.endpoint_id == endpoint_id)
+    by_state = await _count_by(
+        tx, shown_delivery_state(utcnow()), t.deliveries.c.endpoint_id == endpoint_id
+    )
     deliveries = {state.value: by_state.get(state.value, 0) for state in DeliveryState}
     return EndpointStats(
         endpoint_id=endpoint_id,
@@ -105,7 +107,7 @@ async def _count_by(
 
 async def metrics(tx: Transaction, *, now: datetime) -> Metrics:
     """Every number ``/metrics`` exposes, across all accounts."""
-    deliveries = await _count_by(tx, t.deliveries.c.state, sa.true())
+    deliveries = await _count_by(tx, shown_delivery_state(now), sa.true())
     endpoints = await _count_by(tx, t.endpoints.c.state, sa.true())
     outcome = sa.case(
         (_is_success(), "success"),
@@ -128,7 +130,7 @@ async def metrics(tx: Transaction, *, now: datetime) -> Metrics:
             sa.select(sa.func.count())
             .select_from(t.deliveries)
             .where(
-                t.deliveries.c.state == DeliveryState.PENDING.value,
+                delivery_state_is(DeliveryState.PENDING, now),
                 t.deliveries.c.next_attempt_at <= now,
             )
         )
