@@ -478,10 +478,11 @@ class Queue:
 _ENDPOINT_COLUMNS = tuple(column.name for column in _e.c)
 _ENDPOINT_JSON = tuple(c.name for c in _e.c if isinstance(c.type, sa.JSON))
 _ENDPOINT_TIMES = tuple(c.name for c in _e.c if isinstance(c.type, t.UTCDateTime))
-# Per active endpoint, its earliest pending delivery (one probe of ix_deliveries_endpoint_due,
-# the only index that answers it in order) is due. As ``EXISTS``, a plan kept from when the
-# table was small read ix_deliveries_open_order instead: every open row of an endpoint whose
-# backlog is not due yet.
+# Per active endpoint, its earliest pending delivery not under a live lease (one probe of
+# ix_deliveries_endpoint_due, the only index that answers it in order) is due. As ``EXISTS``,
+# a plan kept from when the table was small read ix_deliveries_open_order instead: every open
+# row of an endpoint whose backlog is not due yet. Leased rows are skipped in the heap, here and
+# in the pick: at most the endpoint's leases, which ``dispatch_concurrency`` bounds per worker.
 _DUE_ENDPOINTS = driver.Statement.of(
     f"SELECT {', '.join(_ENDPOINT_COLUMNS)} FROM endpoints"
     f" WHERE state = '{EndpointState.ACTIVE.value}' AND (SELECT next_attempt_at FROM deliveries"
