@@ -478,6 +478,8 @@ class Queue:
 _ENDPOINT_COLUMNS = tuple(column.name for column in _e.c)
 _ENDPOINT_JSON = tuple(c.name for c in _e.c if isinstance(c.type, sa.JSON))
 _ENDPOINT_TIMES = tuple(c.name for c in _e.c if isinstance(c.type, t.UTCDateTime))
+#: A delivery not under a live lease (never leased, released, completed or expired).
+_UNLEASED = " AND (lease_expires_at IS NULL OR lease_expires_at <= ?{timestamp})"
 # Per active endpoint, its earliest pending delivery not under a live lease (one probe of
 # ix_deliveries_endpoint_due, the only index that answers it in order) is due. As ``EXISTS``,
 # a plan kept from when the table was small read ix_deliveries_open_order instead: every open
@@ -486,8 +488,7 @@ _ENDPOINT_TIMES = tuple(c.name for c in _e.c if isinstance(c.type, t.UTCDateTime
 _DUE_ENDPOINTS = driver.Statement.of(
     f"SELECT {', '.join(_ENDPOINT_COLUMNS)} FROM endpoints"
     f" WHERE state = '{EndpointState.ACTIVE.value}' AND (SELECT next_attempt_at FROM deliveries"
-    f" WHERE deliveries.endpoint_id = endpoints.id AND deliveries.state = '{PENDING}'"
-    " AND (lease_expires_at IS NULL OR lease_expires_at <= ?{timestamp})"
+    f" WHERE deliveries.endpoint_id = endpoints.id AND deliveries.state = '{PENDING}'{_UNLEASED}"
     " ORDER BY next_attempt_at LIMIT 1) <= ?{timestamp} ORDER BY id"
 )
 
@@ -503,8 +504,7 @@ _LEASE_SET = "SET lease_owner = ?, lease_id = ?, lease_expires_at = ?, updated_a
 # planners use ix_deliveries_open_order).
 _DUE_PART = (
     "SELECT id FROM (SELECT id FROM deliveries WHERE endpoint_id = ?"
-    f" AND state = '{PENDING}' AND next_attempt_at <= ?{{timestamp}}"
-    " AND (lease_expires_at IS NULL OR lease_expires_at <= ?{timestamp}){held_back}"
+    f" AND state = '{PENDING}' AND next_attempt_at <= ?{{timestamp}}{_UNLEASED}{{held_back}}"
     " ORDER BY next_attempt_at LIMIT ?{lock}) AS due"
 )
 _HELD_BACK = (
