@@ -43,7 +43,15 @@ PG_SERVER_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
 #: table a queue statement may read whole is ``endpoints``, through its primary key instead)
 #: and every read of ``deliveries`` and ``events`` is written as an index probe
 #: (``storage.queue``; checked by ``test_queue_plans_are_generic_and_read_deliveries_by_index``).
-PG_QUEUE_SERVER_SETTINGS = {"plan_cache_mode": "force_generic_plan", "enable_seqscan": "off"}
+#: JIT is off: a scan that must stay sequential (the few rows of ``workers``) is costed as
+#: disabled (10¹⁰), far above ``jit_above_cost``, and was compiled, inlined and optimized by
+#: LLVM on every run: 17–20 ms of server CPU for each worker's once-a-second renewal, which
+#: held up that worker's next exchange as long. The queue's statements are all short.
+PG_QUEUE_SERVER_SETTINGS = {
+    "plan_cache_mode": "force_generic_plan",
+    "enable_seqscan": "off",
+    "jit": "off",
+}
 
 
 def normalize_url(url: str) -> str:
