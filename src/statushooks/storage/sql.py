@@ -789,10 +789,7 @@ def _delivery_from_row(row: sa.Row[Any], now: datetime) -> Delivery:
 
 def shown_delivery_state(now: datetime) -> sa.ColumnElement[str]:
     """A delivery's state as the API shows it at ``now`` (``deliveries.shown_state``)."""
-    leased = sa.and_(
-        t.deliveries.c.state == DeliveryState.PENDING.value,
-        t.deliveries.c.lease_expires_at > now,
-    )
+    leased = delivery_state_is(DeliveryState.LEASED, now)
     return sa.case((leased, DeliveryState.LEASED.value), else_=t.deliveries.c.state)
 
 
