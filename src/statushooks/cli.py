@@ -170,8 +170,14 @@ def serve(
     retry_schedule: RetrySchedule = None,
     allow_private_urls: AllowPrivateUrls = None,
     delivery_timeout: DeliveryTimeout = None,
-    dispatcher: Annotated[
-        bool, typer.Option(help="Also deliver webhooks from this process.")
+    dispatcher: Annotated[bool, typer.Option(help="Also deliver webhooks.")] = True,
+    dispatcher_process: Annotated[
+        bool,
+        typer.Option(
+            "--dispatcher-process/--in-process-dispatcher",
+            help="Deliver from a child process (the API and the dispatcher each get a core), "
+            "or from the API's own process.",
+        ),
     ] = True,
 ) -> None:
     """Run the API and the dispatcher (migrates the database first)."""
@@ -189,7 +195,7 @@ def serve(
         allow_private_urls=allow_private_urls,
         delivery_timeout=delivery_timeout,
     )
-    asgi = create_app(settings, run_dispatcher=dispatcher)
+    asgi = create_app(settings, run_dispatcher=dispatcher, dispatcher_process=dispatcher_process)
     err.print(f"statushooks {__version__} on http://{host}:{port} (docs at /docs)")
     server = uvicorn.Server(uvicorn.Config(asgi, host=host, port=port, log_level="info"))
     run(server.serve())

@@ -82,6 +82,16 @@ class Settings(BaseSettings):
     def _admin_token_is_placeholder(self) -> bool:
         return self.admin_token is None or self.admin_token.strip().lower() in PLACEHOLDER_TOKENS
 
+    def to_env(self) -> dict[str, str]:
+        """These settings as ``STATUSHOOKS_*`` variables: what a child process (``serve``'s
+        dispatcher) needs to load the same ones."""
+        env: dict[str, str] = {}
+        for name, value in self.model_dump().items():
+            if value is not None:
+                text = str(value).lower() if isinstance(value, bool) else str(value)
+                env[f"STATUSHOOKS_{name.upper()}"] = text
+        return env
+
     @property
     def lease_ahead(self) -> int:
         """``dispatch_lease_ahead``, lowered until a lease outlives its wait and its attempt:

@@ -17,9 +17,10 @@ procrastinate's worker.
   the deliveries, still pending, go out again (at-least-once, as ever).
 * **Claims** are batched (``dispatch_batch``) and leased (see ``storage.queue``).
 * **Wake-up without busy polling**: ``Store.new_work`` (set when this process queued
-  deliveries), ``LISTEN statushooks_deliveries`` on PostgreSQL (other processes; reconnected
-  within ``LISTEN_CHECK_INTERVAL`` if it drops), and a slow poll (``poll_interval``) for
-  retries that become due and as the fallback.
+  deliveries); from other processes ``LISTEN statushooks_deliveries`` on PostgreSQL
+  (reconnected within ``LISTEN_CHECK_INTERVAL`` if it drops) and, on an SQLite file, a look at
+  its data version every 2 ms (``Store.watch_commits``); and a slow poll (``poll_interval``)
+  for retries that become due and as the fallback.
 * **Decisions** come from ``retry.RetryPolicy``: succeed, retry at T (``Retry-After``
   honoured), exhaust (the dead letter), or disable the endpoint (410 Gone).
 * **Fairness**: each worker serves its share of every endpoint's ``max_in_flight`` (the live
@@ -198,10 +199,18 @@ class Dispatcher:
         helpers = [asyncio.create_task(self._watch_new_work(), name="watch-new-work")]
         if not self.store.is_sqlite:
             helpers.append(asyncio.create_task(self._keep_listening(), name="keep-listening"))
+        loop = asyncio.get_running_loop()
+
+        def committed() -> None:  # in the watcher's thread
+            loop.call_soon_threadsafe(self._work_came)
+
+        commits = self.store.watch_commits(committed)
         logger.info("dispatcher %s started", self.worker_id)
         try:
             await self._dispatch_loop()
         finally:
+            if commits is not None:
+                await asyncio.to_thread(commits.stop)
             await self._shutdown()
             for helper in helpers:
                 helper.cancel()

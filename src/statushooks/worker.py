@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -18,6 +19,7 @@ from typing import Any, TypeVar
 from statushooks import config, exceptions
 from statushooks.dispatcher import Dispatcher
 from statushooks.storage.sql import Store
+from statushooks.supervisor import STOP_WITH_PARENT
 
 logger = logging.getLogger(__name__)
 
@@ -27,19 +29,41 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 GC_THRESHOLDS = (20_000, 20, 50)  # allocations, then gen-0 and gen-1 collections
 
 
-async def run_worker(settings: config.Settings) -> None:
-    """Dispatch deliveries until SIGTERM/SIGINT, then stop gracefully."""
+async def run_worker(settings: config.Settings, *, stop_with_parent: bool = False) -> None:
+    """Dispatch deliveries until SIGTERM/SIGINT, then stop gracefully; with
+    ``stop_with_parent``, also once standard input closes (``serve``'s child: its parent
+    holds the other end, so it closes when the parent exits, however it exits)."""
     store = await Store.open(settings.database_url)
     dispatcher = Dispatcher(store, settings)
     loop = asyncio.get_running_loop()
     for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, dispatcher.stop)
+    if stop_with_parent:
+        _stop_when_input_closes(loop, dispatcher.stop)
     try:
         await dispatcher.run()
     finally:
         for signum in STOP_SIGNALS:
             loop.remove_signal_handler(signum)
+        if stop_with_parent:
+            loop.remove_reader(sys.stdin.fileno())
         await store.close()
+
+
+def _stop_when_input_closes(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) -> None:
+    fd = sys.stdin.fileno()
+
+    def readable() -> None:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            data = b""
+        if not data:
+            loop.remove_reader(fd)
+            logger.warning("the parent process is gone: stopping")
+            stop()
+
+    loop.add_reader(fd, readable)
 
 
 def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -77,7 +101,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     try:
         settings = config.load_settings()
-        run(run_worker(settings))
+        run(run_worker(settings, stop_with_parent=STOP_WITH_PARENT in sys.argv[1:]))
     except exceptions.StatushooksError as exc:
         logger.error("%s", exc.message)
         logger.debug("details", exc_info=exc)

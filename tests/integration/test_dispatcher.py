@@ -519,6 +519,26 @@ async def listen_backends(store: Store) -> list[int]:
         return [row.pid for row in rows]
 
 
+async def test_work_another_process_queues_wakes_the_dispatcher_at_once(
+    svc, store, settings, sink, account_id, database_url
+):
+    """Deliveries queued through another connection, as by the API of ``statushooks serve``
+    beside its dispatcher's process, are claimed at once, not at the next poll: NOTIFY on
+    PostgreSQL, the database's data version on SQLite."""
+    await endpoint(svc, account_id, sink.url("/hook"))
+    async with dispatching(store, tuned(settings, poll_interval=60.0)):
+        if not store.is_sqlite:
+            await testing.wait_until(lambda: _count_is(listen_backends(store), 1), timeout=10)
+        await asyncio.sleep(0.2)  # the first claims have found nothing
+        other = await Store.open(database_url, upgrade=False)
+        try:
+            other_svc = service.Service(store=other, settings=settings, pricing=svc.pricing)
+            await submit(other_svc, account_id)
+        finally:
+            await other.close()
+        await sink.wait_for(1, timeout=10.0)
+
+
 @pytest.mark.parametrize(
     "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
 )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 import pytest
@@ -200,6 +202,73 @@ async def test_send_test_and_recover(svc: Service) -> None:
     async with svc.store.read() as tx:
         assert (await tx.get_delivery(account_id, delivery.id)).state is DeliveryState.PENDING
     assert await svc.recover(account_id, endpoint_id, since=since) == 0
+
+
+#: On SQLite a report is worked out before its write transaction; on PostgreSQL inside it,
+#: under its messages' row locks, so nothing can come between.
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+def interfere_after_planning(
+    monkeypatch: pytest.MonkeyPatch, interference: Callable[[], Awaitable[object]]
+) -> None:
+    """Run ``interference`` once, after the next report's changes were worked out from what
+    it read and before they are written: as another request's would, committed between the
+    two (on SQLite the reports are planned outside the write lock)."""
+    plan = Service._plan
+    pending = [interference]
+
+    async def plan_then_interfere(self: Service, *args: Any) -> Any:
+        made = await plan(self, *args)
+        if pending:
+            await pending.pop()()
+        return made
+
+    monkeypatch.setattr(Service, "_plan", plan_then_interfere)
+
+
+@SQLITE_ONLY
+async def test_a_report_whose_message_changed_after_it_was_read_is_applied_again(
+    svc: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same receipt, committed by another request meanwhile: this one then finds it
+    applied already and changes nothing (no second history entry, no event twice)."""
+    account_id, _ = await account_with_endpoint(svc)
+    message = await svc.submit_sms(account_id, to="+447810000001", sender="Name", text="hi")
+
+    async def same_receipt_first() -> object:
+        return await svc.report_status(account_id, message.id, status=MessageStatus.DELIVERED)
+
+    interfere_after_planning(monkeypatch, same_receipt_first)
+    result = await svc.report_status(account_id, message.id, status=MessageStatus.DELIVERED)
+    assert not result.changed
+    stored, history, events = await svc.get_message(account_id, message.id)
+    assert [record.status for record in history] == [
+        MessageStatus.SUBMITTED,
+        MessageStatus.DELIVERED,
+    ]
+    assert [event.sequence for event in events] == list(range(1, len(events) + 1))
+    assert stored.last_sequence == len(events) == 3  # submitted: 1 event; delivered: 2
+
+
+@SQLITE_ONLY
+async def test_reports_fan_out_to_the_endpoints_as_they_are_when_written(
+    svc: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An endpoint deleted while the report was being worked out gets no delivery (and its
+    deletion does not make the report fail)."""
+    account_id, endpoint_id = await account_with_endpoint(svc)
+    message = await svc.submit_sms(account_id, to="+447810000001", sender="Name", text="hi")
+    await svc.delete_endpoint(account_id, endpoint_id)
+    kept = await svc.create_endpoint(account_id, EndpointSpec(url="http://127.0.0.1:9/kept"))
+
+    async def delete_kept() -> object:
+        return await svc.delete_endpoint(account_id, kept.id)
+
+    interfere_after_planning(monkeypatch, delete_kept)
+    result = await svc.report_status(account_id, message.id, status=MessageStatus.DELIVERED)
+    assert result.changed
+    assert await deliveries_of(svc, account_id) == []
 
 
 async def test_bulk_reports_apply_in_order_within_one_batch(svc: Service) -> None:

@@ -200,3 +200,111 @@ def test_only_sqlite_files_get_a_checkpointer() -> None:
     assert engines.sqlite_file(create_async_engine("sqlite+aiosqlite:///data/x.db")) == "data/x.db"
     assert engines.sqlite_file(create_async_engine("sqlite+aiosqlite:///:memory:")) is None
     assert engines.sqlite_file(create_async_engine("postgresql+asyncpg://u@h/db")) is None
+
+
+# -- writers of several processes on one SQLite file ----------------------------------------
+
+
+async def test_writers_of_two_stores_on_one_file_take_turns_on_the_file_lock(
+    tmp_path: Path,
+) -> None:
+    """Two stores on one file stand for two processes (``flock`` belongs to each store's own
+    open file): while one holds a write transaction, the other's ``write()`` and
+    ``run_write()`` wait on ``<db>-wlock``, and go in once it commits."""
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    first = await Store.open(url)
+    second = await Store.open(url, upgrade=False)
+    order: list[str] = []
+    now = datetime.now(UTC)
+
+    async def second_writes() -> None:
+        async with second.write() as tx:
+            order.append("second write")
+            await tx.insert_account(accounts.Account(id="acc_second", name="b", created_at=now))
+
+    def second_runs(_conn: sa.Connection) -> None:
+        order.append("second run_write")
+
+    async def first_holds(release: asyncio.Event, note: str) -> None:
+        async with first.write() as tx:
+            await tx.conn.execute(sa.text("DELETE FROM accounts WHERE id = 'none'"))
+            await release.wait()
+            order.append(note)
+
+    try:
+        for note, second_writer in (
+            ("first commits", second_writes),
+            ("first commits again", lambda: second.run_write(second_runs)),
+        ):
+            release = asyncio.Event()
+            holding = asyncio.ensure_future(first_holds(release, note))
+            await asyncio.sleep(0.1)
+            waiting = asyncio.ensure_future(second_writer())
+            await asyncio.sleep(0.2)
+            assert not waiting.done()
+            assert _flock_is_taken(tmp_path / "shared.db-wlock")
+            release.set()
+            await asyncio.wait_for(asyncio.gather(holding, waiting), timeout=10)
+        assert order == ["first commits", "second write", "first commits again", "second run_write"]
+        assert not _flock_is_taken(tmp_path / "shared.db-wlock")
+    finally:
+        await second.close()
+        await first.close()
+
+
+async def test_a_writer_cancelled_while_waiting_for_the_file_lock_leaves_it_free(
+    tmp_path: Path,
+) -> None:
+    from statushooks.storage.writelock import FileWriteLock
+
+    holder, waiter = FileWriteLock(str(tmp_path / "x.db")), FileWriteLock(str(tmp_path / "x.db"))
+    try:
+        assert holder.try_acquire()
+        waiting = asyncio.ensure_future(waiter.acquire())
+        await asyncio.sleep(0.1)
+        waiting.cancel()
+        await asyncio.sleep(0.1)
+        assert not waiting.done()  # it lets go only once it has had the lock
+        holder.release()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(waiting, timeout=10)
+        assert not _flock_is_taken(tmp_path / "x.db-wlock")
+    finally:
+        holder.close()
+        waiter.close()
+
+
+def _flock_is_taken(path: Path) -> bool:
+    import fcntl
+    import os
+
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+async def test_commit_watcher_sees_the_commits_of_other_connections(tmp_path: Path) -> None:
+    """``Store.watch_commits`` calls back after another connection's commit, not before."""
+    url = f"sqlite:///{tmp_path / 'watched.db'}"
+    watched = await Store.open(url)
+    writer = await Store.open(url, upgrade=False)
+    seen = threading.Event()
+    watcher = watched.watch_commits(seen.set)
+    assert watcher is not None
+    try:
+        await asyncio.sleep(0.1)
+        assert not seen.is_set()
+        async with writer.write() as tx:
+            now = datetime.now(UTC)
+            await tx.insert_account(accounts.Account(id="acc_w", name="w", created_at=now))
+        assert await asyncio.to_thread(seen.wait, 10)
+    finally:
+        await asyncio.to_thread(watcher.stop)
+        await writer.close()
+        await watched.close()
+    assert not any(thread.name == "statushooks-commits" for thread in threading.enumerate())

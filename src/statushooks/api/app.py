@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from statushooks import __version__, service, sms
+from statushooks import __version__, service, sms, supervisor
 from statushooks.api import errors
 from statushooks.api.routes import (
     accounts,
@@ -40,14 +40,20 @@ Creating POSTs accept an `Idempotency-Key` header.
 
 
 def create_app(
-    settings: Settings, store: Store | None = None, *, run_dispatcher: bool = False
+    settings: Settings,
+    store: Store | None = None,
+    *,
+    run_dispatcher: bool = False,
+    dispatcher_process: bool = False,
 ) -> FastAPI:
     """The API; it opens (and migrates) the database unless given a ``store``.
 
     Args:
         settings: the configuration.
         store: an open store to use (and leave open); None to open ``settings.database_url``.
-        run_dispatcher: also deliver webhooks from this process (``statushooks serve``).
+        run_dispatcher: also deliver webhooks (``statushooks serve``).
+        dispatcher_process: deliver from a child process (``supervisor``), not this one;
+            in this one anyway if the database is SQLite in memory (a child could not see it).
     """
 
     @contextlib.asynccontextmanager
@@ -58,7 +64,13 @@ def create_app(
             store=opened, settings=settings, pricing=sms.PricingTable.load(settings.pricing_file)
         )
         try:
-            async with _dispatching(opened, settings, enabled=run_dispatcher):
+            if not run_dispatcher:
+                dispatching: contextlib.AbstractAsyncContextManager[None] = _no_dispatcher()
+            elif dispatcher_process and opened.can_be_shared:
+                dispatching = _dispatching_apart(settings)
+            else:
+                dispatching = _dispatching(opened, settings)
+            async with dispatching:
                 yield
         finally:
             if own_store:
@@ -88,11 +100,13 @@ def create_app(
 
 
 @contextlib.asynccontextmanager
-async def _dispatching(store: Store, settings: Settings, *, enabled: bool) -> AsyncIterator[None]:
-    """Run a dispatcher alongside the API while the context is open."""
-    if not enabled:
-        yield
-        return
+async def _no_dispatcher() -> AsyncIterator[None]:
+    yield
+
+
+@contextlib.asynccontextmanager
+async def _dispatching(store: Store, settings: Settings) -> AsyncIterator[None]:
+    """Run a dispatcher alongside the API, in this process, while the context is open."""
     from statushooks import dispatcher  # imported only by processes that deliver
 
     worker = dispatcher.Dispatcher(store, settings)
@@ -102,6 +116,17 @@ async def _dispatching(store: Store, settings: Settings, *, enabled: bool) -> As
     finally:
         worker.stop()
         await task
+
+
+@contextlib.asynccontextmanager
+async def _dispatching_apart(settings: Settings) -> AsyncIterator[None]:
+    """Run a dispatcher in a child process while the context is open."""
+    child = supervisor.DispatcherProcess(settings)
+    await child.start()
+    try:
+        yield
+    finally:
+        await child.stop()
 
 
 class BodyLimitMiddleware:

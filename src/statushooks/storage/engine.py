@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -30,6 +31,9 @@ SQLITE_WAL_AUTOCHECKPOINT = 20_000
 SQLITE_THREAD_CACHE_KIB = 65_536
 #: Seconds between the background checkpoints of a dispatching process (``WalCheckpointer``).
 SQLITE_CHECKPOINT_INTERVAL = 0.25
+#: Seconds between two looks of a dispatcher at whether another process committed
+#: (``CommitWatcher``): the most a delivery queued by another process waits to be claimed.
+SQLITE_COMMIT_WATCH_INTERVAL = 0.002
 PG_POOL_SIZE = 10
 THREAD_POOL_SIZE = 2  # connections of the PostgreSQL engine of ``Store.run_write``'s thread
 #: asyncpg prepares every statement, and after five runs PostgreSQL may switch a prepared
@@ -186,6 +190,51 @@ class WalCheckpointer:
         except sqlite3.Error:
             self.failures += 1
             logger.debug("background checkpoint of %s failed", self.path, exc_info=True)
+
+
+class CommitWatcher:
+    """Calls ``on_commit`` soon after another connection commits to an SQLite file.
+
+    PostgreSQL tells a dispatcher of new deliveries with ``NOTIFY``; SQLite has no such channel
+    between processes. This thread reads ``PRAGMA data_version`` every ``interval`` on a
+    connection of its own: the number changes whenever any other connection (in this process
+    or another) has committed a change, and reading it takes no lock and does no I/O beyond the
+    WAL index in shared memory. ``on_commit`` runs in this thread.
+    """
+
+    def __init__(
+        self, path: str, on_commit: Callable[[], None], interval: float | None = None
+    ) -> None:
+        self.path = path
+        self.interval = SQLITE_COMMIT_WATCH_INTERVAL if interval is None else interval
+        self._on_commit = on_commit
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="statushooks-commits", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop watching (blocking for at most one ``interval``: call from a thread)."""
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            seen = self._version(connection)
+            while not self._stop.wait(self.interval):
+                version = self._version(connection)
+                if version != seen:
+                    seen = version
+                    self._on_commit()
+        finally:
+            connection.close()
+
+    def _version(self, connection: sqlite3.Connection) -> int | None:
+        try:
+            return int(connection.execute("PRAGMA data_version").fetchone()[0])
+        except sqlite3.Error:
+            logger.debug("reading the data version of %s failed", self.path, exc_info=True)
+            return None
 
 
 def sqlite_file(engine: AsyncEngine) -> str | None:

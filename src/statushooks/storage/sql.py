@@ -36,7 +36,7 @@ from statushooks.deliveries import Attempt, Delivery, DeliveryState, Event, show
 from statushooks.endpoints import Endpoint, EndpointSecret, EndpointState
 from statushooks.links import TrackedLink
 from statushooks.messages import Channel, Message, MessageStatus
-from statushooks.storage import driver, migrate
+from statushooks.storage import driver, migrate, writelock
 from statushooks.storage import engine as engines
 from statushooks.storage import tables as t
 
@@ -78,6 +78,12 @@ _MESSAGES_SQL = (
 )
 _MESSAGES = driver.Statement.of(_MESSAGES_SQL)
 _MESSAGES_FOR_UPDATE = driver.Statement.of(_MESSAGES_SQL + " FOR UPDATE")
+#: The columns a status write changes (``update_statuses``), by which ``message_version`` tells
+#: whether a message changed since it was read.
+_VERSION_COLUMNS = ("status", "error_code", "error_message", "last_sequence", "updated_at")
+_MESSAGE_VERSIONS = driver.Statement.of(
+    f"SELECT id, {', '.join(_VERSION_COLUMNS)} FROM messages WHERE account_id = ? AND id {{in_ids}}"
+)
 
 
 def _insert(table: sa.Table, columns: Sequence[str]) -> driver.Statement:
@@ -164,6 +170,9 @@ class Store:
         #: SQLite has one writer: this process's writers queue here, in order, instead of in
         #: SQLite's busy handler (which sleeps in growing steps while the lock is held).
         self._write_lock: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
+        #: SQLite file: and across processes, on a file lock that wakes the next writer at once.
+        path = engines.sqlite_file(engine)
+        self._file_lock = writelock.FileWriteLock(path) if path is not None else None
         #: SQLite: the engine and the one thread ``run_write`` uses (made on first use).
         self._thread_engine: sa.Engine | None = None
         self._thread: concurrent.futures.ThreadPoolExecutor | None = None
@@ -186,6 +195,11 @@ class Store:
     def is_sqlite(self) -> bool:
         return engines.is_sqlite(self.engine)
 
+    @property
+    def can_be_shared(self) -> bool:
+        """Whether another process can open this database (not SQLite in memory)."""
+        return not self.is_sqlite or engines.sqlite_file(self.engine) is not None
+
     async def close(self) -> None:
         if self._loop_thread is not None:
             loop_thread, self._loop_thread = self._loop_thread, None
@@ -198,6 +212,8 @@ class Store:
             await asyncio.get_running_loop().run_in_executor(thread, self._dispose_thread_engine)
             thread.shutdown(wait=True)
         await self.engine.dispose()
+        if self._file_lock is not None:
+            self._file_lock.close()
 
     def _dispose_thread_engine(self) -> None:
         if self.checkpointer is not None:
@@ -206,6 +222,13 @@ class Store:
         if self._thread_engine is not None:
             self._thread_engine.dispose()
             self._thread_engine = None
+
+    def watch_commits(self, on_commit: Callable[[], None]) -> engines.CommitWatcher | None:
+        """SQLite file: call ``on_commit`` (from a thread) soon after any other connection,
+        of this process or another, commits; stop the returned watcher when done. None on
+        PostgreSQL (``NOTIFY`` does this there) and in memory (no other process can write)."""
+        path = engines.sqlite_file(self.engine)
+        return None if path is None else engines.CommitWatcher(path, on_commit)
 
     async def ping(self) -> None:
         """Raise ``StorageError`` unless the database answers."""
@@ -223,7 +246,7 @@ class Store:
             raise RuntimeError("a write transaction is already open in this task")
         token = _in_write.set(True)
         try:
-            async with self._write_lock or contextlib.nullcontext():
+            async with self._write_lock or contextlib.nullcontext(), self._file_locked():
                 with wrap_exceptions():
                     async with self.engine.begin() as conn:
                         tx = Transaction(conn)
@@ -232,6 +255,17 @@ class Store:
                         self.new_work.set()
         finally:
             _in_write.reset(token)
+
+    @contextlib.asynccontextmanager
+    async def _file_locked(self) -> AsyncIterator[None]:
+        if self._file_lock is None:
+            yield
+            return
+        await self._file_lock.acquire()
+        try:
+            yield
+        finally:
+            self._file_lock.release()
 
     async def run_write(self, work: Callable[[sa.Connection], T]) -> T:
         """Run ``work`` in one write transaction, as plain synchronous code; commit, return its
@@ -283,8 +317,14 @@ class Store:
             path = engines.sqlite_file(self.engine)
             if path is not None:
                 self.checkpointer = engines.WalCheckpointer(path)
-        with wrap_exceptions(), self._thread_engine.begin() as conn:
-            return work(conn)
+        if self._file_lock is not None:
+            self._file_lock.acquire_blocking()
+        try:
+            with wrap_exceptions(), self._thread_engine.begin() as conn:
+                return work(conn)
+        finally:
+            if self._file_lock is not None:
+                self._file_lock.release()
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[Transaction]:
@@ -421,6 +461,23 @@ class Transaction:
         when = driver.memoized(db.datetime_of)
         found = (_message_from_values(row, when) for row in result.all())
         return {message.id: message for message in found}
+
+    async def message_versions(
+        self, account_id: str, message_ids: Iterable[str]
+    ) -> dict[str, tuple[Any, ...] | None]:
+        """``message_version`` of each of the account's messages among ``message_ids``; None
+        for an id that is not one of them."""
+        db = self.db
+        wanted = sorted(set(message_ids))
+        result = await self.conn.exec_driver_sql(
+            db.text(_MESSAGE_VERSIONS), (account_id, db.ids(wanted))
+        )
+        when = driver.memoized(db.datetime_of)
+        versions: dict[str, tuple[Any, ...] | None] = dict.fromkeys(wanted)
+        rows: Sequence[Sequence[Any]] = result.all()
+        for message_id, status, code, text, sequence, updated_at in rows:
+            versions[message_id] = (status, code, text, sequence, when(updated_at))
+        return versions
 
     async def update_statuses(self, updated: Iterable[Message]) -> None:
         """Write the status fields of messages whose status changed (one statement)."""
@@ -737,6 +794,17 @@ def endpoint_from_values(values: dict[str, Any]) -> Endpoint:
         for secret in values["secrets"]
     )
     return Endpoint(**values)
+
+
+def message_version(message: Message) -> tuple[Any, ...]:
+    """The message's values of the columns a status write changes (``message_versions``)."""
+    return (
+        message.status.value,
+        message.error_code,
+        message.error_message,
+        message.last_sequence,
+        message.updated_at,
+    )
 
 
 def _message_values(message: Message) -> dict[str, Any]:
