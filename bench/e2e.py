@@ -1,5 +1,5 @@
-"""Scenario 4 — end-to-end: ``statushooks serve`` (API + dispatcher in one process, SQLite, as
-``make run``) with one endpoint on the recording sink, ``max_in_flight`` 100 (the in-flight total
+"""Scenario 4 — end-to-end: ``statushooks serve`` (the API, and its dispatcher in a child
+process; SQLite, as ``make run``; the figures count both processes) with one endpoint on the recording sink, ``max_in_flight`` 100 (the in-flight total
 of drain and of the limit client: here one endpoint takes the whole load); the generator posts
 ``delivered`` reports through the bulk API at fixed rates (500, 1,000, 2,000, 4,000 events/s, 30 s each; ``--quick``:
 5 s each). Figures per rate: the accepted and the delivered rate (sustained), and the latency
