@@ -12,6 +12,8 @@ with the same settings:
   graceful shutdown, then SIGKILL after ``shutdown_timeout`` + ``STOP_GRACE``) when the API
   stops;
 * if it exits on its own it is started again after ``RESTART_DELAY``;
+* it runs in a session of its own, so a Ctrl-C in the terminal stops the API's process,
+  which stops the child in turn;
 * if the API's process dies without stopping it, the child sees its standard input close and
   stops too (nothing is left delivering from a dead service);
 * it learns of new deliveries from the database: ``NOTIFY`` on PostgreSQL, the data version on
@@ -66,6 +68,10 @@ class DispatcherProcess:
             STOP_WITH_PARENT,
             stdin=asyncio.subprocess.PIPE,
             env=env,
+            # Its own session: a Ctrl-C in the terminal reaches the API's process only, which
+            # then stops the child itself, in order (instead of both at once, and the child's
+            # exit taken for a crash).
+            start_new_session=True,
         )
         logger.info("dispatcher process %d started", proc.pid)
         return proc
@@ -75,7 +81,8 @@ class DispatcherProcess:
             code = await self._proc.wait()
             if self._stopping:
                 return
-            logger.error(
+            logger.log(
+                logging.INFO if code == 0 else logging.ERROR,
                 "the dispatcher process %d exited (status %s); starting another in %g s",
                 self._proc.pid,
                 code,
