@@ -8,7 +8,9 @@ end-to-end benchmark: docs/architecture.md, "The dispatcher in a process of its 
 ``serve`` runs the dispatcher as a child (``python -m statushooks.worker --stop-with-parent``)
 with the same settings:
 
-* it starts once the API has migrated the database, and is stopped (SIGTERM, the worker's
+* it starts once the API has migrated the database, and the API takes requests once the
+  child's dispatcher has joined the workers (a request in the first second of a fresh
+  service no longer waits ~0.5 s for the child to import and start), and it is stopped (SIGTERM, the worker's
   graceful shutdown, then SIGKILL after ``shutdown_timeout`` + ``STOP_GRACE``) when the API
   stops;
 * if it exits on its own it is started again after ``RESTART_DELAY``;
@@ -30,11 +32,14 @@ import os
 import sys
 
 from statushooks.config import Settings
+from statushooks.storage.sql import Store
 
 logger = logging.getLogger(__name__)
 
 RESTART_DELAY = 1.0  # seconds before a dispatcher process that exited is started again
 STOP_GRACE = 10.0  # seconds beyond ``shutdown_timeout`` before the child is killed
+READY_TIMEOUT = 30.0  # seconds ``start`` waits for the child's dispatcher to join the workers
+READY_POLL = 0.05  # seconds between two looks
 STOP_WITH_PARENT = "--stop-with-parent"  # the worker's flag: stop when standard input closes
 
 
@@ -54,9 +59,23 @@ class DispatcherProcess:
         """The running child's process id."""
         return None if self._proc is None or self._proc.returncode is not None else self._proc.pid
 
-    async def start(self) -> None:
+    async def start(self, store: Store | None = None) -> None:
+        """Start the child; given the ``store``, return once its dispatcher has joined the
+        workers (its first exchange), or after ``READY_TIMEOUT`` (logged; it goes on)."""
         self._proc = await self._spawn()
         self._watch = asyncio.create_task(self._supervise(), name="dispatcher-process")
+        if store is not None:
+            await self._wait_until_live(store, self._proc.pid)
+
+    async def _wait_until_live(self, store: Store, pid: int) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + READY_TIMEOUT
+        while loop.time() < deadline and self.pid == pid:
+            async with store.read() as tx:
+                if await tx.has_worker_of_process(pid):
+                    return
+            await asyncio.sleep(READY_POLL)
+        logger.warning("the dispatcher process %d is not dispatching yet", pid)
 
     async def _spawn(self) -> asyncio.subprocess.Process:
         env = {k: v for k, v in os.environ.items() if not k.startswith("STATUSHOOKS_")}

@@ -51,12 +51,15 @@ async def gone(pid: int) -> bool:
 async def test_the_dispatcher_process_delivers_and_stops_with_the_service(
     svc: service.Service, settings: config.Settings, sink: testing.WebhookSink
 ) -> None:
-    """What the API queues, the child delivers; ``stop()`` ends the child (gracefully)."""
+    """``start(store)`` returns once the child dispatches; what the API queues, the child
+    delivers; ``stop()`` ends the child (gracefully)."""
     child = supervisor.DispatcherProcess(settings)
-    await child.start()
+    await child.start(svc.store)
     try:
         pid = child.pid
         assert pid is not None and pid != os.getpid()
+        async with svc.store.read() as tx:
+            assert await tx.has_worker_of_process(pid)
         message_id = await queue_one(svc, sink.url("/hook"))
         [request] = await sink.wait_for(1, timeout=START_TIMEOUT)
         assert message_id.encode() in request.body

@@ -67,7 +67,7 @@ def create_app(
             if not run_dispatcher:
                 dispatching: contextlib.AbstractAsyncContextManager[None] = _no_dispatcher()
             elif dispatcher_process and opened.can_be_shared:
-                dispatching = _dispatching_apart(settings)
+                dispatching = _dispatching_apart(opened, settings)
             else:
                 dispatching = _dispatching(opened, settings)
             async with dispatching:
@@ -119,10 +119,10 @@ async def _dispatching(store: Store, settings: Settings) -> AsyncIterator[None]:
 
 
 @contextlib.asynccontextmanager
-async def _dispatching_apart(settings: Settings) -> AsyncIterator[None]:
-    """Run a dispatcher in a child process while the context is open."""
+async def _dispatching_apart(store: Store, settings: Settings) -> AsyncIterator[None]:
+    """Run a dispatcher in a child process while the context is open (once it dispatches)."""
     child = supervisor.DispatcherProcess(settings)
-    await child.start()
+    await child.start(store)
     try:
         yield
     finally:

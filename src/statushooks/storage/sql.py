@@ -432,6 +432,12 @@ class Transaction:
             self._endpoints_by_account[account_id] = cached
         return cached
 
+    async def has_worker_of_process(self, pid: int) -> bool:
+        """Whether a dispatcher of process ``pid`` is among the workers (its id is
+        ``host:pid:random``: ``dispatcher.default_worker_id``)."""
+        query = sa.select(t.workers.c.id).where(t.workers.c.id.like(f"%:{pid}:%")).limit(1)
+        return await self._one(query) is not None
+
     # -- messages --------------------------------------------------------------------------
 
     async def insert_message(self, message: Message) -> None:
