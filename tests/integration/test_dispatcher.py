@@ -50,6 +50,18 @@ async def submit(svc: service.Service, account_id: str, text: str = "hello") -> 
     return message.id
 
 
+async def submit_from_another_process(
+    svc: service.Service, settings: config.Settings, account_id: str, database_url: str
+) -> None:
+    """Submit a message through a store of its own, as another process would."""
+    other = await Store.open(database_url, upgrade=False)
+    try:
+        other_svc = service.Service(store=other, settings=settings, pricing=svc.pricing)
+        await submit(other_svc, account_id)
+    finally:
+        await other.close()
+
+
 async def deliveries(store: Store, account_id: str) -> list[Delivery]:
     async with store.read() as tx:
         return (await tx.list_deliveries(account_id, limit=250)).data
@@ -530,12 +542,7 @@ async def test_work_another_process_queues_wakes_the_dispatcher_at_once(
         if not store.is_sqlite:
             await testing.wait_until(lambda: _count_is(listen_backends(store), 1), timeout=10)
         await asyncio.sleep(0.2)  # the first claims have found nothing
-        other = await Store.open(database_url, upgrade=False)
-        try:
-            other_svc = service.Service(store=other, settings=settings, pricing=svc.pricing)
-            await submit(other_svc, account_id)
-        finally:
-            await other.close()
+        await submit_from_another_process(svc, settings, account_id, database_url)
         await sink.wait_for(1, timeout=10.0)
 
 
@@ -554,12 +561,7 @@ async def test_dropped_listen_connection_reconnects(
         async with store.write() as tx:
             await tx.conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
         await testing.wait_until(lambda: _reconnected(listen_backends(store), first), timeout=10)
-        other = await Store.open(database_url, upgrade=False)
-        try:
-            other_svc = service.Service(store=other, settings=settings, pricing=svc.pricing)
-            await submit(other_svc, account_id)
-        finally:
-            await other.close()
+        await submit_from_another_process(svc, settings, account_id, database_url)
         await sink.wait_for(1, timeout=10.0)
 
 

@@ -147,7 +147,41 @@ def _configure_sqlite(engine: AsyncEngine | sa.Engine, *pragmas: str) -> None:
         connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
-class WalCheckpointer:
+class _SqliteThread:
+    """A daemon thread that runs ``_tick`` every ``interval`` seconds on an SQLite connection
+    of its own, until ``stop()``."""
+
+    name = "statushooks-sqlite-thread"
+
+    def __init__(self, path: str, interval: float) -> None:
+        self.path = path
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the tick under way, if any (blocking: call from a thread)."""
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            self._first(connection)
+            while not self._stop.wait(self.interval):
+                self._tick(connection)
+        finally:
+            connection.close()
+
+    def _first(self, connection: sqlite3.Connection) -> None:
+        """Run once, before the first interval."""
+
+    def _tick(self, connection: sqlite3.Connection) -> None:
+        raise NotImplementedError
+
+
+class WalCheckpointer(_SqliteThread):
     """Copies an SQLite WAL back into the database from a thread and connection of its own.
 
     A commit that crosses ``SQLITE_WAL_AUTOCHECKPOINT`` pages copies the WAL back itself, and
@@ -158,32 +192,15 @@ class WalCheckpointer:
     other core). The writers' own threshold stays as the backstop.
     """
 
+    name = "statushooks-checkpoint"
+
     def __init__(self, path: str, interval: float | None = None) -> None:
-        self.path = path
-        self.interval = SQLITE_CHECKPOINT_INTERVAL if interval is None else interval
         #: Checkpoints run, and how many of them failed (logged at debug level).
         self.runs = 0
         self.failures = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name="statushooks-checkpoint", daemon=True
-        )
-        self._thread.start()
+        super().__init__(path, SQLITE_CHECKPOINT_INTERVAL if interval is None else interval)
 
-    def stop(self) -> None:
-        """Stop after the checkpoint under way, if any (blocking: call from a thread)."""
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        try:
-            while not self._stop.wait(self.interval):
-                self._checkpoint(connection)
-        finally:
-            connection.close()
-
-    def _checkpoint(self, connection: sqlite3.Connection) -> None:
+    def _tick(self, connection: sqlite3.Connection) -> None:
         self.runs += 1
         try:
             connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
@@ -192,7 +209,7 @@ class WalCheckpointer:
             logger.debug("background checkpoint of %s failed", self.path, exc_info=True)
 
 
-class CommitWatcher:
+class CommitWatcher(_SqliteThread):
     """Calls ``on_commit`` soon after another connection commits to an SQLite file.
 
     PostgreSQL tells a dispatcher of new deliveries with ``NOTIFY``; SQLite has no such channel
@@ -202,32 +219,23 @@ class CommitWatcher:
     WAL index in shared memory. ``on_commit`` runs in this thread.
     """
 
+    name = "statushooks-commits"
+
     def __init__(
         self, path: str, on_commit: Callable[[], None], interval: float | None = None
     ) -> None:
-        self.path = path
-        self.interval = SQLITE_COMMIT_WATCH_INTERVAL if interval is None else interval
         self._on_commit = on_commit
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="statushooks-commits", daemon=True)
-        self._thread.start()
+        self._seen: int | None = None
+        super().__init__(path, SQLITE_COMMIT_WATCH_INTERVAL if interval is None else interval)
 
-    def stop(self) -> None:
-        """Stop watching (blocking for at most one ``interval``: call from a thread)."""
-        self._stop.set()
-        self._thread.join()
+    def _first(self, connection: sqlite3.Connection) -> None:
+        self._seen = self._version(connection)
 
-    def _run(self) -> None:
-        connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        try:
-            seen = self._version(connection)
-            while not self._stop.wait(self.interval):
-                version = self._version(connection)
-                if version != seen:
-                    seen = version
-                    self._on_commit()
-        finally:
-            connection.close()
+    def _tick(self, connection: sqlite3.Connection) -> None:
+        version = self._version(connection)
+        if version != self._seen:
+            self._seen = version
+            self._on_commit()
 
     def _version(self, connection: sqlite3.Connection) -> int | None:
         try:
