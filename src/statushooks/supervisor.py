@@ -8,11 +8,11 @@ end-to-end benchmark: docs/architecture.md, "The dispatcher in a process of its 
 ``serve`` runs the dispatcher as a child (``python -m statushooks.worker --stop-with-parent``)
 with the same settings:
 
-* it starts once the API has migrated the database, and the API takes requests once the
-  child's dispatcher has joined the workers (a request in the first second of a fresh
-  service no longer waits ~0.5 s for the child to import and start), and it is stopped (SIGTERM, the worker's
-  graceful shutdown, then SIGKILL after ``shutdown_timeout`` + ``STOP_GRACE``) when the API
-  stops;
+* it starts once the API has migrated the database;
+* the API takes requests once the child's dispatcher has joined the workers (a request in
+  the first second of a fresh service no longer waits ~0.5 s for the child to start);
+* it is stopped when the API stops: SIGTERM (the worker's graceful shutdown), then SIGKILL
+  after ``shutdown_timeout`` + ``STOP_GRACE``;
 * if it exits on its own it is started again after ``RESTART_DELAY``;
 * it runs in a session of its own, so a Ctrl-C in the terminal stops the API's process,
   which stops the child in turn;
