@@ -19,8 +19,9 @@ procrastinate's worker.
 * **Wake-up without busy polling**: ``Store.new_work`` (set when this process queued
   deliveries); from other processes ``LISTEN statushooks_deliveries`` on PostgreSQL
   (reconnected within ``LISTEN_CHECK_INTERVAL`` if it drops) and, on an SQLite file, a look at
-  its data version every 2 ms (``Store.watch_commits``); and a slow poll (``poll_interval``)
-  for retries that become due and as the fallback.
+  its data version every 2 ms while the dispatcher sleeps with nothing more due
+  (``Store.watch_commits``); and a slow poll (``poll_interval``) for retries that become due
+  and as the fallback.
 * **Decisions** come from ``retry.RetryPolicy``: succeed, retry at T (``Retry-After``
   honoured), exhaust (the dead letter), or disable the endpoint (410 Gone).
 * **Fairness**: each worker serves its share of every endpoint's ``max_in_flight`` (the live
@@ -56,6 +57,7 @@ from statushooks.config import Settings
 from statushooks.deliveries import Attempt
 from statushooks.endpoints import Endpoint
 from statushooks.storage import queue, sql
+from statushooks.storage.engine import CommitWatcher
 from statushooks.storage.sql import Store
 
 logger = logging.getLogger(__name__)
@@ -172,6 +174,7 @@ class Dispatcher:
         self._buckets: dict[str, TokenBucket] = {}
         #: The PostgreSQL LISTEN connection (asyncpg), None on SQLite or while disconnected.
         self._listener: Any = None
+        self._commits: CommitWatcher | None = None
 
     def stop(self) -> None:
         """Stop claiming and shut down gracefully; ``run()`` returns when done."""
@@ -204,13 +207,16 @@ class Dispatcher:
         def committed() -> None:  # in the watcher's thread
             loop.call_soon_threadsafe(self._work_came)
 
-        commits = self.store.watch_commits(committed)
+        commits = self._commits = self.store.watch_commits(committed)
+        if commits is not None:
+            commits.pause()  # until the dispatcher sleeps with nothing more due
         logger.info("dispatcher %s started", self.worker_id)
         try:
             await self._dispatch_loop()
         finally:
             if commits is not None:
                 await asyncio.to_thread(commits.stop)
+                self._commits = None
             await self._shutdown()
             for helper in helpers:
                 helper.cancel()
@@ -243,11 +249,19 @@ class Dispatcher:
         return min(self.settings.dispatch_batch, free)
 
     async def _sleep_until_woken(self) -> None:
+        # Only a dispatcher that expects nothing more needs to hear of other processes'
+        # commits: one with more due sleeps for want of room, which a finished attempt gives.
+        commits = None if self._more_due else self._commits
+        if commits is not None:
+            commits.watch()
         try:
             async with asyncio.timeout(self.settings.poll_interval):
                 await self._wake.wait()
         except TimeoutError:
             self._more_due = True  # retries may have come due meanwhile
+        finally:
+            if commits is not None:
+                commits.pause()
 
     async def _exchange(self, limit: int) -> None:
         """One cycle's transaction: write the buffered results, claim up to ``limit``; the

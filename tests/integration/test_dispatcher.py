@@ -546,6 +546,35 @@ async def test_work_another_process_queues_wakes_the_dispatcher_at_once(
         await sink.wait_for(1, timeout=10.0)
 
 
+async def test_work_another_process_queues_wakes_a_dispatcher_that_waits_on_an_attempt(
+    svc, store, settings, sink, account_id, database_url
+):
+    """A dispatcher whose only open attempts hang still hears of new work at once (on SQLite
+    it looks at the data version whenever it sleeps with nothing more due): the new message
+    reaches the fast endpoint while the slow endpoint's attempts are still open."""
+    sink.set_mode("/slow", testing.Mode(delay=float("inf")))
+    slow = await endpoint(svc, account_id, sink.url("/slow"))
+    await endpoint(svc, account_id, sink.url("/fast"))
+    quiet = tuned(
+        settings,
+        poll_interval=60.0,
+        delivery_timeout=20.0,
+        lease_seconds=60.0,
+        shutdown_timeout=0.1,
+    )
+    async with dispatching(store, quiet):
+        if not store.is_sqlite:
+            await testing.wait_until(lambda: _count_is(listen_backends(store), 1), timeout=10)
+        await submit_from_another_process(svc, settings, account_id, database_url)
+        await sink.wait_for(1, path="/fast", timeout=10.0)
+        await sink.wait_for(1, path="/slow", timeout=10.0)
+        await asyncio.sleep(0.2)  # the dispatcher is back asleep, its slow POST open
+        await submit_from_another_process(svc, settings, account_id, database_url)
+        await sink.wait_for(2, path="/fast", timeout=10.0)
+        to_slow = [d for d in await deliveries(store, account_id) if d.endpoint_id == slow.id]
+        assert [d.attempts for d in to_slow] == [0, 0]  # no attempt to it has ended yet
+
+
 @pytest.mark.parametrize(
     "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
 )

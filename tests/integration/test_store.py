@@ -308,3 +308,30 @@ async def test_commit_watcher_sees_the_commits_of_other_connections(tmp_path: Pa
         await writer.close()
         await watched.close()
     assert not any(thread.name == "statushooks-commits" for thread in threading.enumerate())
+
+
+async def test_a_paused_commit_watcher_reports_what_was_committed_meanwhile_once_watching(
+    tmp_path: Path,
+) -> None:
+    """A paused watcher takes no looks; ``watch()`` reports a commit made while it was paused."""
+    url = f"sqlite:///{tmp_path / 'watched.db'}"
+    watched = await Store.open(url)
+    writer = await Store.open(url, upgrade=False)
+    seen = threading.Event()
+    watcher = watched.watch_commits(seen.set)
+    assert watcher is not None
+    try:
+        await asyncio.sleep(0.1)
+        watcher.pause()
+        await asyncio.sleep(0.05)  # a look under way has ended
+        async with writer.write() as tx:
+            now = datetime.now(UTC)
+            await tx.insert_account(accounts.Account(id="acc_w", name="w", created_at=now))
+        assert not await asyncio.to_thread(seen.wait, 0.3)
+        watcher.watch()
+        assert await asyncio.to_thread(seen.wait, 10)
+    finally:
+        await asyncio.to_thread(watcher.stop)
+        await writer.close()
+        await watched.close()
+    assert not any(thread.name == "statushooks-commits" for thread in threading.enumerate())
