@@ -253,9 +253,8 @@ class CommitWatcher(_SqliteThread):
         self._watching.clear()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._watching.set()  # wake a paused thread so that it sees the stop
-        self._thread.join()
+        self._watching.set()  # a paused thread wakes, and then sees the stop
+        super().stop()
 
     def _wait_until_wanted(self) -> bool:
         self._watching.wait()
