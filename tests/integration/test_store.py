@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from statushooks import accounts
+from statushooks.storage.engine import CommitWatcher
 from statushooks.storage.sql import Store
 
 
@@ -288,50 +289,51 @@ def _flock_is_taken(path: Path) -> bool:
     return False
 
 
-async def test_commit_watcher_sees_the_commits_of_other_connections(tmp_path: Path) -> None:
-    """``Store.watch_commits`` calls back after another connection's commit, not before."""
+@contextlib.asynccontextmanager
+async def watched_file(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[CommitWatcher, threading.Event, Callable[[], Awaitable[None]]]]:
+    """A commit watcher on an SQLite file, the event it sets, and a commit through another
+    store; the watcher's thread is gone afterwards."""
     url = f"sqlite:///{tmp_path / 'watched.db'}"
     watched = await Store.open(url)
     writer = await Store.open(url, upgrade=False)
     seen = threading.Event()
     watcher = watched.watch_commits(seen.set)
     assert watcher is not None
-    try:
-        await asyncio.sleep(0.1)
-        assert not seen.is_set()
+
+    async def commit() -> None:
         async with writer.write() as tx:
             now = datetime.now(UTC)
             await tx.insert_account(accounts.Account(id="acc_w", name="w", created_at=now))
-        assert await asyncio.to_thread(seen.wait, 10)
+
+    try:
+        yield watcher, seen, commit
     finally:
         await asyncio.to_thread(watcher.stop)
         await writer.close()
         await watched.close()
     assert not any(thread.name == "statushooks-commits" for thread in threading.enumerate())
+
+
+async def test_commit_watcher_sees_the_commits_of_other_connections(tmp_path: Path) -> None:
+    """``Store.watch_commits`` calls back after another connection's commit, not before."""
+    async with watched_file(tmp_path) as (_, seen, commit):
+        await asyncio.sleep(0.1)
+        assert not seen.is_set()
+        await commit()
+        assert await asyncio.to_thread(seen.wait, 10)
 
 
 async def test_a_paused_commit_watcher_reports_what_was_committed_meanwhile_once_watching(
     tmp_path: Path,
 ) -> None:
     """A paused watcher takes no looks; ``watch()`` reports a commit made while it was paused."""
-    url = f"sqlite:///{tmp_path / 'watched.db'}"
-    watched = await Store.open(url)
-    writer = await Store.open(url, upgrade=False)
-    seen = threading.Event()
-    watcher = watched.watch_commits(seen.set)
-    assert watcher is not None
-    try:
+    async with watched_file(tmp_path) as (watcher, seen, commit):
         await asyncio.sleep(0.1)
         watcher.pause()
         await asyncio.sleep(0.05)  # a look under way has ended
-        async with writer.write() as tx:
-            now = datetime.now(UTC)
-            await tx.insert_account(accounts.Account(id="acc_w", name="w", created_at=now))
+        await commit()
         assert not await asyncio.to_thread(seen.wait, 0.3)
         watcher.watch()
         assert await asyncio.to_thread(seen.wait, 10)
-    finally:
-        await asyncio.to_thread(watcher.stop)
-        await writer.close()
-        await watched.close()
-    assert not any(thread.name == "statushooks-commits" for thread in threading.enumerate())
