@@ -253,7 +253,7 @@ class Dispatcher:
         # commits: one with more due sleeps for want of room, which a finished attempt gives.
         commits = None if self._more_due else self._commits
         if commits is not None:
-            commits.watch()
+            commits.resume()
         try:
             async with asyncio.timeout(self.settings.poll_interval):
                 await self._wake.wait()

@@ -328,12 +328,12 @@ async def test_commit_watcher_sees_the_commits_of_other_connections(tmp_path: Pa
 async def test_a_paused_commit_watcher_reports_what_was_committed_meanwhile_once_watching(
     tmp_path: Path,
 ) -> None:
-    """A paused watcher takes no looks; ``watch()`` reports a commit made while it was paused."""
+    """A paused watcher takes no looks; ``resume()`` reports a commit made while it was paused."""
     async with watched_file(tmp_path) as (watcher, seen, commit):
         await asyncio.sleep(0.1)
         watcher.pause()
         await asyncio.sleep(0.05)  # a look under way has ended
         await commit()
         assert not await asyncio.to_thread(seen.wait, 0.3)
-        watcher.watch()
+        watcher.resume()
         assert await asyncio.to_thread(seen.wait, 10)

@@ -149,7 +149,8 @@ def _configure_sqlite(engine: AsyncEngine | sa.Engine, *pragmas: str) -> None:
 
 class _SqliteThread:
     """A daemon thread that runs ``_tick`` every ``interval`` seconds on an SQLite connection
-    of its own, until ``stop()``."""
+    of its own, until ``stop()``; ``pause()`` holds the ticks (the thread waits without the
+    GIL) until ``resume()``."""
 
     name = "statushooks-sqlite-thread"
 
@@ -157,31 +158,34 @@ class _SqliteThread:
         self.path = path
         self.interval = interval
         self._stop = threading.Event()
+        self._ticking = threading.Event()
+        self._ticking.set()
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
+
+    def pause(self) -> None:
+        """Run no tick until ``resume()``."""
+        self._ticking.clear()
+
+    def resume(self) -> None:
+        """Tick every ``interval`` again."""
+        self._ticking.set()
 
     def stop(self) -> None:
         """Stop after the tick under way, if any (blocking: call from a thread)."""
         self._stop.set()
+        self._ticking.set()  # a paused thread wakes, and then sees the stop
         self._thread.join()
 
     def _run(self) -> None:
         connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         try:
             self._first(connection)
-            while self._wait_until_wanted() and not self._stop.wait(self.interval):
-                if self._wanted():
+            while self._ticking.wait() and not self._stop.wait(self.interval):
+                if self._ticking.is_set():  # not paused during the interval
                     self._tick(connection)
         finally:
             connection.close()
-
-    def _wait_until_wanted(self) -> bool:
-        """Block (without the GIL) until ticks are wanted; False once stopping."""
-        return not self._stop.is_set()
-
-    def _wanted(self) -> bool:
-        """Whether the tick that is due should run."""
-        return True
 
     def _first(self, connection: sqlite3.Connection) -> None:
         """Run once, before the first interval."""
@@ -227,10 +231,9 @@ class CommitWatcher(_SqliteThread):
     or another) has committed a change, and reading it takes no lock and does no I/O beyond the
     WAL index in shared memory. ``on_commit`` runs in this thread.
 
-    It looks only while watching (``watch()`` until ``pause()``; a new watcher watches): a
-    dispatcher that is busy claims at every exchange anyway, and a look every 2 ms takes the
-    GIL from it 500 times a second. The first look after ``watch()`` compares with the last
-    one taken, so a commit made while paused is still reported.
+    A dispatcher pauses it while busy (it claims at every exchange anyway, and a look every
+    2 ms takes the GIL from it 500 times a second). The first look after ``resume()`` compares
+    with the last one taken, so a commit made while paused is still reported.
     """
 
     name = "statushooks-commits"
@@ -240,28 +243,7 @@ class CommitWatcher(_SqliteThread):
     ) -> None:
         self._on_commit = on_commit
         self._seen: int | None = None
-        self._watching = threading.Event()
-        self._watching.set()
         super().__init__(path, SQLITE_COMMIT_WATCH_INTERVAL if interval is None else interval)
-
-    def watch(self) -> None:
-        """Look every ``interval`` (again)."""
-        self._watching.set()
-
-    def pause(self) -> None:
-        """Stop looking until ``watch()``; commits made meanwhile are reported once it does."""
-        self._watching.clear()
-
-    def stop(self) -> None:
-        self._watching.set()  # a paused thread wakes, and then sees the stop
-        super().stop()
-
-    def _wait_until_wanted(self) -> bool:
-        self._watching.wait()
-        return not self._stop.is_set()
-
-    def _wanted(self) -> bool:
-        return self._watching.is_set()
 
     def _first(self, connection: sqlite3.Connection) -> None:
         self._seen = self._version(connection)
