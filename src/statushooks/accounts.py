@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -44,3 +45,39 @@ def hash_api_key(plaintext: str) -> str:
 
 def display_prefix(plaintext: str) -> str:
     return plaintext[:DISPLAY_PREFIX_LENGTH]
+
+
+class KeyCache:
+    """Which account each recently seen API key hash belongs to, for ``ttl`` seconds.
+
+    Bounded (the oldest entry goes first past ``size``); only keys that were found are kept, so
+    a key made a moment ago in another process works at once. A deleted key keeps working in
+    *other* processes until its entry expires (at most ``ttl``); the deleting process
+    ``clear()``s its own cache at once.
+    """
+
+    def __init__(self, *, ttl: float, size: int, clock: Callable[[], float]) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._clock = clock
+        self._entries: dict[str, tuple[str, float]] = {}
+
+    def get(self, key_hash: str) -> str | None:
+        """The account id of ``key_hash`` if seen within ``ttl``; else None."""
+        entry = self._entries.get(key_hash)
+        if entry is None:
+            return None
+        account_id, expires = entry
+        if self._clock() >= expires:
+            del self._entries[key_hash]
+            return None
+        return account_id
+
+    def put(self, key_hash: str, account_id: str) -> None:
+        self._entries.pop(key_hash, None)
+        if len(self._entries) >= self.size:
+            del self._entries[next(iter(self._entries))]
+        self._entries[key_hash] = (account_id, self._clock() + self.ttl)
+
+    def clear(self) -> None:
+        self._entries.clear()

@@ -17,11 +17,10 @@ procrastinate's worker.
   the deliveries, still pending, go out again (at-least-once, as ever).
 * **Claims** are batched (``dispatch_batch``) and leased (see ``storage.queue``).
 * **Wake-up without busy polling**: ``Store.new_work`` (set when this process queued
-  deliveries); from other processes ``LISTEN statushooks_deliveries`` on PostgreSQL
-  (reconnected within ``LISTEN_CHECK_INTERVAL`` if it drops) and, on an SQLite file, a look at
-  its data version every 2 ms while the dispatcher sleeps with nothing more due
-  (``Store.watch_commits``); and a slow poll (``poll_interval``) for retries that become due
-  and as the fallback.
+  deliveries); from other processes the backend's watcher (``Store.watch``: ``LISTEN`` on
+  PostgreSQL, reconnected when it drops; on an SQLite file a look at its data version every
+  2 ms while the dispatcher sleeps with nothing more due); and a slow poll
+  (``poll_interval``) for retries that become due and as the fallback.
 * **Decisions** come from ``retry.RetryPolicy``: succeed, retry at T (``Retry-After``
   honoured), exhaust (the dead letter), or disable the endpoint (410 Gone).
 * **Fairness**: each worker serves its share of every endpoint's ``max_in_flight`` (the live
@@ -49,26 +48,19 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from statushooks import delivery, exceptions, ids, retry
 from statushooks import http as httpclient
 from statushooks.config import Settings
 from statushooks.deliveries import Attempt
 from statushooks.endpoints import Endpoint
-from statushooks.storage import queue, sql
-from statushooks.storage.engine import CommitWatcher
+from statushooks.storage import base, queue
 from statushooks.storage.sql import Store
 
 logger = logging.getLogger(__name__)
 
 FLUSH_ATTEMPTS = 5  # tries to write one batch of results before leaving it to lease expiry
 FLUSH_RETRY_DELAY = 0.5  # seconds between those tries
-LISTEN_CONNECT_TIMEOUT = 10.0  # seconds to open the PostgreSQL LISTEN connection
-LISTEN_CLOSE_TIMEOUT = 2.0  # seconds to close it
-LISTEN_CHECK_INTERVAL = 1.0  # seconds between checks that it is still connected
-LISTEN_RETRY_MAX = 30.0  # seconds between reconnection tries, at most (doubling from 1 s)
-LISTEN_APPLICATION_NAME = "statushooks-listen"  # its application_name in pg_stat_activity
 WORKER_ID_LENGTH = 100  # characters of ``deliveries.lease_owner``
 Clock = Callable[[], datetime]
 
@@ -172,9 +164,8 @@ class Dispatcher:
         #: Leases held without a result yet: given back on shutdown.
         self._open_leases: dict[str, str] = {}
         self._buckets: dict[str, TokenBucket] = {}
-        #: The PostgreSQL LISTEN connection (asyncpg), None on SQLite or while disconnected.
-        self._listener: Any = None
-        self._commits: CommitWatcher | None = None
+        #: Wake-ups from other processes (``Store.watch``), while running.
+        self._watcher: base.Watcher | None = None
 
     def stop(self) -> None:
         """Stop claiming and shut down gracefully; ``run()`` returns when done."""
@@ -198,31 +189,26 @@ class Dispatcher:
         owned = self._given_http is None
         client = self._given_http or httpclient.HttpClient.from_settings(self.settings)
         self._client = client
-        self._listener = await self._listen()
         helpers = [asyncio.create_task(self._watch_new_work(), name="watch-new-work")]
-        if not self.store.is_sqlite:
-            helpers.append(asyncio.create_task(self._keep_listening(), name="keep-listening"))
         loop = asyncio.get_running_loop()
 
-        def committed() -> None:  # in the watcher's thread
+        def committed() -> None:  # in the watcher's thread, or on this loop
             loop.call_soon_threadsafe(self._work_came)
 
-        commits = self._commits = self.store.watch_commits(committed)
-        if commits is not None:
-            commits.pause()  # until the dispatcher sleeps with nothing more due
+        watcher = self._watcher = self.store.watch(committed)
+        if watcher is not None:
+            watcher.pause()  # until the dispatcher sleeps with nothing more due
         logger.info("dispatcher %s started", self.worker_id)
         try:
             await self._dispatch_loop()
         finally:
-            if commits is not None:
-                await asyncio.to_thread(commits.stop)
-                self._commits = None
+            if watcher is not None:
+                await watcher.close()
+                self._watcher = None
             await self._shutdown()
             for helper in helpers:
                 helper.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
-            await _close_listener(self._listener)
-            self._listener = None
             if owned and isinstance(client, httpclient.HttpClient):
                 await client.close()
             logger.info("dispatcher %s stopped", self.worker_id)
@@ -251,17 +237,17 @@ class Dispatcher:
     async def _sleep_until_woken(self) -> None:
         # Only a dispatcher that expects nothing more needs to hear of other processes'
         # commits: one with more due sleeps for want of room, which a finished attempt gives.
-        commits = None if self._more_due else self._commits
-        if commits is not None:
-            commits.resume()
+        watcher = None if self._more_due else self._watcher
+        if watcher is not None:
+            watcher.resume()
         try:
             async with asyncio.timeout(self.settings.poll_interval):
                 await self._wake.wait()
         except TimeoutError:
             self._more_due = True  # retries may have come due meanwhile
         finally:
-            if commits is not None:
-                commits.pause()
+            if watcher is not None:
+                watcher.pause()
 
     async def _exchange(self, limit: int) -> None:
         """One cycle's transaction: write the buffered results, claim up to ``limit``; the
@@ -505,57 +491,6 @@ class Dispatcher:
             self.stats.released += await self.queue.release(leases, now=self._clock())
         except exceptions.StorageError:
             logger.exception("giving back %d leases failed: they will expire", len(leases))
-
-    # -- PostgreSQL LISTEN -----------------------------------------------------------------
-
-    async def _listen(self) -> Any:
-        """A raw asyncpg connection listening on the notify channel, or None (SQLite, error)."""
-        if self.store.is_sqlite:
-            return None
-        import asyncpg  # type: ignore[import-untyped]
-
-        dsn = self.store.engine.url.set(drivername="postgresql").render_as_string(
-            hide_password=False
-        )
-        try:
-            async with asyncio.timeout(LISTEN_CONNECT_TIMEOUT):
-                connection = await asyncpg.connect(
-                    dsn, server_settings={"application_name": LISTEN_APPLICATION_NAME}
-                )
-                await connection.add_listener(sql.NOTIFY_CHANNEL, self._on_notify)
-        except (OSError, TimeoutError, asyncpg.PostgresError):
-            logger.warning("LISTEN %s failed: polling only", sql.NOTIFY_CHANNEL, exc_info=True)
-            return None
-        return connection
-
-    async def _keep_listening(self) -> None:
-        """Reconnect the LISTEN connection when it drops; the poll covers the gap meanwhile."""
-        delay = LISTEN_CHECK_INTERVAL
-        while True:
-            await asyncio.sleep(delay)
-            if self._listener is not None and not self._listener.is_closed():
-                continue
-            self._listener = await self._listen()
-            if self._listener is None:  # the database is away: retry less often, up to a limit
-                delay = min(delay * 2, LISTEN_RETRY_MAX)
-                continue
-            delay = LISTEN_CHECK_INTERVAL
-            logger.info("LISTEN %s connected again", sql.NOTIFY_CHANNEL)
-            self._work_came()  # a notification may have been missed while disconnected
-
-    def _on_notify(self, *_args: object) -> None:
-        self._work_came()
-
-
-async def _close_listener(connection: Any) -> None:
-    if connection is None:
-        return
-    try:
-        async with asyncio.timeout(LISTEN_CLOSE_TIMEOUT):
-            await connection.close()
-    except Exception:  # closing a broken connection must not break shutdown
-        logger.debug("closing the LISTEN connection failed", exc_info=True)
-        connection.terminate()
 
 
 def _internal_error(claim: queue.Claim, exc: Exception, now: datetime) -> delivery.Result:

@@ -7,10 +7,11 @@ outbox): once a caller got an answer, the deliveries exist and the dispatcher wi
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -26,17 +27,23 @@ from statushooks.endpoints import (
 )
 from statushooks.events import catalog
 from statushooks.messages import Channel, Message, MessageStatus
-from statushooks.storage.sql import (
-    StatusRecord,
-    Store,
-    Transaction,
-    message_version,
-    new_delivery,
-)
+from statushooks.storage import idempotency as idempotent
+from statushooks.storage import records
+from statushooks.storage.idempotency import Key
+from statushooks.storage.sql import Store
+from statushooks.storage.transaction import StatusRecord, Transaction
 
 SECRET_OVERLAP = timedelta(hours=24)
 MAX_BULK_REPORTS = 1000
+#: A bulk report at least this long is worked out before its write where one write runs at a
+#: time (``Service._report``); a shorter one is applied in its write.
+PLAN_AHEAD_MIN = 50
+#: Seconds an authenticated API key is remembered in a process (``accounts.KeyCache``): a key
+#: deleted in another process stops working here within this time.
+KEY_CACHE_TTL = 5.0
+KEY_CACHE_SIZE = 10_000  # API keys remembered per process, at most
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 
 
 def utcnow() -> datetime:
@@ -104,57 +111,77 @@ class EndpointSpec:
 
 @dataclass(frozen=True, kw_only=True)
 class Service:
-    """The use cases, bound to one store, settings, pricing table and clock."""
+    """The use cases, bound to one store, settings, pricing table and clock.
+
+    Each use case prepares what it can outside the database (validation, pricing, rendering),
+    then hands the store one piece of work that runs as one transaction. A creating use case
+    takes an ``idempotency`` key: the key, the work and its answer commit together.
+    """
 
     store: Store
     settings: Settings
     pricing: sms.PricingTable
     clock: Clock = utcnow
+    keys: accounts.KeyCache = field(
+        default_factory=lambda: accounts.KeyCache(
+            ttl=KEY_CACHE_TTL, size=KEY_CACHE_SIZE, clock=time.monotonic
+        )
+    )
+
+    async def _write(self, work: Callable[[Transaction], T], idempotency: Key | None = None) -> T:
+        """``work`` in one write transaction, at most once per ``idempotency`` key."""
+        now = self.clock()
+        return await self.store.write(lambda tx: idempotent.run(tx, idempotency, now, work))
 
     # -- accounts --------------------------------------------------------------------------
 
-    async def create_account(self, name: str) -> NewAccount:
+    async def create_account(self, name: str, *, idempotency: Key | None = None) -> NewAccount:
         now = self.clock()
         account = accounts.Account(id=ids.new_id("acc", now.timestamp()), name=name, created_at=now)
-        async with self.store.write() as tx:
-            await tx.insert_account(account)
-            key_id, plaintext = await self._insert_api_key(tx, account.id, now)
-        return NewAccount(account=account, api_key_id=key_id, api_key=plaintext)
+        key, plaintext = _new_api_key(account.id, now)
 
-    async def create_api_key(self, account_id: str) -> tuple[str, str]:
+        def work(tx: Transaction) -> NewAccount:
+            tx.insert_account(account)
+            tx.insert_api_key(key)
+            return NewAccount(account=account, api_key_id=key.id, api_key=plaintext)
+
+        return await self._write(work, idempotency)
+
+    async def create_api_key(
+        self, account_id: str, *, idempotency: Key | None = None
+    ) -> tuple[str, str]:
         """A new key for the account: ``(key id, plaintext shown once)``."""
-        now = self.clock()
-        async with self.store.write() as tx:
-            await tx.get_account(account_id)
-            return await self._insert_api_key(tx, account_id, now)
+        key, plaintext = _new_api_key(account_id, self.clock())
+
+        def work(tx: Transaction) -> tuple[str, str]:
+            tx.get_account(account_id)
+            tx.insert_api_key(key)
+            return key.id, plaintext
+
+        return await self._write(work, idempotency)
 
     async def delete_api_key(self, key_id: str) -> None:
-        async with self.store.write() as tx:
-            await tx.delete_api_key(key_id)
+        """Delete a key: it stops working in this process at once, in others within
+        ``KEY_CACHE_TTL``."""
+        await self.store.write(lambda tx: tx.delete_api_key(key_id))
+        self.keys.clear()
 
     async def authenticate(self, plaintext: str) -> str | None:
-        """The account id an API key belongs to, or None."""
-        async with self.store.read() as tx:
-            return await tx.account_id_for_key_hash(accounts.hash_api_key(plaintext))
-
-    async def _insert_api_key(
-        self, tx: Transaction, account_id: str, now: datetime
-    ) -> tuple[str, str]:
-        plaintext = accounts.new_api_key()
-        key = accounts.ApiKey(
-            id=ids.new_id("key", now.timestamp()),
-            account_id=account_id,
-            prefix=accounts.display_prefix(plaintext),
-            key_hash=accounts.hash_api_key(plaintext),
-            created_at=now,
-        )
-        await tx.insert_api_key(key)
-        return key.id, plaintext
+        """The account id an API key belongs to, or None (``keys`` caches the answer)."""
+        key_hash = accounts.hash_api_key(plaintext)
+        account_id = self.keys.get(key_hash)
+        if account_id is None:
+            account_id = await self.store.read(lambda tx: tx.account_id_for_key_hash(key_hash))
+            if account_id is not None:
+                self.keys.put(key_hash, account_id)
+        return account_id
 
     # -- endpoints -------------------------------------------------------------------------
 
-    async def create_endpoint(self, account_id: str, spec: EndpointSpec) -> Endpoint:
-        await self._check_endpoint_spec(spec)
+    async def create_endpoint(
+        self, account_id: str, spec: EndpointSpec, *, idempotency: Key | None = None
+    ) -> Endpoint:
+        self._check_endpoint_spec(spec)
         now = self.clock()
         endpoint = Endpoint(
             id=ids.new_id("ep", now.timestamp()),
@@ -165,9 +192,12 @@ class Service:
             disabled_reason="disabled by user" if spec.state is EndpointState.DISABLED else None,
             **_spec_fields(spec),
         )
-        async with self.store.write() as tx:
-            await tx.insert_endpoint(endpoint)
-        return endpoint
+
+        def work(tx: Transaction) -> Endpoint:
+            tx.insert_endpoint(endpoint)
+            return endpoint
+
+        return await self._write(work, idempotency)
 
     async def update_endpoint(
         self, account_id: str, endpoint_id: str, changes: Mapping[str, Any]
@@ -176,46 +206,45 @@ class Service:
         unknown = set(changes) - {f.name for f in dataclasses.fields(EndpointSpec)}
         if unknown:
             raise exceptions.ValidationError(f"unknown fields: {', '.join(sorted(unknown))}")
-        async with self.store.write() as tx:
-            current = await tx.get_endpoint(account_id, endpoint_id)
+        now = self.clock()
+
+        def work(tx: Transaction) -> Endpoint:
+            current = tx.get_endpoint(account_id, endpoint_id)
             spec = dataclasses.replace(_spec_of(current), **changes)
-            await self._check_endpoint_spec(spec)
-            updated = dataclasses.replace(current, **_spec_fields(spec), updated_at=self.clock())
+            self._check_endpoint_spec(spec)
+            updated = dataclasses.replace(current, **_spec_fields(spec), updated_at=now)
             updated = _with_state_reason(current, updated)
-            await tx.update_endpoint(updated)
+            tx.update_endpoint(updated)
             if updated.state is EndpointState.ACTIVE and current.state is not EndpointState.ACTIVE:
-                tx.queued_deliveries += 1
-        return updated
+                tx.queued(1)
+            return updated
+
+        return await self._write(work)
 
     async def get_endpoint(self, account_id: str, endpoint_id: str) -> Endpoint:
-        async with self.store.read() as tx:
-            return await tx.get_endpoint(account_id, endpoint_id)
+        return await self.store.read(lambda tx: tx.get_endpoint(account_id, endpoint_id))
 
     async def delete_endpoint(self, account_id: str, endpoint_id: str) -> None:
-        async with self.store.write() as tx:
-            await tx.delete_endpoint(account_id, endpoint_id)
+        await self._write(lambda tx: tx.delete_endpoint(account_id, endpoint_id))
 
-    async def rotate_secret(self, account_id: str, endpoint_id: str) -> Endpoint:
+    async def rotate_secret(
+        self, account_id: str, endpoint_id: str, *, idempotency: Key | None = None
+    ) -> Endpoint:
         """A new secret signs from now on; the old ones keep signing alongside for 24 h."""
         now = self.clock()
-        async with self.store.write() as tx:
-            current = await tx.get_endpoint(account_id, endpoint_id)
-            overlap_until = now + SECRET_OVERLAP
-            kept = tuple(
-                dataclasses.replace(
-                    secret,
-                    expires_at=min(secret.expires_at or overlap_until, overlap_until),
-                )
-                for secret in current.secrets
-                if secret.is_live(now)
-            )
-            updated = dataclasses.replace(
-                current, secrets=(EndpointSecret(value=new_secret()), *kept), updated_at=now
-            )
-            await tx.update_endpoint(updated)
-        return updated
+        fresh = EndpointSecret(value=new_secret())
 
-    async def _check_endpoint_spec(self, spec: EndpointSpec) -> None:
+        def work(tx: Transaction) -> Endpoint:
+            current = tx.get_endpoint(account_id, endpoint_id)
+            updated = dataclasses.replace(
+                current, secrets=(fresh, *_kept_secrets(current, now)), updated_at=now
+            )
+            tx.update_endpoint(updated)
+            return updated
+
+        return await self._write(work, idempotency)
+
+    def _check_endpoint_spec(self, spec: EndpointSpec) -> None:
         urlguard.check_url(spec.url, allow_private=self.settings.allow_private_urls)
         for name in spec.enabled_events:
             catalog.get(name)
@@ -234,6 +263,7 @@ class Service:
         sender: str,
         text: str,
         track_links: bool = False,
+        idempotency: Key | None = None,
         **fields: Any,
     ) -> Message:
         """Record an SMS and emit its ``submitted`` events."""
@@ -245,26 +275,39 @@ class Service:
         message = self._new_message(
             account_id, Channel.SMS, to, region, segments, sender=sender, text=text, **fields
         )
-        return await self._submit(message, made)
+        return await self._submit(message, made, idempotency)
 
     async def submit_email(
-        self, account_id: str, *, to: str, sender: str, subject: str, **fields: Any
+        self,
+        account_id: str,
+        *,
+        to: str,
+        sender: str,
+        subject: str,
+        idempotency: Key | None = None,
+        **fields: Any,
     ) -> Message:
         """Record an email and emit its ``submitted`` events."""
         message = self._new_message(
             account_id, Channel.EMAIL, to, None, 1, sender=sender, subject=subject, **fields
         )
-        return await self._submit(message, ())
+        return await self._submit(message, (), idempotency)
 
     async def submit_voice(
-        self, account_id: str, *, to: str, verification_code: str, **fields: Any
+        self,
+        account_id: str,
+        *,
+        to: str,
+        verification_code: str,
+        idempotency: Key | None = None,
+        **fields: Any,
     ) -> Message:
         """Record a voice verification call and emit its ``submitted`` events."""
         region = sms.region_code(to, field="to")
         message = self._new_message(
             account_id, Channel.VOICE, to, region, 1, verification_code=verification_code, **fields
         )
-        return await self._submit(message, ())
+        return await self._submit(message, (), idempotency)
 
     def _new_message(
         self,
@@ -289,111 +332,136 @@ class Service:
             **fields,
         )
 
-    async def _submit(self, message: Message, made: Sequence[links.TrackedLink]) -> Message:
-        async with self.store.write() as tx:
-            message, events = self._render(message, MessageStatus.SUBMITTED, message.created_at)
-            await tx.insert_message(message)
-            await tx.insert_statuses(
-                [
-                    (
-                        message.id,
-                        StatusRecord(
-                            status=MessageStatus.SUBMITTED,
-                            occurred_at=message.created_at,
-                            recorded_at=message.created_at,
-                        ),
-                    )
-                ]
-            )
-            await tx.insert_links(message.account_id, message.id, made, message.created_at)
-            await self._fan_out(tx, events)
-        return message
+    async def _submit(
+        self, message: Message, made: Sequence[links.TrackedLink], idempotency: Key | None
+    ) -> Message:
+        """Store the message, its first history entry, its links and its ``submitted``
+        events with their deliveries (the events are rendered before the transaction)."""
+        message, events = self._render(message, MessageStatus.SUBMITTED, message.created_at)
+        submitted = StatusRecord(
+            status=MessageStatus.SUBMITTED,
+            occurred_at=message.created_at,
+            recorded_at=message.created_at,
+        )
+
+        def work(tx: Transaction) -> Message:
+            tx.insert_message(message)
+            tx.insert_statuses([(message.id, submitted)])
+            tx.insert_links(message.account_id, message.id, made, message.created_at)
+            _fan_out(tx, events)
+            return message
+
+        return await self._write(work, idempotency)
 
     async def get_message(
         self, account_id: str, message_id: str
     ) -> tuple[Message, list[StatusRecord], list[Event]]:
         """The message with its status history and its events."""
-        async with self.store.read() as tx:
-            message = await tx.get_message(account_id, message_id)
-            return message, await tx.status_history(message_id), await tx.message_events(message_id)
+
+        def work(tx: Transaction) -> tuple[Message, list[StatusRecord], list[Event]]:
+            message = tx.get_message(account_id, message_id)
+            return message, tx.status_history(message_id), tx.message_events(message_id)
+
+        return await self.store.read(work)
 
     # -- status reports --------------------------------------------------------------------
 
     async def report_status(
-        self, account_id: str, message_id: str, report: StatusReport | None = None, **kw: Any
+        self,
+        account_id: str,
+        message_id: str,
+        report: StatusReport | None = None,
+        *,
+        idempotency: Key | None = None,
+        **kw: Any,
     ) -> StatusResult:
         """Apply one delivery receipt; late or duplicate ones change and emit nothing."""
         report = report or StatusReport(message_id=message_id, **kw)
-        (item,) = await self._report(account_id, [(report, None)])
+        (item,) = await self._report(account_id, [(report, None)], idempotency, unwrap=True)
         return item.unwrap()
 
     async def report_statuses(
-        self, account_id: str, reports: Sequence[StatusReport]
+        self,
+        account_id: str,
+        reports: Sequence[StatusReport],
+        *,
+        idempotency: Key | None = None,
     ) -> list[BulkItemResult]:
         """Apply up to 1,000 reports in one transaction, with a result per item."""
         if len(reports) > MAX_BULK_REPORTS:
             raise _invalid("reports", f"at most {MAX_BULK_REPORTS} reports per request")
-        return await self._report(account_id, [(report, None) for report in reports])
+        return await self._report(account_id, [(report, None) for report in reports], idempotency)
 
     async def record_click(self, code: str, *, user_agent: str | None) -> str:
         """Record a click on a tracked link; the original URL to redirect to."""
-        async with self.store.write() as tx:
-            account_id, message_id, url = await tx.get_link(code)
+
+        def work(tx: Transaction) -> str:
+            account_id, message_id, url = tx.get_link(code)
             report = StatusReport(message_id=message_id, status=MessageStatus.CLICKED)
             detail = {"user_agent": user_agent, "url": url}
-            (item,) = await self._apply(tx, account_id, [(report, detail)])
-        item.unwrap()
-        return url
+            (item,) = self._apply(tx, account_id, [(report, detail)])
+            item.unwrap()
+            return url
 
-    async def _report(self, account_id: str, items: Sequence[_Item]) -> list[BulkItemResult]:
-        """Apply reports in one write transaction.
+        return await self._write(work)
 
-        SQLite has one writer for the whole database, which the dispatcher needs too: there
-        the reports are read, applied and rendered in a read transaction first, and the write
-        transaction only checks that the messages and endpoints read are unchanged and writes
-        (or, if they changed meanwhile, applies the reports again, under the lock). The
-        API's bulk of 400 held the lock ~51 ms, of which ~70 % was this Python work
-        (docs/architecture.md, "The dispatcher in a process of its own"). PostgreSQL locks
-        the messages' rows instead (``FOR UPDATE``) and applies under that.
+    async def _report(
+        self,
+        account_id: str,
+        items: Sequence[_Item],
+        idempotency: Key | None,
+        *,
+        unwrap: bool = False,
+    ) -> list[BulkItemResult]:
+        """Apply reports in one write transaction (``unwrap``: a refused report fails it).
+
+        Where one write runs at a time on the whole database (SQLite, which the dispatcher
+        needs too), a large batch is read, applied and rendered in a read transaction first,
+        and the write only checks that the messages and endpoints read are unchanged and
+        writes (or, if they changed meanwhile, applies the reports again). Elsewhere, and for
+        small batches, the reports are applied in the write (PostgreSQL locks the messages'
+        rows: ``FOR UPDATE``).
         """
-        if not self.store.is_sqlite:
-            async with self.store.write() as tx:
-                return await self._apply(tx, account_id, items)
-        async with self.store.read() as tx:
-            plan = await self._plan(tx, account_id, items)
-        async with self.store.write() as tx:
-            if await self._still_holds(tx, account_id, plan):
-                await self._write(tx, plan)
-                return plan.results
-            return await self._apply(tx, account_id, items)
 
-    async def _still_holds(self, tx: Transaction, account_id: str, plan: _Plan) -> bool:
-        """Whether the messages and endpoints ``plan`` was made from are as they were read."""
-        versions = await tx.message_versions(account_id, plan.versions)
-        if versions != plan.versions:
-            return False
-        return await tx.fanout_endpoints(account_id) == plan.endpoints
+        def apply(tx: Transaction) -> list[BulkItemResult]:
+            results = self._apply(tx, account_id, items)
+            if unwrap:
+                for item in results:
+                    item.unwrap()
+            return results
 
-    async def _apply(
+        if not self.store.single_writer or len(items) < PLAN_AHEAD_MIN:
+            return await self._write(apply, idempotency)
+        plan = await self.store.read(lambda tx: self._plan(tx, account_id, items))
+
+        def write(tx: Transaction) -> list[BulkItemResult]:
+            if not _still_holds(tx, account_id, plan):
+                return apply(tx)
+            _write_plan(tx, plan)
+            return plan.results
+
+        return await self._write(write, idempotency)
+
+    def _apply(
         self, tx: Transaction, account_id: str, items: Sequence[_Item]
     ) -> list[BulkItemResult]:
         """Apply reports in order, a few statements for the whole batch."""
-        plan = await self._plan(tx, account_id, items)
-        await self._write(tx, plan)
+        plan = self._plan(tx, account_id, items)
+        _write_plan(tx, plan)
         return plan.results
 
-    async def _plan(self, tx: Transaction, account_id: str, items: Sequence[_Item]) -> _Plan:
+    def _plan(self, tx: Transaction, account_id: str, items: Sequence[_Item]) -> _Plan:
         """Read the reports' messages and the account's endpoints, and work out what the
         reports change (nothing is written here).
 
         A message reported twice in one batch sees its first report applied before the second.
         """
         now = self.clock()
-        found = await tx.messages_for_update(account_id, (report.message_id for report, _ in items))
-        endpoints = await tx.fanout_endpoints(account_id)
+        found = tx.messages_for_update(account_id, (report.message_id for report, _ in items))
+        endpoints = tx.fanout_endpoints(account_id)
         plan = _Plan(
             versions={report.message_id: None for report, _ in items}
-            | {message.id: message_version(message) for message in found.values()},
+            | {message.id: records.message_version(message) for message in found.values()},
             endpoints=endpoints,
         )
         for report, detail in items:
@@ -415,12 +483,6 @@ class Service:
             plan.events.extend(item.result.events)
         plan.deliveries = _deliveries_of(plan.events, endpoints)
         return plan
-
-    async def _write(self, tx: Transaction, plan: _Plan) -> None:
-        await tx.update_statuses(plan.changed.values())
-        await tx.insert_statuses(plan.history)
-        await tx.insert_events(plan.events)
-        await tx.insert_deliveries(plan.deliveries)
 
     def _apply_one(
         self, message: Message | None, report: StatusReport, now: datetime
@@ -481,16 +543,14 @@ class Service:
             )
         return messages.evolve(message, last_sequence=sequence), events
 
-    async def _fan_out(self, tx: Transaction, events: Sequence[Event]) -> None:
-        """Store each event once and queue a delivery to every endpoint that wants it."""
-        deliveries: list[Delivery] = []
-        for event in events:
-            endpoints = await tx.fanout_endpoints(event.account_id)
-            deliveries.extend(_deliveries_of([event], endpoints))
-        await tx.insert_events(events)
-        await tx.insert_deliveries(deliveries)
-
-    async def send_test(self, account_id: str, endpoint_id: str, event_type: str) -> Delivery:
+    async def send_test(
+        self,
+        account_id: str,
+        endpoint_id: str,
+        event_type: str,
+        *,
+        idempotency: Key | None = None,
+    ) -> Delivery:
         """Send the type's example payload to one endpoint through the normal pipeline."""
         kind = catalog.get(event_type)
         now = self.clock()
@@ -507,28 +567,44 @@ class Service:
             sequence=0,
             created_at=now,
         )
-        async with self.store.write() as tx:
-            endpoint = await tx.get_endpoint(account_id, endpoint_id)
+
+        def work(tx: Transaction) -> Delivery:
+            endpoint = tx.get_endpoint(account_id, endpoint_id)
             if endpoint.state is EndpointState.DISABLED:
                 raise exceptions.ConflictError(f"endpoint {endpoint_id} is disabled")
-            delivery = new_delivery(event, endpoint, now)
-            await tx.insert_events([event])
-            await tx.insert_deliveries([delivery])
-        return delivery
+            delivery = records.new_delivery(event, endpoint, now)
+            tx.insert_events([event])
+            tx.insert_deliveries([delivery])
+            return delivery
 
-    async def retry_delivery(self, account_id: str, delivery_id: str) -> Delivery:
-        async with self.store.write() as tx:
-            return await tx.requeue_delivery(account_id, delivery_id, self.clock())
+        return await self._write(work, idempotency)
+
+    async def retry_delivery(
+        self, account_id: str, delivery_id: str, *, idempotency: Key | None = None
+    ) -> Delivery:
+        now = self.clock()
+        return await self._write(
+            lambda tx: tx.requeue_delivery(account_id, delivery_id, now), idempotency
+        )
 
     async def recover(
-        self, account_id: str, endpoint_id: str, *, since: datetime, until: datetime | None = None
+        self,
+        account_id: str,
+        endpoint_id: str,
+        *,
+        since: datetime,
+        until: datetime | None = None,
+        idempotency: Key | None = None,
     ) -> int:
         """Re-queue every failed delivery of the endpoint in the window; how many."""
         now = self.clock()
-        async with self.store.write() as tx:
-            return await tx.requeue_failed(
+
+        def work(tx: Transaction) -> int:
+            return tx.requeue_failed(
                 account_id, endpoint_id, since=since, until=until or now, now=now
             )
+
+        return await self._write(work, idempotency)
 
 
 _Item = tuple[StatusReport, Mapping[str, Any] | None]  # a report, and its status's detail
@@ -549,10 +625,58 @@ class _Plan:
     deliveries: list[Delivery] = field(default_factory=list)
 
 
+def _fan_out(tx: Transaction, events: Sequence[Event]) -> None:
+    """Store each event once and queue a delivery to every endpoint that wants it."""
+    deliveries: list[Delivery] = []
+    for event in events:
+        deliveries.extend(_deliveries_of([event], tx.fanout_endpoints(event.account_id)))
+    tx.insert_events(events)
+    tx.insert_deliveries(deliveries)
+
+
+def _still_holds(tx: Transaction, account_id: str, plan: _Plan) -> bool:
+    """Whether the messages and endpoints ``plan`` was made from are as they were read."""
+    if tx.message_versions(account_id, plan.versions) != plan.versions:
+        return False
+    return tx.fanout_endpoints(account_id) == plan.endpoints
+
+
+def _write_plan(tx: Transaction, plan: _Plan) -> None:
+    tx.update_statuses(plan.changed.values())
+    tx.insert_statuses(plan.history)
+    tx.insert_events(plan.events)
+    tx.insert_deliveries(plan.deliveries)
+
+
+def _new_api_key(account_id: str, now: datetime) -> tuple[accounts.ApiKey, str]:
+    """A new key of the account, as stored, and its plaintext (shown once)."""
+    plaintext = accounts.new_api_key()
+    key = accounts.ApiKey(
+        id=ids.new_id("key", now.timestamp()),
+        account_id=account_id,
+        prefix=accounts.display_prefix(plaintext),
+        key_hash=accounts.hash_api_key(plaintext),
+        created_at=now,
+    )
+    return key, plaintext
+
+
+def _kept_secrets(endpoint: Endpoint, now: datetime) -> tuple[EndpointSecret, ...]:
+    """The endpoint's live secrets, each to expire within ``SECRET_OVERLAP`` of ``now``."""
+    overlap_until = now + SECRET_OVERLAP
+    return tuple(
+        dataclasses.replace(
+            secret, expires_at=min(secret.expires_at or overlap_until, overlap_until)
+        )
+        for secret in endpoint.secrets
+        if secret.is_live(now)
+    )
+
+
 def _deliveries_of(events: Sequence[Event], endpoints: Sequence[Endpoint]) -> list[Delivery]:
     """A new delivery of each event to each endpoint that wants it."""
     return [
-        new_delivery(event, endpoint, event.created_at)
+        records.new_delivery(event, endpoint, event.created_at)
         for event in events
         for endpoint in endpoints
         if endpoint.accepts(event.type, event.status)

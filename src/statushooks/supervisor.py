@@ -71,9 +71,8 @@ class DispatcherProcess:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + READY_TIMEOUT
         while loop.time() < deadline and self.pid == pid:
-            async with store.read() as tx:
-                if await tx.has_worker_of_process(pid):
-                    return
+            if await store.read(lambda tx: tx.has_worker_of_process(pid)):
+                return
             await asyncio.sleep(READY_POLL)
         logger.warning("the dispatcher process %d is not dispatching yet", pid)
 

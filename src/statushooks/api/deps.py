@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -18,12 +17,11 @@ from statushooks import ids, service
 from statushooks.api.errors import ApiProblem
 from statushooks.config import Settings
 from statushooks.storage import idempotency
-from statushooks.storage.idempotency import ClaimState
-from statushooks.storage.sql import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Store
+from statushooks.storage.sql import Store
+from statushooks.storage.transaction import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
-#: How long a request waits for a parallel one with the same Idempotency-Key to finish.
-IDEMPOTENCY_WAIT = 30.0  # seconds
-IDEMPOTENCY_POLL = 0.05  # seconds
+T = TypeVar("T")
+
 ADMIN_SCOPE = "__admin__"
 JSON_MEDIA_TYPE = "application/json"
 
@@ -118,77 +116,63 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     return digest.hexdigest()
 
 
+def _json_bytes(model: BaseModel) -> bytes:
+    return model.model_dump_json(by_alias=True).encode()
+
+
 def json_response(model: BaseModel, status_code: int) -> Response:
-    body = model.model_dump_json(by_alias=True).encode()
-    return Response(content=body, status_code=status_code, media_type=JSON_MEDIA_TYPE)
+    return Response(content=_json_bytes(model), status_code=status_code, media_type=JSON_MEDIA_TYPE)
 
 
 class Idempotency:
-    """Runs a creating request at most once per ``Idempotency-Key`` (24 h, per account)."""
+    """Runs a creating request at most once per ``Idempotency-Key`` (24 h, per account): the
+    key, the work and the answer commit in the work's own transaction
+    (``storage.idempotency``)."""
 
-    def __init__(self, request: Request, store: Store, key: str | None) -> None:
+    def __init__(self, request: Request, key: str | None) -> None:
         self.request = request
-        self.store = store
         self.key = key
 
     async def run(
         self,
         scope: str,
-        work: Callable[[], Awaitable[BaseModel]],
+        work: Callable[[idempotency.Key | None], Awaitable[T]],
+        present: Callable[[T], BaseModel],
         *,
         status_code: int,
     ) -> Response:
-        """``work()``'s answer, or the stored answer of the first request with this key."""
+        """``present(await work(key))`` as the answer, or the stored answer of the first
+        request with this key."""
         if self.key is None:
-            return json_response(await work(), status_code)
+            return json_response(present(await work(None)), status_code)
         body = await self.request.body()
-        request_hash = fingerprint(self.request.method, self.request.url.path, body)
-        replay = await self._claim(scope, self.key, request_hash)
-        if replay is not None:
-            return replay
+        key = idempotency.Key(
+            scope=scope,
+            key=self.key,
+            request_hash=fingerprint(self.request.method, self.request.url.path, body),
+            status_code=status_code,
+            answer=lambda result: _json_bytes(present(result)),
+        )
         try:
-            response = json_response(await work(), status_code)
-        except BaseException:
-            await asyncio.shield(idempotency.release(self.store, scope, self.key))
-            raise
-        await idempotency.complete(self.store, scope, self.key, status_code, bytes(response.body))
-        return response
-
-    async def _claim(self, scope: str, key: str, request_hash: str) -> Response | None:
-        """None once this request owns the key; else the answer to give."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + IDEMPOTENCY_WAIT
-        claim = await idempotency.claim(self.store, scope, key, request_hash, service.utcnow())
-        while claim.state is ClaimState.RUNNING and loop.time() < deadline:
-            await asyncio.sleep(IDEMPOTENCY_POLL)
-            found = await idempotency.lookup(self.store, scope, key, request_hash)
-            claim = found or await idempotency.claim(
-                self.store, scope, key, request_hash, service.utcnow()
+            await work(key)
+        except idempotency.ReplayedError as replay:
+            return Response(
+                content=replay.body,
+                status_code=replay.status_code,
+                media_type=JSON_MEDIA_TYPE,
+                headers={"Idempotent-Replayed": "true"},
             )
-        if claim.state is ClaimState.CLAIMED:
-            return None
-        if claim.state is ClaimState.MISMATCH:
+        except idempotency.KeyReusedError as exc:
             raise ApiProblem(
                 "idempotency-key-reused",
-                f"Idempotency-Key {key!r} was used with a different request in the last 24 h",
+                exc.message,
                 errors=[{"field": "header.idempotency-key", "message": "already used"}],
-            )
-        if claim.state is ClaimState.RUNNING:
-            raise ApiProblem(
-                "idempotency-key-in-use",
-                f"a request with Idempotency-Key {key!r} is still running; retry later",
-            )
-        return Response(
-            content=claim.response_body,
-            status_code=claim.response_status or 200,
-            media_type=JSON_MEDIA_TYPE,
-            headers={"Idempotent-Replayed": "true"},
-        )
+            ) from None
+        return Response(content=key.body, status_code=status_code, media_type=JSON_MEDIA_TYPE)
 
 
 def get_idempotency(
     request: Request,
-    store: StoreDep,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -201,7 +185,7 @@ def get_idempotency(
         ),
     ] = None,
 ) -> Idempotency:
-    return Idempotency(request, store, idempotency_key)
+    return Idempotency(request, idempotency_key)
 
 
 IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency)]

@@ -23,7 +23,7 @@ from statushooks.deliveries import DeliveryState, Event
 from statushooks.endpoints import Endpoint, EndpointState
 from statushooks.events import catalog
 from statushooks.messages import Channel, Message, MessageStatus
-from statushooks.storage import sql
+from statushooks.storage import transaction as sql
 from statushooks.storage.stats import EndpointStats
 
 T = TypeVar("T")

@@ -176,7 +176,9 @@ def memoized(convert: Callable[[Any], T]) -> Callable[[Any], T]:
     return converted
 
 
-_DIALECTS = {name: Dialect(name) for name in (SQLITE, POSTGRESQL)}
+SQLITE_DIALECT = Dialect(SQLITE)
+POSTGRES_DIALECT = Dialect(POSTGRESQL)
+_DIALECTS = {SQLITE: SQLITE_DIALECT, POSTGRESQL: POSTGRES_DIALECT}
 
 
 def of(conn: Connection | AsyncConnection) -> Dialect:

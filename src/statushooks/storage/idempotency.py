@@ -1,118 +1,106 @@
-"""Idempotency keys: claim a key before doing the work, store the answer after.
+"""Idempotency keys: the key, the work and its answer commit together, or not at all.
 
-A request carrying ``Idempotency-Key`` first *claims* the ``(account, key)`` row in its own short
-transaction (``INSERT … ON CONFLICT DO NOTHING``): exactly one of many parallel requests wins
-and runs; the others find the row and wait for its answer, or are told the key was used for a
-different request. A key expires 24 h after it was claimed. When the work fails before it
-created anything the claim is released, so the caller may retry with the same key.
+A creating request that carries ``Idempotency-Key`` runs its work inside ``run``, in the work's
+own write transaction: the key's row is looked up first (the same key and body within 24 h:
+the stored answer is replayed, ``ReplayedError``; another body: ``KeyReusedError``), then the
+work runs, then the key is inserted *with its answer*. A crash or a failure anywhere rolls back
+the work and the key together: the caller may simply retry with the same key.
+
+Two requests with the same key at once: on SQLite the writes run one after the other, so the
+second finds the first's row; on PostgreSQL the second's insert waits on the key's unique index
+until the first commits, finds the conflict, and rolls its own work back to replay the first's
+answer (``run`` raises ``ReplayedError`` then too).
 """
 
 from __future__ import annotations
 
-import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
-from statushooks.storage import tables as t
-from statushooks.storage.sql import Store
+from statushooks import exceptions
+from statushooks.storage import driver
+from statushooks.storage.transaction import Transaction
 
+T = TypeVar("T")
 KEY_LIFETIME = timedelta(hours=24)
-t_keys = t.idempotency_keys
+
+_FIND = driver.Statement.of(
+    "SELECT request_hash, response_status, response_body, created_at FROM idempotency_keys"
+    " WHERE account_id = ? AND key = ?"
+)
+_FORGET = driver.Statement.of("DELETE FROM idempotency_keys WHERE account_id = ? AND key = ?")
+_KEEP = driver.Statement.of(
+    "INSERT INTO idempotency_keys"
+    " (account_id, key, request_hash, response_status, response_body, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
 
 
-class ClaimState(enum.StrEnum):
-    """What a claim found."""
+@dataclass(kw_only=True)
+class Key:
+    """One request's ``Idempotency-Key``, and how to turn its work's result into the answer."""
 
-    #: The caller owns the key now: do the work, then ``complete`` or ``release``.
-    CLAIMED = "claimed"
-    #: Another request with the same key and body finished: replay its answer.
-    DONE = "done"
-    #: Another request with the same key and body is still running.
-    RUNNING = "running"
-    #: The key was used with a different request.
-    MISMATCH = "mismatch"
-
-
-@dataclass(frozen=True, kw_only=True)
-class Claim:
-    state: ClaimState
-    response_status: int | None = None
-    response_body: bytes | None = None
+    #: The account (or the admin scope) the key belongs to.
+    scope: str
+    key: str
+    #: What makes two requests "the same" (method, path, body).
+    request_hash: str
+    status_code: int
+    #: The answer's body for the work's result (the same bytes are replayed later).
+    answer: Callable[[Any], bytes]
+    #: The answer, once ``run`` made it.
+    body: bytes | None = None
 
 
-async def claim(store: Store, account_id: str, key: str, request_hash: str, now: datetime) -> Claim:
-    """Claim ``key`` for a request whose fingerprint is ``request_hash``."""
-    async with store.write() as tx:
-        conn = tx.conn
-        await conn.execute(
-            sa.delete(t_keys).where(
-                t_keys.c.account_id == account_id,
-                t_keys.c.key == key,
-                t_keys.c.created_at <= now - KEY_LIFETIME,
-            )
+class ReplayedError(exceptions.StatushooksError):
+    """The same key and request finished before: its answer is to be given again."""
+
+    def __init__(self, status_code: int, body: bytes) -> None:
+        super().__init__("replayed")
+        self.status_code = status_code
+        self.body = body
+
+
+class KeyReusedError(exceptions.ConflictError):
+    """The key was used with a different request in the last 24 h."""
+
+
+def run(tx: Transaction, key: Key | None, now: datetime, work: Callable[[Transaction], T]) -> T:
+    """``work(tx)`` at most once per ``key`` (see the module's docstring)."""
+    if key is None:
+        return work(tx)
+    _replay_if_known(tx, key, now)
+    result = work(tx)
+    key.body = key.answer(result)
+    params = (key.scope, key.key, key.request_hash, key.status_code, key.body, tx.db.when(now))
+    if tx.conn.exec_driver_sql(tx.db.text(_KEEP), params).rowcount != 1:
+        _replay_if_known(tx, key, now)  # a request with this key committed meanwhile
+        raise exceptions.ConflictError(f"Idempotency-Key {key.key!r} could not be kept")
+    return result
+
+
+def _replay_if_known(tx: Transaction, key: Key, now: datetime) -> None:
+    """Raise if the key was used within its lifetime; forget it if it expired."""
+    db = tx.db
+    found = _find(tx, key)
+    if found is None:
+        return
+    request_hash, status, body, created_at = tuple(found)
+    if db.datetime_of(created_at) <= now - KEY_LIFETIME:  # type: ignore[operator]
+        tx.conn.exec_driver_sql(db.text(_FORGET), (key.scope, key.key))
+        return
+    if request_hash != key.request_hash:
+        raise KeyReusedError(
+            f"Idempotency-Key {key.key!r} was used with a different request in the last 24 h"
         )
-        dialect = postgresql if tx.is_postgres else sqlite
-        insert = (
-            dialect.insert(t_keys)
-            .values(account_id=account_id, key=key, request_hash=request_hash, created_at=now)
-            .on_conflict_do_nothing()
-        )
-        if (await conn.execute(insert)).rowcount == 1:
-            return Claim(state=ClaimState.CLAIMED)
-        row = (
-            await conn.execute(
-                sa.select(t_keys).where(t_keys.c.account_id == account_id, t_keys.c.key == key)
-            )
-        ).first()
-    if row is None:  # released between our insert and select: try again
-        return await claim(store, account_id, key, request_hash, now)
-    return _found(row, request_hash)
+    raise ReplayedError(int(status), bytes(body or b""))
 
 
-async def lookup(store: Store, account_id: str, key: str, request_hash: str) -> Claim | None:
-    """What the key's row says now (None if it was released), without claiming it."""
-    async with store.read() as tx:
-        row = (
-            await tx.conn.execute(
-                sa.select(t_keys).where(t_keys.c.account_id == account_id, t_keys.c.key == key)
-            )
-        ).first()
-    return None if row is None else _found(row, request_hash)
-
-
-def _found(row: sa.Row[Any], request_hash: str) -> Claim:
-    if row.request_hash != request_hash:
-        return Claim(state=ClaimState.MISMATCH)
-    if row.response_status is None:
-        return Claim(state=ClaimState.RUNNING)
-    return Claim(
-        state=ClaimState.DONE,
-        response_status=int(row.response_status),
-        response_body=bytes(row.response_body or b""),
-    )
-
-
-async def complete(store: Store, account_id: str, key: str, status: int, body: bytes) -> None:
-    """Record the answer of the claimed request."""
-    async with store.write() as tx:
-        await tx.conn.execute(
-            sa.update(t_keys)
-            .where(t_keys.c.account_id == account_id, t_keys.c.key == key)
-            .values(response_status=status, response_body=body)
-        )
-
-
-async def release(store: Store, account_id: str, key: str) -> None:
-    """Give up a claim whose request created nothing (it failed)."""
-    async with store.write() as tx:
-        await tx.conn.execute(
-            sa.delete(t_keys).where(
-                t_keys.c.account_id == account_id,
-                t_keys.c.key == key,
-                t_keys.c.response_status.is_(None),
-            )
-        )
+def _find(tx: Transaction, key: Key) -> sa.Row[Any] | None:
+    result = tx.conn.exec_driver_sql(tx.db.text(_FIND), (key.scope, key.key))
+    row: sa.Row[Any] | None = result.first()
+    return row

@@ -33,3 +33,14 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Bring the database schema up to ``revision`` (idempotent, safe to race)."""
     async with engine.begin() as connection:
         await connection.run_sync(_upgrade, revision)
+
+
+async def upgrade_url(url: str, revision: str = "head") -> None:
+    """``upgrade`` the database at ``url`` on an engine of its own, closed after."""
+    from statushooks.storage import engine as engines
+
+    migration_engine = engines.create_engine(url)
+    try:
+        await upgrade(migration_engine, revision)
+    finally:
+        await migration_engine.dispose()

@@ -71,7 +71,7 @@ from sqlalchemy import Connection
 from statushooks import durations, ids
 from statushooks.deliveries import Attempt, Delivery, DeliveryState
 from statushooks.endpoints import Endpoint, EndpointState
-from statushooks.storage import driver, sql
+from statushooks.storage import driver, records
 from statushooks.storage import tables as t
 from statushooks.storage.sql import Store
 
@@ -634,7 +634,7 @@ def _endpoint_from_raw(db: driver.Dialect, row: tuple[Any, ...]) -> Endpoint:
     for name in _ENDPOINT_TIMES:
         values[name] = db.datetime_of(values[name])
     values["ordered"] = bool(values["ordered"])
-    return sql.endpoint_from_values(values)
+    return records.endpoint_from_values(values)
 
 
 _cached_endpoint = functools.lru_cache(maxsize=1024)(_endpoint_from_raw)

@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from statushooks.deliveries import DeliveryState
 from statushooks.endpoints import EndpointState
 from statushooks.storage import tables as t
-from statushooks.storage.sql import Transaction, delivery_state_is, shown_delivery_state, utcnow
+from statushooks.storage.records import delivery_state_is, shown_delivery_state, utcnow
+from statushooks.storage.transaction import Transaction
 
 #: Percentiles are computed over at most this many of the newest attempts in the window.
 LATENCY_SAMPLE = 10_000
@@ -64,14 +65,12 @@ def _is_success() -> sa.ColumnElement[bool]:
     return sa.and_(t.attempts.c.response_status >= 200, t.attempts.c.response_status < 300)
 
 
-async def endpoint_stats(tx: Transaction, endpoint_id: str, *, since: datetime) -> EndpointStats:
+def endpoint_stats(tx: Transaction, endpoint_id: str, *, since: datetime) -> EndpointStats:
     """Success rate and latency of the endpoint's attempts since ``since``, and its backlog."""
     window = sa.and_(t.attempts.c.endpoint_id == endpoint_id, t.attempts.c.started_at >= since)
     success = sa.func.sum(sa.case((_is_success(), 1), else_=0))
     row = (
-        await tx.conn.execute(
-            sa.select(sa.func.count(), success).select_from(t.attempts).where(window)
-        )
+        tx.conn.execute(sa.select(sa.func.count(), success).select_from(t.attempts).where(window))
     ).one()
     total, successful = int(row[0]), int(row[1] or 0)
     sample = (
@@ -80,8 +79,8 @@ async def endpoint_stats(tx: Transaction, endpoint_id: str, *, since: datetime) 
         .order_by(t.attempts.c.started_at.desc())
         .limit(LATENCY_SAMPLE)
     )
-    durations = sorted(float(value) for value in (await tx.conn.execute(sample)).scalars())
-    by_state = await _count_by(
+    durations = sorted(float(value) for value in tx.conn.execute(sample).scalars())
+    by_state = _count_by(
         tx, shown_delivery_state(utcnow()), t.deliveries.c.endpoint_id == endpoint_id
     )
     deliveries = {state.value: by_state.get(state.value, 0) for state in DeliveryState}
@@ -98,26 +97,26 @@ async def endpoint_stats(tx: Transaction, endpoint_id: str, *, since: datetime) 
     )
 
 
-async def _count_by(
+def _count_by(
     tx: Transaction, column: sa.ColumnElement[str], *where: sa.ColumnElement[bool]
 ) -> dict[str, int]:
     query = sa.select(column, sa.func.count()).where(*where).group_by(column)
-    return {str(key): int(count) for key, count in (await tx.conn.execute(query)).all()}
+    return {str(key): int(count) for key, count in tx.conn.execute(query).all()}
 
 
-async def metrics(tx: Transaction, *, now: datetime) -> Metrics:
+def metrics(tx: Transaction, *, now: datetime) -> Metrics:
     """Every number ``/metrics`` exposes, across all accounts."""
-    deliveries = await _count_by(tx, shown_delivery_state(now), sa.true())
-    endpoints = await _count_by(tx, t.endpoints.c.state, sa.true())
+    deliveries = _count_by(tx, shown_delivery_state(now), sa.true())
+    endpoints = _count_by(tx, t.endpoints.c.state, sa.true())
     outcome = sa.case(
         (_is_success(), "success"),
         else_=sa.func.coalesce(t.attempts.c.error_kind, "error"),
     )
-    attempts = await _count_by(tx, outcome, sa.true())
+    attempts = _count_by(tx, outcome, sa.true())
     seconds = t.attempts.c.duration_ms / 1000.0
     columns = [sa.func.sum(sa.case((seconds <= bound, 1), else_=0)) for bound in LATENCY_BUCKETS]
     row = (
-        await tx.conn.execute(
+        tx.conn.execute(
             sa.select(sa.func.count(), sa.func.sum(seconds), *columns).select_from(t.attempts)
         )
     ).one()
@@ -126,7 +125,7 @@ async def metrics(tx: Transaction, *, now: datetime) -> Metrics:
         (bound, int(value or 0)) for bound, value in zip(LATENCY_BUCKETS, row[2:], strict=True)
     ]
     due = (
-        await tx.conn.execute(
+        tx.conn.execute(
             sa.select(sa.func.count())
             .select_from(t.deliveries)
             .where(

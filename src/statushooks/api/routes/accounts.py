@@ -16,10 +16,12 @@ async def create_account(
 ) -> Response:
     """Create an account and its first API key (shown once)."""
 
-    async def work() -> schemas.AccountCreated:
-        return schemas.AccountCreated.of(await svc.create_account(body.name))
-
-    return await idem.run(ADMIN_SCOPE, work, status_code=201)
+    return await idem.run(
+        ADMIN_SCOPE,
+        lambda key: svc.create_account(body.name, idempotency=key),
+        schemas.AccountCreated.of,
+        status_code=201,
+    )
 
 
 @router.post(
@@ -28,11 +30,15 @@ async def create_account(
 async def create_api_key(account_id: str, svc: ServiceDep, idem: IdempotencyDep) -> Response:
     """Create another API key for the account (shown once)."""
 
-    async def work() -> schemas.ApiKeyCreated:
-        key_id, plaintext = await svc.create_api_key(account_id)
-        return schemas.api_key_created(account_id, key_id, plaintext)
+    def present(created: tuple[str, str]) -> schemas.ApiKeyCreated:
+        return schemas.api_key_created(account_id, *created)
 
-    return await idem.run(ADMIN_SCOPE, work, status_code=201)
+    return await idem.run(
+        ADMIN_SCOPE,
+        lambda key: svc.create_api_key(account_id, idempotency=key),
+        present,
+        status_code=201,
+    )
 
 
 @router.delete("/api-keys/{key_id}", status_code=204)

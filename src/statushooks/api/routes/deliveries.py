@@ -62,7 +62,9 @@ async def retry_delivery(
 ) -> Response:
     """Queue a finished delivery for a fresh attempt now."""
 
-    async def work() -> schemas.DeliveryOut:
-        return schemas.DeliveryOut.model_validate(await svc.retry_delivery(account_id, delivery_id))
-
-    return await idem.run(account_id, work, status_code=202)
+    return await idem.run(
+        account_id,
+        lambda key: svc.retry_delivery(account_id, delivery_id, idempotency=key),
+        schemas.DeliveryOut.model_validate,
+        status_code=202,
+    )

@@ -22,10 +22,13 @@ async def create_endpoint(
 ) -> Response:
     """Create an endpoint; the answer carries its signing secret."""
 
-    async def work() -> schemas.EndpointWithSecret:
-        return schemas.EndpointWithSecret.of(await svc.create_endpoint(account_id, body.spec()))
-
-    return await idem.run(account_id, work, status_code=201)
+    spec = body.spec()
+    return await idem.run(
+        account_id,
+        lambda key: svc.create_endpoint(account_id, spec, idempotency=key),
+        schemas.EndpointWithSecret.of,
+        status_code=201,
+    )
 
 
 @router.get("", response_model=schemas.Page[schemas.EndpointOut])
@@ -75,10 +78,12 @@ async def rotate_endpoint_secret(
 ) -> Response:
     """A new secret signs from now on; the old one keeps signing alongside for 24 h."""
 
-    async def work() -> schemas.SecretOut:
-        return schemas.secret_out(await svc.rotate_secret(account_id, endpoint_id))
-
-    return await idem.run(account_id, work, status_code=200)
+    return await idem.run(
+        account_id,
+        lambda key: svc.rotate_secret(account_id, endpoint_id, idempotency=key),
+        schemas.secret_out,
+        status_code=200,
+    )
 
 
 @router.get("/{endpoint_id}/stats", response_model=schemas.EndpointStatsOut)
@@ -112,11 +117,12 @@ async def create_endpoint_test(
 ) -> Response:
     """Send the event type's example payload, signed, through the normal pipeline."""
 
-    async def work() -> schemas.DeliveryOut:
-        delivery = await svc.send_test(account_id, endpoint_id, body.event_type)
-        return schemas.DeliveryOut.model_validate(delivery)
-
-    return await idem.run(account_id, work, status_code=202)
+    return await idem.run(
+        account_id,
+        lambda key: svc.send_test(account_id, endpoint_id, body.event_type, idempotency=key),
+        schemas.DeliveryOut.model_validate,
+        status_code=202,
+    )
 
 
 @router.post("/{endpoint_id}/recover", status_code=202, response_model=schemas.Recovered)
@@ -129,11 +135,17 @@ async def recover_endpoint(
 ) -> Response:
     """Queue again every failed delivery of the endpoint created in ``[since, until)``."""
 
-    async def work() -> schemas.Recovered:
-        count = await svc.recover(account_id, endpoint_id, since=body.since, until=body.until)
+    def present(count: int) -> schemas.Recovered:
         return schemas.Recovered(endpoint_id=endpoint_id, requeued=count)
 
-    return await idem.run(account_id, work, status_code=202)
+    return await idem.run(
+        account_id,
+        lambda key: svc.recover(
+            account_id, endpoint_id, since=body.since, until=body.until, idempotency=key
+        ),
+        present,
+        status_code=202,
+    )
 
 
 def _bad_window(message: str) -> exceptions.ValidationError:

@@ -10,7 +10,7 @@ from statushooks import exceptions
 from statushooks.api import schemas
 from statushooks.api.deps import authenticated_account
 from statushooks.events import catalog
-from statushooks.storage.sql import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from statushooks.storage.transaction import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 router = APIRouter(
     prefix="/v1/event-types",

@@ -67,14 +67,15 @@ async def create_voice(
 
 
 async def _submitted(
-    account_id: str, idem: IdempotencyDep, submit: Callable[[], Awaitable[Message]]
+    account_id: str, idem: IdempotencyDep, submit: Callable[..., Awaitable[Message]]
 ) -> Response:
     """``submit()``'s new message as a 201, once per idempotency key."""
-
-    async def work() -> schemas.MessageOut:
-        return schemas.MessageOut.of(await submit())
-
-    return await idem.run(account_id, work, status_code=201)
+    return await idem.run(
+        account_id,
+        lambda key: submit(idempotency=key),
+        schemas.MessageOut.of,
+        status_code=201,
+    )
 
 
 @router.get("/messages", response_model=schemas.Page[schemas.MessageOut])

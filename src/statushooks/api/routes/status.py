@@ -21,11 +21,13 @@ async def create_status_report(
 ) -> Response:
     """Apply one status report; a late or duplicate one answers ``changed: false``."""
 
-    async def work() -> schemas.StatusResultOut:
-        result = await svc.report_status(account_id, message_id, body.report(message_id))
-        return schemas.StatusResultOut.of(result)
-
-    return await idem.run(account_id, work, status_code=200)
+    report = body.report(message_id)
+    return await idem.run(
+        account_id,
+        lambda key: svc.report_status(account_id, message_id, report, idempotency=key),
+        schemas.StatusResultOut.of,
+        status_code=200,
+    )
 
 
 @router.post("/status-reports", response_model=schemas.BulkResultOut)
@@ -34,12 +36,17 @@ async def create_status_reports(
 ) -> Response:
     """Apply up to 1,000 reports in one transaction, with a result per item, in order."""
 
-    async def work() -> schemas.BulkResultOut:
-        reports = [item.report(item.message_id) for item in body.reports]
-        results = await svc.report_statuses(account_id, reports)
+    reports = [item.report(item.message_id) for item in body.reports]
+
+    def present(results: list[service.BulkItemResult]) -> schemas.BulkResultOut:
         return schemas.BulkResultOut(results=[_item(result) for result in results])
 
-    return await idem.run(account_id, work, status_code=200)
+    return await idem.run(
+        account_id,
+        lambda key: svc.report_statuses(account_id, reports, idempotency=key),
+        present,
+        status_code=200,
+    )
 
 
 def _item(item: service.BulkItemResult) -> schemas.BulkItemOut:
