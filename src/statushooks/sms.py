@@ -139,10 +139,14 @@ def region_code(number: str, *, field: str = "to") -> str:
         parsed = phonenumbers.parse(number, None)
     except phonenumbers.NumberParseException as exc:
         raise _invalid_number(field, "is not a phone number") from exc
-    if not phonenumbers.is_valid_number(parsed):
-        raise _invalid_number(field, "is not a valid phone number")
+    # ``is_valid_number`` finds the region and then checks the number against it: finding the
+    # region first and checking against that one does the work once, not twice.
     region = phonenumbers.region_code_for_number(parsed)
-    if not region or region == NON_GEOGRAPHIC_REGION:
+    if not region:
+        raise _invalid_number(field, "is not a valid phone number")
+    if not phonenumbers.is_valid_number_for_region(parsed, region):
+        raise _invalid_number(field, "is not a valid phone number")
+    if region == NON_GEOGRAPHIC_REGION:
         raise _invalid_number(field, "belongs to no country or region")
     return str(region)
 

@@ -1,4 +1,8 @@
-"""Dependencies of the routes: the service, who is calling, paging, idempotency."""
+"""Dependencies of the routes: the service, who is calling, paging, idempotency.
+
+Every dependency is ``async def``: FastAPI runs a plain ``def`` dependency in a worker thread,
+a hand-off to a thread and back for each one on every request.
+"""
 
 from __future__ import annotations
 
@@ -28,17 +32,19 @@ JSON_MEDIA_TYPE = "application/json"
 bearer = HTTPBearer(auto_error=False, description="An account API key (sk_…) or the admin token")
 
 
-def get_service(request: Request) -> service.Service:
+async def get_service(request: Request) -> service.Service:
     svc: service.Service = request.app.state.service
     return svc
 
 
-def get_store(request: Request) -> Store:
-    return get_service(request).store
+async def get_store(request: Request) -> Store:
+    svc: service.Service = request.app.state.service
+    return svc.store
 
 
-def get_settings(request: Request) -> Settings:
-    return get_service(request).settings
+async def get_settings(request: Request) -> Settings:
+    svc: service.Service = request.app.state.service
+    return svc.settings
 
 
 ServiceDep = Annotated[service.Service, Depends(get_service)]
@@ -83,7 +89,7 @@ class PageParams:
     after: str | None
 
 
-def page_params(
+async def page_params(
     limit: Annotated[
         int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page (1–250)")
     ] = DEFAULT_PAGE_SIZE,
@@ -171,7 +177,7 @@ class Idempotency:
         return Response(content=key.body, status_code=status_code, media_type=JSON_MEDIA_TYPE)
 
 
-def get_idempotency(
+async def get_idempotency(
     request: Request,
     idempotency_key: Annotated[
         str | None,

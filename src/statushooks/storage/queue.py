@@ -474,10 +474,6 @@ class Queue:
 # -- claim steps ---------------------------------------------------------------------------
 
 
-#: Every column of ``endpoints``.
-_ENDPOINT_COLUMNS = tuple(column.name for column in _e.c)
-_ENDPOINT_JSON = tuple(c.name for c in _e.c if isinstance(c.type, sa.JSON))
-_ENDPOINT_TIMES = tuple(c.name for c in _e.c if isinstance(c.type, t.UTCDateTime))
 #: A delivery not under a live lease (never leased, released, completed or expired).
 _UNLEASED = " AND (lease_expires_at IS NULL OR lease_expires_at <= ?{timestamp})"
 # Per active endpoint, its earliest pending delivery not under a live lease (one probe of
@@ -485,9 +481,8 @@ _UNLEASED = " AND (lease_expires_at IS NULL OR lease_expires_at <= ?{timestamp})
 # a plan kept from when the table was small read ix_deliveries_open_order instead: every open
 # row of an endpoint whose backlog is not due yet. Leased rows are skipped in the heap, here and
 # in the pick: at most the endpoint's leases, which ``dispatch_concurrency`` bounds per worker.
-_DUE_ENDPOINTS = driver.Statement.of(
-    f"SELECT {', '.join(_ENDPOINT_COLUMNS)} FROM endpoints"
-    f" WHERE state = '{EndpointState.ACTIVE.value}' AND (SELECT next_attempt_at FROM deliveries"
+_DUE_ENDPOINTS = records.endpoint_statement(
+    f"WHERE state = '{EndpointState.ACTIVE.value}' AND (SELECT next_attempt_at FROM deliveries"
     f" WHERE deliveries.endpoint_id = endpoints.id AND deliveries.state = '{PENDING}'{_UNLEASED}"
     " ORDER BY next_attempt_at LIMIT 1) <= ?{timestamp} ORDER BY id"
 )
@@ -610,34 +605,9 @@ def _endpoints_with_due_work(conn: Connection, now: datetime) -> list[Endpoint]:
     """The active endpoints with due deliveries, in id order."""
     db = driver.of(conn)
     return [
-        _endpoint_of(db, tuple(row))
+        records.endpoint_of_row(tuple(row))
         for row in db.execute(conn, _DUE_ENDPOINTS, (db.when(now), db.when(now)))
     ]
-
-
-def _endpoint_of(db: driver.Dialect, row: tuple[Any, ...]) -> Endpoint:
-    """The ``Endpoint`` of a raw ``_ENDPOINT_COLUMNS`` row.
-
-    SQLite's rows are plain text and numbers: an unchanged row is converted once (every claim
-    reads every endpoint with work). PostgreSQL's driver decodes JSON itself, into values that
-    cannot be a cache key.
-    """
-    if db.is_sqlite:
-        return _cached_endpoint(db, row)
-    return _endpoint_from_raw(db, row)
-
-
-def _endpoint_from_raw(db: driver.Dialect, row: tuple[Any, ...]) -> Endpoint:
-    values = dict(zip(_ENDPOINT_COLUMNS, row, strict=False))
-    for name in _ENDPOINT_JSON:
-        values[name] = db.json_value(values[name])
-    for name in _ENDPOINT_TIMES:
-        values[name] = db.datetime_of(values[name])
-    values["ordered"] = bool(values["ordered"])
-    return records.endpoint_from_values(values)
-
-
-_cached_endpoint = functools.lru_cache(maxsize=1024)(_endpoint_from_raw)
 
 
 def _rooms(

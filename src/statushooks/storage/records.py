@@ -7,22 +7,66 @@ returned, and on what they are about to write.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 from statushooks import ids, messages
 from statushooks.deliveries import Attempt, Delivery, DeliveryState, Event, shown_state
 from statushooks.endpoints import Endpoint, EndpointSecret, EndpointState
 from statushooks.messages import Channel, Message, MessageStatus
+from statushooks.storage import driver
 from statushooks.storage import tables as t
+
+#: Every column of ``endpoints``, in table order, and which are JSON and datetimes.
+ENDPOINT_COLUMNS = tuple(column.name for column in t.endpoints.c)
+_ENDPOINT_JSON = frozenset(c.name for c in t.endpoints.c if isinstance(c.type, sa.JSON))
+_ENDPOINT_TIMES = frozenset(c.name for c in t.endpoints.c if isinstance(c.type, t.UTCDateTime))
+#: Cached ``Endpoint`` records per raw row: an unchanged endpoint is converted once.
+ENDPOINT_CACHE_SIZE = 16_384
+
+
+def endpoint_statement(rest: str) -> driver.Statement:
+    """``SELECT <every endpoint column> FROM endpoints <rest>``, the JSON columns as text on
+    both databases (so that a raw row is hashable: ``endpoint_of_row``)."""
+    sqlite_columns = ", ".join(f"endpoints.{name}" for name in ENDPOINT_COLUMNS)
+    postgres_columns = ", ".join(
+        f"endpoints.{name}::text" if name in _ENDPOINT_JSON else f"endpoints.{name}"
+        for name in ENDPOINT_COLUMNS
+    )
+    return driver.Statement.each(
+        sqlite=f"SELECT {sqlite_columns} FROM endpoints {rest}",
+        postgresql=f"SELECT {postgres_columns} FROM endpoints {rest}",
+    )
+
+
+@functools.lru_cache(maxsize=ENDPOINT_CACHE_SIZE)
+def endpoint_of_row(row: tuple[Any, ...]) -> Endpoint:
+    """The ``Endpoint`` of a raw ``endpoint_statement`` row (as the driver returns it)."""
+    values = dict(zip(ENDPOINT_COLUMNS, row, strict=True))
+    for name in _ENDPOINT_JSON:
+        values[name] = orjson.loads(values[name])
+    for name in _ENDPOINT_TIMES:
+        values[name] = _utc(values[name])
+    values["ordered"] = bool(values["ordered"])
+    return endpoint_from_values(values)
+
+
+def _utc(value: Any) -> datetime | None:
+    """A datetime column's raw value, aware and in UTC (SQLite's text or the driver's)."""
+    if value is None or isinstance(value, datetime):
+        return None if value is None else value.astimezone(UTC)
+    return t.sqlite_datetime_value(value)
+
 
 # The messages' columns, in table order, and which of them are datetimes (raw driver rows).
 MESSAGE_COLUMNS = tuple(column.name for column in t.messages.c)
-_MESSAGE_TIMES = frozenset(
+MESSAGE_TIMES = frozenset(
     index for index, column in enumerate(t.messages.c) if isinstance(column.type, t.UTCDateTime)
 )
 
@@ -100,7 +144,7 @@ def message_from_values(row: Sequence[Any], when: Callable[[Any], datetime | Non
     """A ``Message`` from a raw ``MESSAGE_COLUMNS`` row (as the driver returns it)."""
     return _message_of(
         {
-            name: when(value) if index in _MESSAGE_TIMES else value
+            name: when(value) if index in MESSAGE_TIMES else value
             for index, (name, value) in enumerate(zip(MESSAGE_COLUMNS, row, strict=True))
         }
     )

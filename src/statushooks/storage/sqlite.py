@@ -248,16 +248,16 @@ class _Writer:
 
 
 def _run_isolated(conn: sa.Connection, job: _Job) -> None:
-    """Run ``job`` in a savepoint: if it fails, only its own changes are rolled back."""
-    savepoint = conn.begin_nested()
+    """Run ``job`` in a savepoint: if it fails, only its own changes are rolled back. (Plain
+    driver SQL: ``Connection.begin_nested()`` compiles its statements on every use.)"""
+    conn.exec_driver_sql("SAVEPOINT job")
     try:
         with errors.wrap_exceptions():
             job.result = job.work(conn)
     except Exception as exc:  # noqa: BLE001 — the job's error is its caller's
-        savepoint.rollback()
+        conn.exec_driver_sql("ROLLBACK TO job")
         job.error = exc
-    else:
-        savepoint.commit()
+    conn.exec_driver_sql("RELEASE job")
 
 
 def _hand_back(group: list[_Job]) -> None:

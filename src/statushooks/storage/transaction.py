@@ -67,10 +67,9 @@ _MESSAGE_VERSIONS = driver.Statement.of(
 
 
 def _insert(table: sa.Table, columns: Sequence[str]) -> driver.Statement:
+    names = ", ".join(f'"{name}"' for name in columns)
     placeholders = ", ".join("?" for _ in columns)
-    return driver.Statement.of(
-        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders})"
-    )
+    return driver.Statement.of(f"INSERT INTO {table.name} ({names}) VALUES ({placeholders})")
 
 
 # A bulk report reads a message and writes four rows per report. These statements are driver
@@ -96,6 +95,12 @@ _DELIVERY_COLUMNS = (
     "last_response_status", "last_error", "created_at", "updated_at", "completed_at",
 )  # fmt: skip
 _INSERT_DELIVERY = _insert(t.deliveries, _DELIVERY_COLUMNS)
+_INSERT_MESSAGE = _insert(t.messages, _MESSAGE_COLUMNS)
+
+
+_FANOUT_ENDPOINTS = records.endpoint_statement(
+    f"WHERE account_id = ? AND state != '{EndpointState.DISABLED.value}' ORDER BY id"
+)
 
 
 class Transaction:
@@ -181,14 +186,12 @@ class Transaction:
         self._endpoints_by_account.pop(account_id, None)
 
     def fanout_endpoints(self, account_id: str) -> list[Endpoint]:
-        """The account's endpoints that can take new deliveries (cached per transaction)."""
+        """The account's endpoints that can take new deliveries (cached per transaction;
+        an unchanged row becomes an ``Endpoint`` once per process: ``records``)."""
         cached = self._endpoints_by_account.get(account_id)
         if cached is None:
-            query = sa.select(t.endpoints).where(
-                t.endpoints.c.account_id == account_id,
-                t.endpoints.c.state != EndpointState.DISABLED.value,
-            )
-            cached = [records.endpoint_from_row(row) for row in self._all(query)]
+            rows = self.db.execute(self.conn, _FANOUT_ENDPOINTS, (account_id,))
+            cached = [records.endpoint_of_row(tuple(row)) for row in rows]
             self._endpoints_by_account[account_id] = cached
         return cached
 
@@ -201,7 +204,13 @@ class Transaction:
     # -- messages --------------------------------------------------------------------------
 
     def insert_message(self, message: Message) -> None:
-        self.conn.execute(sa.insert(t.messages).values(**records.message_values(message)))
+        values = records.message_values(message)
+        when = self.db.when
+        row = tuple(
+            when(values[name]) if index in records.MESSAGE_TIMES else values[name]
+            for index, name in enumerate(_MESSAGE_COLUMNS)
+        )
+        self.db.execute(self.conn, _INSERT_MESSAGE, row)
 
     def get_message(self, account_id: str, message_id: str) -> Message:
         query = sa.select(t.messages).where(
@@ -223,9 +232,9 @@ class Transaction:
         db = self.db
         statement = _MESSAGES_FOR_UPDATE
         params = (account_id, db.ids(sorted(set(message_ids))))
-        result = self.conn.exec_driver_sql(db.text(statement), params)
+        rows = db.execute(self.conn, statement, params)
         when = driver.memoized(db.datetime_of)
-        found = (records.message_from_values(row, when) for row in result.all())
+        found = (records.message_from_values(row, when) for row in rows)
         return {message.id: message for message in found}
 
     def message_versions(
@@ -235,10 +244,9 @@ class Transaction:
         for an id that is not one of them."""
         db = self.db
         wanted = sorted(set(message_ids))
-        result = self.conn.exec_driver_sql(db.text(_MESSAGE_VERSIONS), (account_id, db.ids(wanted)))
+        rows = db.execute(self.conn, _MESSAGE_VERSIONS, (account_id, db.ids(wanted)))
         when = driver.memoized(db.datetime_of)
         versions: dict[str, tuple[Any, ...] | None] = dict.fromkeys(wanted)
-        rows: Sequence[Sequence[Any]] = result.all()
         for message_id, status, code, text, sequence, updated_at in rows:
             versions[message_id] = (status, code, text, sequence, when(updated_at))
         return versions
@@ -385,7 +393,7 @@ class Transaction:
 
     def _execute_many(self, statement: driver.Statement, rows: Sequence[tuple[Any, ...]]) -> None:
         if rows:
-            self.conn.exec_driver_sql(self.db.text(statement), list(rows))
+            self.db.execute_many(self.conn, statement, rows)
 
     def get_event(self, account_id: str, event_id: str) -> Event:
         query = sa.select(t.events).where(
