@@ -83,11 +83,13 @@ def create_app(
         lifespan=lifespan,
     )
     errors.install(app)
+    # The routes a platform calls for every message come first: FastAPI tries the routers in
+    # order on every request.
     for module in (
-        accounts,
-        endpoints,
         messages,
         status,
+        accounts,
+        endpoints,
         events,
         deliveries,
         event_types,

@@ -32,7 +32,13 @@ from statushooks.storage import base, driver, errors
 logger = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "statushooks_deliveries"
-PG_POOL_SIZE = 10
+#: Connections the API keeps open (as many again may open under a burst). A connection past
+#: the pool's size is closed when given back, and a new one costs a TCP (and TLS) handshake,
+#: authentication and preparing every statement again: the pool covers the requests a process
+#: has in flight at once under load, within PostgreSQL's default of 100 connections for a few
+#: processes.
+PG_POOL_SIZE = 20
+PG_POOL_OVERFLOW = 10
 QUEUE_POOL_SIZE = 2  # connections of the dispatcher's engine: one transaction at a time
 #: asyncpg prepares every statement, and after five runs PostgreSQL may switch a prepared
 #: statement to a generic plan: for the queue's ``id IN (…) AND state = $n`` that plan scanned
@@ -67,12 +73,13 @@ def create_engine(
     url: str | sa.URL,
     pool_size: int = PG_POOL_SIZE,
     settings: dict[str, str] = PG_SERVER_SETTINGS,
+    overflow: int = PG_POOL_OVERFLOW,
 ) -> AsyncEngine:
     """An asyncpg engine on ``url`` with statushooks' settings (JSON through orjson)."""
     return create_async_engine(
         sa.make_url(url).set(drivername="postgresql+asyncpg"),
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=overflow,
         connect_args={"server_settings": settings},
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
@@ -115,7 +122,7 @@ class PostgresBackend(base.Backend):
     async def _run_queue(self, work: base.Work[base.T]) -> base.T:
         if self._queue_engine is None:
             self._queue_engine = create_engine(
-                self.engine.url, QUEUE_POOL_SIZE, PG_QUEUE_SERVER_SETTINGS
+                self.engine.url, QUEUE_POOL_SIZE, PG_QUEUE_SERVER_SETTINGS, QUEUE_POOL_SIZE
             )
         with errors.wrap_exceptions():
             async with self._queue_engine.begin() as conn:

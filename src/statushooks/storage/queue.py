@@ -363,8 +363,7 @@ class Queue:
         pick: list[Any] = []
         for room, count in items:
             pick += (room.id, stamp, stamp, count)
-        # PostgreSQL's statement picks before it leases (``_LEASE_POSTGRES``).
-        params = (*pick, *lease) if db.is_postgres else (*lease, *pick)
+        params = (*pick, *lease) if db.picks_before_lease else (*lease, *pick)
         statement = _lease_statement(tuple(room.ordered for room, _ in items))
         rows = db.execute(conn, statement, params)
         # Rows share timestamps: a delivery's first attempt is due when it is created, and a
@@ -755,7 +754,7 @@ def _record(
     db = driver.of(conn)
     # One per lease: a result given twice is recorded once.
     candidates = list({(c.delivery_id, c.lease_id): c for c in reversed(completions)}.values())
-    if db.is_postgres:
+    if db.parses_json_once:
         done = conn.exec_driver_sql(_RECORD_POSTGRES, _record_params(db, candidates, now))
         held = {(delivery_id, lease_id) for delivery_id, lease_id in db.json_value(done.scalar())}
     else:
