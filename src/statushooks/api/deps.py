@@ -180,21 +180,45 @@ class Idempotency:
         return Response(content=key.body, status_code=status_code, media_type=JSON_MEDIA_TYPE)
 
 
-async def get_idempotency(
-    request: Request,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            min_length=1,
-            max_length=255,
-            pattern=r"^[\x21-\x7e]+$",
-            description="Repeat a creating request safely: the same key and body within 24 h "
-            "answer the first response and create nothing new.",
-        ),
-    ] = None,
-) -> Idempotency:
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Repeat a creating request safely: the same key and body within 24 h "
+        "answer the first response and create nothing new.",
+    ),
+]
+
+
+async def get_idempotency(request: Request, idempotency_key: IdempotencyKey = None) -> Idempotency:
     return Idempotency(request, idempotency_key)
 
 
 IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency)]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sender:
+    """Who sends a message or a status report, and what with: the routes a platform calls
+    for every message take this one dependency instead of three (the account, the service,
+    the idempotency key): FastAPI's resolution of each costs tens of µs per request."""
+
+    account_id: str
+    svc: service.Service
+    idem: Idempotency
+
+
+async def get_sender(
+    request: Request, credentials: Credentials, idempotency_key: IdempotencyKey = None
+) -> Sender:
+    return Sender(
+        account_id=await authenticated_account(request, credentials),
+        svc=request.app.state.service,
+        idem=Idempotency(request, idempotency_key),
+    )
+
+
+SenderDep = Annotated[Sender, Depends(get_sender)]

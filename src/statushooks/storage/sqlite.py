@@ -248,16 +248,16 @@ class _Writer:
 
 
 def _run_isolated(conn: sa.Connection, job: _Job) -> None:
-    """Run ``job`` in a savepoint: if it fails, only its own changes are rolled back. (Plain
-    driver SQL: ``Connection.begin_nested()`` compiles its statements on every use.)"""
-    conn.exec_driver_sql("SAVEPOINT job")
+    """Run ``job`` in a savepoint: if it fails, only its own changes are rolled back. (On the
+    driver's cursor: ``Connection.begin_nested()`` compiles its statements on every use.)"""
+    driver.run_on_cursor(conn, "SAVEPOINT job", ())
     try:
         with errors.wrap_exceptions():
             job.result = job.work(conn)
     except Exception as exc:  # noqa: BLE001 — the job's error is its caller's
-        conn.exec_driver_sql("ROLLBACK TO job")
+        driver.run_on_cursor(conn, "ROLLBACK TO job", ())
         job.error = exc
-    conn.exec_driver_sql("RELEASE job")
+    driver.run_on_cursor(conn, "RELEASE job", ())
 
 
 def _hand_back(group: list[_Job]) -> None:

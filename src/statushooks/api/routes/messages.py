@@ -8,38 +8,34 @@ from functools import partial
 from fastapi import APIRouter, Response
 
 from statushooks.api import queries, schemas
-from statushooks.api.deps import AccountId, IdempotencyDep, Paging, ServiceDep, StoreDep
+from statushooks.api.deps import AccountId, Paging, Sender, SenderDep, ServiceDep, StoreDep
 from statushooks.messages import Message
 
 router = APIRouter(prefix="/v1", tags=["messages"])
 
 
 @router.post("/sms", status_code=201, response_model=schemas.MessageOut)
-async def create_sms(
-    body: schemas.SmsCreate, account_id: AccountId, svc: ServiceDep, idem: IdempotencyDep
-) -> Response:
+async def create_sms(body: schemas.SmsCreate, sender: SenderDep) -> Response:
     """Submit an SMS; emits its ``submitted`` events."""
     fields = body.model_dump(exclude={"to", "sender", "text", "track_links"})
     submit = partial(
-        svc.submit_sms,
-        account_id,
+        sender.svc.submit_sms,
+        sender.account_id,
         to=body.to,
         sender=body.sender,
         text=body.text,
         track_links=body.track_links,
         **fields,
     )
-    return await _submitted(account_id, idem, submit)
+    return await _submitted(sender, submit)
 
 
 @router.post("/email", status_code=201, response_model=schemas.MessageOut)
-async def create_email(
-    body: schemas.EmailCreate, account_id: AccountId, svc: ServiceDep, idem: IdempotencyDep
-) -> Response:
+async def create_email(body: schemas.EmailCreate, sender: SenderDep) -> Response:
     """Submit an email; emits its ``submitted`` events."""
     submit = partial(
-        svc.submit_email,
-        account_id,
+        sender.svc.submit_email,
+        sender.account_id,
         to=body.to,
         sender=body.sender,
         subject=body.subject,
@@ -47,31 +43,27 @@ async def create_email(
         html=body.html,
         custom_id=body.external_id,
     )
-    return await _submitted(account_id, idem, submit)
+    return await _submitted(sender, submit)
 
 
 @router.post("/voice", status_code=201, response_model=schemas.MessageOut)
-async def create_voice(
-    body: schemas.VoiceCreate, account_id: AccountId, svc: ServiceDep, idem: IdempotencyDep
-) -> Response:
+async def create_voice(body: schemas.VoiceCreate, sender: SenderDep) -> Response:
     """Submit a voice verification call; emits its ``submitted`` events."""
     submit = partial(
-        svc.submit_voice,
-        account_id,
+        sender.svc.submit_voice,
+        sender.account_id,
         to=body.to,
         verification_code=body.verification_code,
         language=body.language,
         custom_id=body.external_id,
     )
-    return await _submitted(account_id, idem, submit)
+    return await _submitted(sender, submit)
 
 
-async def _submitted(
-    account_id: str, idem: IdempotencyDep, submit: Callable[..., Awaitable[Message]]
-) -> Response:
+async def _submitted(sender: Sender, submit: Callable[..., Awaitable[Message]]) -> Response:
     """``submit()``'s new message as a 201, once per idempotency key."""
-    return await idem.run(
-        account_id,
+    return await sender.idem.run(
+        sender.account_id,
         lambda key: submit(idempotency=key),
         schemas.MessageOut.of,
         status_code=201,

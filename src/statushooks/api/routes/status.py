@@ -6,44 +6,38 @@ from fastapi import APIRouter, Response
 
 from statushooks import service
 from statushooks.api import errors, schemas
-from statushooks.api.deps import AccountId, IdempotencyDep, ServiceDep
+from statushooks.api.deps import SenderDep
 
 router = APIRouter(prefix="/v1", tags=["status reports"])
 
 
 @router.post("/messages/{message_id}/status", response_model=schemas.StatusResultOut)
 async def create_status_report(
-    message_id: str,
-    body: schemas.StatusReportIn,
-    account_id: AccountId,
-    svc: ServiceDep,
-    idem: IdempotencyDep,
+    message_id: str, body: schemas.StatusReportIn, sender: SenderDep
 ) -> Response:
     """Apply one status report; a late or duplicate one answers ``changed: false``."""
-
     report = body.report(message_id)
-    return await idem.run(
+    account_id = sender.account_id
+    return await sender.idem.run(
         account_id,
-        lambda key: svc.report_status(account_id, message_id, report, idempotency=key),
+        lambda key: sender.svc.report_status(account_id, message_id, report, idempotency=key),
         schemas.StatusResultOut.of,
         status_code=200,
     )
 
 
 @router.post("/status-reports", response_model=schemas.BulkResultOut)
-async def create_status_reports(
-    body: schemas.BulkReports, account_id: AccountId, svc: ServiceDep, idem: IdempotencyDep
-) -> Response:
+async def create_status_reports(body: schemas.BulkReports, sender: SenderDep) -> Response:
     """Apply up to 1,000 reports in one transaction, with a result per item, in order."""
-
     reports = [item.report(item.message_id) for item in body.reports]
 
     def present(results: list[service.BulkItemResult]) -> schemas.BulkResultOut:
         return schemas.BulkResultOut(results=[_item(result) for result in results])
 
-    return await idem.run(
+    account_id = sender.account_id
+    return await sender.idem.run(
         account_id,
-        lambda key: svc.report_statuses(account_id, reports, idempotency=key),
+        lambda key: sender.svc.report_statuses(account_id, reports, idempotency=key),
         present,
         status_code=200,
     )
