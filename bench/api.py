@@ -412,12 +412,11 @@ async def postmaster(url: str) -> psutil.Process | None:
     conn = await asyncpg.connect(url)
     try:
         backend = await conn.fetchval("SELECT pg_backend_pid()")
-    finally:
-        await conn.close()
-    try:
-        return psutil.Process(backend).parent()
+        return psutil.Process(backend).parent()  # while the backend lives
     except psutil.Error:
         return None
+    finally:
+        await conn.close()
 
 
 def backends_cpu_seconds(server: psutil.Process | None, database: str) -> float:
