@@ -32,9 +32,12 @@ Every phase is bounded in time (``--quick``: 3 s, else 10 s) and in count (the m
 report on; ``MAX_RATE`` × its seconds); a warm-up of ``WARMUP_SECONDS`` precedes each route.
 Figures per row: requests/s and p50/p99 latency (from the client: first request to last
 answer), CPU per request of the server (psutil: the process and its children, before/after the
-phase), of the PostgreSQL backends of the bench database, and of the client; the 1-minute load
+phase), of the PostgreSQL backends of the bench database (sampled by pid: ``BackendsCpu``),
+and of the client; the 1-minute load
 average as the phase began (the machine is shared); and each statushooks row's ratio to the
-one-process bare row of the same route and in-flight count, from the same run.
+one-process bare app on the same route and in-flight count, from the same run: the machine is
+shared and its speed drifts, so the bare app runs first (one and two processes) and again (one
+process) just before each statushooks configuration, and each ratio is to that last one.
 """
 
 from __future__ import annotations
@@ -49,8 +52,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -419,19 +422,57 @@ async def postmaster(url: str) -> psutil.Process | None:
         await conn.close()
 
 
-def backends_cpu_seconds(server: psutil.Process | None, database: str) -> float:
-    """CPU seconds of the live backends of ``database`` on a local PostgreSQL ``server``: the
-    server is shared (other databases' sessions and its own background work are not counted)."""
-    if server is None:
-        return 0.0
-    total = 0.0
-    with contextlib.suppress(psutil.Error):
-        for child in server.children():
-            with contextlib.suppress(psutil.Error):  # gone since the listing
-                if f" {database} " in " ".join(child.cmdline()):
-                    times = child.cpu_times()
-                    total += times.user + times.system
-    return total
+BACKEND_SAMPLE_INTERVAL = 0.1  # seconds between samples of the PostgreSQL backends' CPU
+
+
+@dataclass(kw_only=True)
+class BackendsCpu:
+    """CPU seconds of the backends of one database on a local PostgreSQL ``server``, which is
+    shared: other databases' sessions and the server's background work are not counted.
+
+    Backends come and go (the pool's overflow connections), so each is sampled by pid while a
+    phase runs: one that exits keeps what it had used at its last sample; what it used after
+    that, and a backend that lives less than one interval, are missed.
+    """
+
+    server: psutil.Process | None
+    database: str
+    start: dict[int, float] = field(default_factory=dict)
+    last: dict[int, float] = field(default_factory=dict)
+
+    def sample(self) -> None:
+        if self.server is None:
+            return
+        with contextlib.suppress(psutil.Error):
+            for child in self.server.children():
+                with contextlib.suppress(psutil.Error):  # gone since the listing
+                    if f" {self.database} " in " ".join(child.cmdline()):
+                        times = child.cpu_times()
+                        self.last[child.pid] = times.user + times.system
+
+    @contextlib.asynccontextmanager
+    async def measuring(self) -> AsyncIterator[None]:
+        """Sample from the start of the block to its end."""
+        self.last = {}
+        self.sample()
+        self.start = dict(self.last)
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(BACKEND_SAMPLE_INTERVAL)
+                self.sample()
+
+        task = asyncio.create_task(loop(), name="backends-cpu")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            self.sample()
+
+    def seconds(self) -> float:
+        return sum(cpu - self.start.get(pid, 0.0) for pid, cpu in self.last.items())
 
 
 # -- phases --------------------------------------------------------------------------------------
@@ -461,10 +502,11 @@ async def phase(
     )
     load_average = os.getloadavg()[0]
     cpu0 = server.proc.cpu_seconds()
-    db0 = backends_cpu_seconds(server.postmaster, PG_DATABASE)
-    result = await asyncio.to_thread(drive, load, run.client, run.tmp)
+    backends = BackendsCpu(server=server.postmaster, database=PG_DATABASE)
+    async with backends.measuring():
+        result = await asyncio.to_thread(drive, load, run.client, run.tmp)
     cpu = server.proc.cpu_seconds() - cpu0
-    db_cpu = backends_cpu_seconds(server.postmaster, PG_DATABASE) - db0
+    db_cpu = backends.seconds()
     if not server.proc.alive():
         raise RuntimeError(f"the server died:\n{server.proc.tail()}")
     n = result["requests"]
@@ -516,11 +558,11 @@ def _print(label: str, row: dict[str, Any]) -> None:
     )
 
 
-async def bare_rows(run: Run, workers: int, log_dir: Path) -> list[dict[str, Any]]:
+async def bare_rows(run: Run, workers: int, log_dir: Path, name: str = "") -> list[dict[str, Any]]:
     """The limit: the bare app with ``workers`` processes, both routes at each in-flight count."""
     port = common.free_port()
-    args = [common.PYTHON, "-m", "bench.bareapi", "--port", str(port)]
-    server = await start(f"bare-x{workers}", [*args, "--workers", str(workers)], None, log_dir)
+    args = [common.PYTHON, "-m", "bench.bareapi", "--port", str(port), "--workers", str(workers)]
+    server = await start(name or f"bare-x{workers}", args, None, log_dir)
     fake = _ids_file(run, "bare", [f"msg_bare{i:08d}" for i in range(int(run.seconds * MAX_RATE))])
     rows = []
     try:
@@ -623,9 +665,24 @@ def skipped_rows(database: str, workers: int, reason: str) -> list[dict[str, Any
     ]  # fmt: skip
 
 
+async def beside_bare(
+    run: Run, database: str, workers: int, workers_flag: bool, log_dir: Path
+) -> list[dict[str, Any]]:
+    """One statushooks configuration, just after the one-process bare app again: the machine is
+    shared, so each ratio is to the limit as measured a minute before."""
+    label = f"{database}-x{workers}"
+    print(f"  the bare app again, before {database}×{workers}:", flush=True)
+    reference = await bare_rows(run, 1, log_dir, name=f"bare-before-{label}")
+    rates = {(row["route"], row["in_flight"]): row["rate"] for row in reference}
+    rows = await statushooks_rows(run, database, workers, workers_flag, log_dir)
+    for row in rows:
+        row["bare_rate"] = rates.get((row["route"], row["in_flight"]))
+    return rows
+
+
 def add_ratios(rows: list[dict[str, Any]]) -> None:
-    """Each statushooks row ÷ the one-process bare row of its route and in-flight count, and
-    each two-process row ÷ its one-process twin."""
+    """Each statushooks row ÷ the one-process bare app on its route and in-flight count (as
+    measured just before its configuration), and each two-process row ÷ its one-process twin."""
 
     def rate(server: str, database: str | None, workers: int, row: dict[str, Any]) -> float | None:
         for other in rows:
@@ -639,7 +696,7 @@ def add_ratios(rows: list[dict[str, Any]]) -> None:
     for row in rows:
         if row.get("server") != "statushooks" or not row.get("rate"):
             continue
-        bare = rate("bare", None, 1, row)
+        bare = row.get("bare_rate") or rate("bare", None, 1, row)
         row["ratio_to_bare"] = round(row["rate"] / bare, 3) if bare else None
         if row["workers"] > 1:
             one = rate("statushooks", row["database"], 1, row)
@@ -670,7 +727,7 @@ async def run(options: common.Options, log_dir: Path) -> dict[str, Any]:
                 rows += skipped_rows(database, workers, f"no PostgreSQL at {common.PG_ADMIN_URL}")
             else:
                 try:
-                    rows += await statushooks_rows(bench, database, workers, workers_flag, log_dir)
+                    rows += await beside_bare(bench, database, workers, workers_flag, log_dir)
                 except Exception as exc:  # noqa: BLE001 - record the failure, run the next one
                     print(f"  {database}×{workers} failed: {exc}", flush=True)
                     rows += skipped_rows(database, workers, f"failed: {exc}")
@@ -709,11 +766,11 @@ def print_rows(rows: Sequence[dict[str, Any]], run: Run) -> None:
     common.print_table(
         f"api — single requests, {client_label(run.client)}, {run.seconds:g} s per row",
         ["server", "route", "in flight", "requests/s", "p50 ms", "p99 ms", "CPU ms / req",
-         "DB CPU ms / req", "client CPU ms / req", "÷ bare ×1", "÷ ×1", "note"],
+         "DB CPU ms / req", "client CPU ms / req", "bare ×1 before", "÷ bare ×1", "÷ ×1", "note"],
         [
             [row_label(r), PATHS[r["route"]], r["in_flight"], r.get("rate"), r.get("p50_ms"),
              r.get("p99_ms"), r.get("cpu_ms_per_request"), r.get("db_cpu_ms_per_request"),
-             r.get("client_cpu_ms_per_request"), r.get("ratio_to_bare"),
+             r.get("client_cpu_ms_per_request"), r.get("bare_rate"), r.get("ratio_to_bare"),
              r.get("ratio_to_one_process"), r.get("skipped", "")]
             for r in rows
         ],

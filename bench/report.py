@@ -531,7 +531,7 @@ def api_section(results: Mapping[str, Result]) -> list[str]:
     rows = [[_api_label(r), API_ROUTES[r["route"]], r["in_flight"], _n(r.get("rate")),
              _n(r.get("p50_ms"), 1), _n(r.get("p99_ms"), 1), _n(r.get("cpu_ms_per_request"), 2),
              _n(r.get("db_cpu_ms_per_request"), 2), _n(r.get("client_cpu_ms_per_request"), 3),
-             _x(r.get("ratio_to_bare")), _x(r.get("ratio_to_one_process")), _api_note(r)]
+             _n(r.get("bare_rate")), _x(r.get("ratio_to_bare")), _x(r.get("ratio_to_one_process")), _api_note(r)]
             for r in api["rows"]]  # fmt: skip
     note = (
         f"statushooks: `{api['serve']}`; bare: `python -m bench.bareapi` (no authentication, "
@@ -539,7 +539,7 @@ def api_section(results: Mapping[str, Result]) -> list[str]:
     )
     headers = ["server", "route", "in flight", "requests/s", "p50 ms", "p99 ms",
                "server CPU ms / request", "PostgreSQL CPU ms / request", "client CPU ms / request",
-               "÷ bare ×1", "÷ ×1", "note"]  # fmt: skip
+               "bare ×1 just before, requests/s", "÷ bare ×1", "÷ ×1", "note"]  # fmt: skip
     title = f"## 7. api (single requests; {api['client']}; {api['phase_seconds']:g} s per row)"
     return [title, "", table(headers, rows), "", note, ""]
 
@@ -625,7 +625,9 @@ def generate(*, quick: bool = False) -> Path | None:
             "connection per request in flight, every phase bounded in time and in count, after a 1 s "
             "warm-up per route; latency from the client; CPU from psutil (the server process and its "
             "children; the PostgreSQL backends of the bench database), before and after each phase. "
-            "The bare FastAPI app runs in the same run, first."
+            "The bare FastAPI app runs first (one and two processes), then again (one process) just "
+            "before each statushooks configuration; each ratio is to that adjacent measurement, since "
+            "this shared machine's speed drifts within a run."
         ),
         "",
     ]
