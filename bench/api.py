@@ -736,6 +736,7 @@ async def run(options: common.Options, log_dir: Path) -> dict[str, Any]:
     add_ratios(rows)
     print_rows(rows, bench)
     return {
+        "commit": git_commit(),
         "client": client_label(client),
         "phase_seconds": options.api_seconds,
         "warmup_seconds": WARMUP_SECONDS,
@@ -748,6 +749,18 @@ async def run(options: common.Options, log_dir: Path) -> dict[str, Any]:
         ),
         "rows": rows,
     }
+
+
+def git_commit() -> str | None:
+    """The checked-out commit (with ``+dirty`` for uncommitted changes), if this is a clone."""
+    try:
+        done = subprocess.run(
+            ["git", "describe", "--always", "--dirty=+dirty", "--abbrev=7"],
+            capture_output=True, text=True, timeout=30, check=True, cwd=common.ROOT,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None
 
 
 def client_label(client: str) -> str:

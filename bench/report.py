@@ -419,6 +419,7 @@ def _api_chart(results: Mapping[str, Result], tag: str, plt: Any) -> str | None:
                 ax.text(value, y, f" {value:,.0f}", va="center", fontsize=7)
     ax.set_yticks(range(len(labels)), labels[::-1])
     ax.set_xscale("log")
+    ax.set_xlim(right=max(r["rate"] for r in rows) * 2.5)  # room for the labels
     ax.set_xlabel("requests per second (log)")
     ax.set_title(f"API: single requests, {n} in flight")
     ax.legend(fontsize=7, loc="lower right")
@@ -528,19 +529,31 @@ def api_section(results: Mapping[str, Result]) -> list[str]:
     api = results.get("api")
     if not api or not api.get("rows"):
         return []
-    rows = [[_api_label(r), API_ROUTES[r["route"]], r["in_flight"], _n(r.get("rate")),
-             _n(r.get("p50_ms"), 1), _n(r.get("p99_ms"), 1), _n(r.get("cpu_ms_per_request"), 2),
-             _n(r.get("db_cpu_ms_per_request"), 2), _n(r.get("client_cpu_ms_per_request"), 3),
-             _n(r.get("bare_rate")), _x(r.get("ratio_to_bare")), _x(r.get("ratio_to_one_process")), _api_note(r)]
-            for r in api["rows"]]  # fmt: skip
+    rows: list[list[Any]] = []
+    skipped: set[tuple[Any, ...]] = set()
+    for r in api["rows"]:
+        if r.get("skipped"):  # one line per skipped configuration
+            key = (r["database"], r["workers"], r["skipped"])
+            if key not in skipped:
+                skipped.add(key)
+                rows.append([_api_label(r), "both", ", ".join(map(str, _api_in_flight(results))),
+                             *["—"] * 9, f"skipped: {r['skipped']}"])  # fmt: skip
+            continue
+        rows.append([_api_label(r), API_ROUTES[r["route"]], r["in_flight"], _n(r.get("rate")),
+                     _n(r.get("p50_ms"), 1), _n(r.get("p99_ms"), 1), _n(r.get("cpu_ms_per_request"), 2),
+                     _n(r.get("db_cpu_ms_per_request"), 2), _n(r.get("client_cpu_ms_per_request"), 3),
+                     _n(r.get("bare_rate")), _x(r.get("ratio_to_bare")), _x(r.get("ratio_to_one_process")),
+                     _api_note(r)])  # fmt: skip
+    commit = f" on {api['commit']}" if api.get("commit") else ""
     note = (
-        f"statushooks: `{api['serve']}`; bare: `python -m bench.bareapi` (no authentication, "
-        f"no database). Status reports: {api['status_reports']}."
+        f"Run {api.get('run_id')}{commit}; client: {api['client']}. statushooks: `{api['serve']}`; "
+        f"bare: `python -m bench.bareapi` (no authentication, no database). Status reports: "
+        f"{api['status_reports']}."
     )
     headers = ["server", "route", "in flight", "requests/s", "p50 ms", "p99 ms",
                "server CPU ms / request", "PostgreSQL CPU ms / request", "client CPU ms / request",
                "bare ×1 just before, requests/s", "÷ bare ×1", "÷ ×1", "note"]  # fmt: skip
-    title = f"## 7. api (single requests; {api['client']}; {api['phase_seconds']:g} s per row)"
+    title = f"## 7. api (single requests, {api['phase_seconds']:g} s per row)"
     return [title, "", table(headers, rows), "", note, ""]
 
 
@@ -564,7 +577,7 @@ def generate(*, quick: bool = False) -> Path | None:
         return None
     tag = "-quick" if quick else ""
     images = charts(results, tag)
-    run_ids = sorted({str(r.get("run_id")) for r in results.values()})
+    run_ids = sorted({str(r.get("run_id")) for name, r in results.items() if name != "api"})
     machine = next(iter(results.values())).get("machine", {})
     lines = [
         "# Benchmarks",
@@ -580,7 +593,14 @@ def generate(*, quick: bool = False) -> Path | None:
         "the machine is shared and noisy, so read the **ratios**, measured in the same run, "
         "before the absolute numbers.",
         "",
-        f"Runs: {', '.join(run_ids)}" + (" (ratios mix runs)" if len(run_ids) > 1 else "") + ".",
+        f"Runs: {', '.join(run_ids)}"
+        + (" (ratios mix runs)" if len(run_ids) > 1 else "")
+        + (
+            f"; the api scenario: {results['api'].get('run_id')} (its ratios are all within that run)"
+            if "api" in results
+            else ""
+        )
+        + ".",
         "",
         "## Targets (issue 5)",
         "",
