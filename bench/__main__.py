@@ -1,6 +1,7 @@
 """``python -m bench [--quick] [scenario ...]`` — run the scenarios, then regenerate the report.
 
-Scenarios: limit, drain, baseline, e2e, slow, backlog (all of them by default, in that order).
+Scenarios: limit, drain, baseline, e2e, slow, backlog, api (all of them by default, in that
+order).
 Every scenario prints a table and writes ``bench/results/<scenario>.json``
 (``<scenario>.quick.json`` with ``--quick``); then ``docs/benchmarks.md`` and its charts are
 regenerated from the results on disk (``--no-report`` skips that, ``report`` alone only does it).
@@ -23,7 +24,7 @@ from typing import Any
 
 from bench import common
 
-SCENARIOS = ("limit", "drain", "baseline", "e2e", "slow", "backlog")
+SCENARIOS = ("limit", "drain", "baseline", "e2e", "slow", "backlog", "api")
 
 
 def parse(argv: Sequence[str]) -> tuple[list[str], common.Options, argparse.Namespace]:
@@ -34,6 +35,16 @@ def parse(argv: Sequence[str]) -> tuple[list[str], common.Options, argparse.Name
     parser.add_argument("--profile", action="store_true", help="drain: py-spy the dispatcher")
     parser.add_argument(
         "--drain", help="drain configurations, e.g. sqlite:1,postgres:2 (default: all three)"
+    )
+    parser.add_argument(
+        "--api",
+        help="api: statushooks configurations, e.g. sqlite:1,postgres:2 (default: all four)",
+    )
+    parser.add_argument(
+        "--api-client",
+        choices=("auto", "wrk", "aiohttp"),
+        default="auto",
+        help="api: the load generator (auto: wrk where it can be had, else aiohttp)",
     )
     parser.add_argument("--no-report", action="store_true", help="do not regenerate the docs")
     parser.add_argument("--keep-logs", action="store_true", help="keep subprocess logs")
@@ -50,12 +61,19 @@ def parse(argv: Sequence[str]) -> tuple[list[str], common.Options, argparse.Name
     if args.n:
         options = dataclasses.replace(options, n=args.n)
     if args.drain:
-        configs = tuple(
-            (kind, int(count or 1))
-            for kind, _, count in (item.partition(":") for item in args.drain.split(","))
-        )
-        options = dataclasses.replace(options, drain_configs=configs)
+        options = dataclasses.replace(options, drain_configs=configurations(args.drain))
+    if args.api:
+        options = dataclasses.replace(options, api_configs=configurations(args.api))
+    options = dataclasses.replace(options, api_client=args.api_client)
     return chosen, options, args
+
+
+def configurations(text: str) -> tuple[tuple[str, int], ...]:
+    """``sqlite:1,postgres:2`` → ``(("sqlite", 1), ("postgres", 2))``."""
+    return tuple(
+        (kind, int(count or 1))
+        for kind, _, count in (item.partition(":") for item in text.split(","))
+    )
 
 
 async def run_scenarios(names: Sequence[str], options: common.Options, log_root: Path) -> bool:

@@ -44,6 +44,16 @@ class Options:
     profile: bool = False
     #: drain: ``(database, worker processes)`` to run.
     drain_configs: tuple[tuple[str, int], ...] = (("sqlite", 1), ("postgres", 1), ("postgres", 2))
+    #: api: seconds per measured phase, the load generator (auto: wrk where it can be had),
+    #: and the ``(database, API processes)`` of statushooks to run.
+    api_seconds: float = 10.0
+    api_client: str = "auto"
+    api_configs: tuple[tuple[str, int], ...] = (
+        ("sqlite", 1),
+        ("sqlite", 2),
+        ("postgres", 1),
+        ("postgres", 2),
+    )
 
     @classmethod
     def quick_options(cls, profile: bool = False) -> Options:
@@ -54,6 +64,7 @@ class Options:
             backlog_seconds=15.0,
             e2e_rates=(500, 1_000, 2_000, 4_000),
             e2e_seconds=5.0,
+            api_seconds=3.0,
             profile=profile,
         )
 

@@ -1,7 +1,8 @@
 """``docs/benchmarks.md`` and its charts (``docs/img/bench-*.png``) from ``bench/results/*.json``.
 
 Ratios are computed between results of the same ``run_id`` where possible (one ``make bench``
-invocation), and flagged when they mix runs. Targets are the ones of issue 5.
+invocation), and flagged when they mix runs. Targets are the ones of issue 5, and those of
+issue 23 for the ``api`` scenario (whose ratios all come from its own run).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ Result = Mapping[str, Any]
 
 def load(quick: bool) -> dict[str, Result]:
     found: dict[str, Result] = {}
-    for name in ("limit", "drain", "baseline", "e2e", "slow", "backlog"):
+    for name in ("limit", "drain", "baseline", "e2e", "slow", "backlog", "api"):
         path = common.RESULTS_DIR / (f"{name}.quick.json" if quick else f"{name}.json")
         if path.exists():
             found[name] = json.loads(path.read_text())
@@ -183,6 +184,109 @@ def sustained_rate(results: Mapping[str, Result]) -> float | None:
     return best
 
 
+API_ROUTES = {"sms": "POST /v1/sms", "status": "POST /v1/messages/{id}/status"}
+API_ROUTE_SHORT = {"sms": "`POST /v1/sms`", "status": "status report"}
+
+
+def api_row(
+    results: Mapping[str, Result], server: str, database: str | None, workers: int, route: str,
+    in_flight: int,
+) -> Result | None:  # fmt: skip
+    """One row of the ``api`` scenario, measured (not skipped), or None."""
+    for row in results.get("api", {}).get("rows", []):
+        if (row.get("server"), row.get("database"), row.get("workers"), row.get("route"),
+                row.get("in_flight")) == (server, database, workers, route, in_flight):  # fmt: skip
+            return row if row.get("rate") else None
+    return None
+
+
+def _api_in_flight(results: Mapping[str, Result]) -> list[int]:
+    return list(results.get("api", {}).get("in_flight", [16, 64]))
+
+
+def _api_ratio_target(
+    results: Mapping[str, Result], database: str, route: str, target: float
+) -> list[str]:
+    """``{database} ×1, {route} ≥ target × bare``, at every in-flight count."""
+    in_flight = _api_in_flight(results)
+    ratios = [
+        (api_row(results, "statushooks", database, 1, route, n) or {}).get("ratio_to_bare")
+        for n in in_flight
+    ]
+    measured = [r for r in ratios if r is not None]
+    worst = min(measured) if len(measured) == len(ratios) else None
+    name = "SQLite" if database == "sqlite" else "PostgreSQL"
+    label = f"api, {name} ×1: single {API_ROUTE_SHORT[route]} ≥ {target} × bare FastAPI"
+    return [
+        f"{label} ({' / '.join(map(str, in_flight))} in flight)",
+        " / ".join(_x(r) for r in ratios),
+        _verdict(
+            None if worst is None else worst >= target, _short(worst, target) if worst else ""
+        ),
+    ]
+
+
+def _api_p99_target(results: Mapping[str, Result]) -> list[str]:
+    n = _api_in_flight(results)[0]
+    p99 = [(api_row(results, "statushooks", "sqlite", 1, route, n) or {}).get("p99_ms")
+           for route in API_ROUTES]  # fmt: skip
+    measured = [v for v in p99 if v is not None]
+    worst = max(measured) if len(measured) == len(p99) else None
+    return [
+        f"api, SQLite ×1: p99 < 25 ms at {n} in flight (`POST /v1/sms` / status report)",
+        " / ".join("—" if v is None else f"{_n(v, 1)} ms" for v in p99),
+        _verdict(
+            None if worst is None else worst < 25, f"{worst / 25:.1f}× the limit" if worst else ""
+        ),
+    ]
+
+
+def _api_workers_target(results: Mapping[str, Result], route: str) -> list[str]:
+    in_flight = _api_in_flight(results)
+    ratios = [
+        (api_row(results, "statushooks", "postgres", 2, route, n) or {}).get("ratio_to_one_process")
+        for n in in_flight
+    ]
+    measured = [r for r in ratios if r is not None]
+    worst = min(measured) if len(measured) == len(ratios) else None
+    skipped = next(
+        (row["skipped"] for row in results.get("api", {}).get("rows", [])
+         if row.get("database") == "postgres" and row.get("workers") == 2 and row.get("skipped")),
+        None,
+    )  # fmt: skip
+    label = f"api, PostgreSQL: `--workers 2` ≥ 1.5 × `--workers 1`, single {API_ROUTE_SHORT[route]}"
+    return [
+        f"{label} ({' / '.join(map(str, in_flight))} in flight)",
+        " / ".join(_x(r) for r in ratios),
+        _verdict(None if worst is None else worst >= 1.5, _short(worst, 1.5) if worst else "")
+        + (f" ({skipped})" if worst is None and skipped else ""),
+    ]
+
+
+def api_targets_section(results: Mapping[str, Result]) -> list[str]:
+    if not results.get("api", {}).get("rows"):
+        return []
+    return [
+        "## Targets (issue 23, the `api` scenario)",
+        "",
+        table(["target", "measured", "verdict"], api_targets(results)),
+        "",
+    ]
+
+
+def api_targets(results: Mapping[str, Result]) -> list[list[str]]:
+    """Issue 23's targets for the API, from the ``api`` scenario's own run."""
+    return [
+        _api_ratio_target(results, "sqlite", "sms", 0.4),
+        _api_ratio_target(results, "sqlite", "status", 0.4),
+        _api_p99_target(results),
+        _api_ratio_target(results, "postgres", "sms", 0.3),
+        _api_ratio_target(results, "postgres", "status", 0.3),
+        _api_workers_target(results, "sms"),
+        _api_workers_target(results, "status"),
+    ]
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -282,7 +386,48 @@ def charts(results: Mapping[str, Result], tag: str) -> list[str]:
         fig.savefig(common.ROOT / "docs" / name, dpi=110)
         plt.close(fig)
         made.append(name)
+    api_chart = _api_chart(results, tag, plt)
+    if api_chart:
+        made.append(api_chart)
     return made
+
+
+def _api_label(row: Result) -> str:
+    if row["server"] == "bare":
+        return f"bare FastAPI ×{row['workers']}"
+    return f"statushooks {row['database']} ×{row['workers']}"
+
+
+def _api_chart(results: Mapping[str, Result], tag: str, plt: Any) -> str | None:
+    """Requests/s of every measured ``api`` row at the first in-flight count (log scale)."""
+    n = _api_in_flight(results)[0]
+    rows = [
+        r for r in results.get("api", {}).get("rows", []) if r.get("rate") and r["in_flight"] == n
+    ]
+    if not rows:
+        return None
+    labels = list(dict.fromkeys(_api_label(r) for r in rows))
+    fig, ax = plt.subplots(figsize=(8, 0.5 + 0.55 * len(labels)))
+    height = 0.38
+    for offset, (route, color) in enumerate((("sms", "#4c72b0"), ("status", "#dd8452"))):
+        rates = {_api_label(r): r["rate"] for r in rows if r["route"] == route}
+        ys = [len(labels) - 1 - i + (0.5 - offset) * height for i in range(len(labels))]
+        values = [rates.get(label, 0) for label in labels]
+        ax.barh(ys, values, height=height, color=color, label=API_ROUTES[route])
+        for y, value in zip(ys, values, strict=True):
+            if value:
+                ax.text(value, y, f" {value:,.0f}", va="center", fontsize=7)
+    ax.set_yticks(range(len(labels)), labels[::-1])
+    ax.set_xscale("log")
+    ax.set_xlim(right=max(r["rate"] for r in rows) * 2.5)  # room for the labels
+    ax.set_xlabel("requests per second (log)")
+    ax.set_title(f"API: single requests, {n} in flight")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    name = f"img/bench-api{tag}.png"
+    fig.savefig(common.ROOT / "docs" / name, dpi=110)
+    plt.close(fig)
+    return name
 
 
 def sections(results: Mapping[str, Result]) -> list[str]:
@@ -376,7 +521,53 @@ def sections(results: Mapping[str, Result]) -> list[str]:
                 table(["10th endpoint", "healthy deliveries/s", "healthy p50 ms", "healthy p99 ms",
                        "healthy received / expected", "10th received"], rows), "",
                 f"Healthy throughput kept: {'—' if kept is None else f'{kept:.0%}'}.", ""]  # fmt: skip
+    out += api_section(results)
     return out
+
+
+def api_section(results: Mapping[str, Result]) -> list[str]:
+    api = results.get("api")
+    if not api or not api.get("rows"):
+        return []
+    rows: list[list[Any]] = []
+    skipped: set[tuple[Any, ...]] = set()
+    for r in api["rows"]:
+        if r.get("skipped"):  # one line per skipped configuration
+            key = (r["database"], r["workers"], r["skipped"])
+            if key not in skipped:
+                skipped.add(key)
+                rows.append([_api_label(r), "both", ", ".join(map(str, _api_in_flight(results))),
+                             *["—"] * 9, f"skipped: {r['skipped']}"])  # fmt: skip
+            continue
+        rows.append([_api_label(r), API_ROUTES[r["route"]], r["in_flight"], _n(r.get("rate")),
+                     _n(r.get("p50_ms"), 1), _n(r.get("p99_ms"), 1), _n(r.get("cpu_ms_per_request"), 2),
+                     _n(r.get("db_cpu_ms_per_request"), 2), _n(r.get("client_cpu_ms_per_request"), 3),
+                     _n(r.get("bare_rate")), _x(r.get("ratio_to_bare")), _x(r.get("ratio_to_one_process")),
+                     _api_note(r)])  # fmt: skip
+    commit = f" on {api['commit']}" if api.get("commit") else ""
+    note = (
+        f"Run {api.get('run_id')}{commit}; client: {api['client']}. statushooks: `{api['serve']}`; "
+        f"bare: `python -m bench.bareapi` (no authentication, no database). Status reports: "
+        f"{api['status_reports']}."
+    )
+    headers = ["server", "route", "in flight", "requests/s", "p50 ms", "p99 ms",
+               "server CPU ms / request", "PostgreSQL CPU ms / request", "client CPU ms / request",
+               "bare ×1 just before, requests/s", "÷ bare ×1", "÷ ×1", "note"]  # fmt: skip
+    title = f"## 7. api (single requests, {api['phase_seconds']:g} s per row)"
+    return [title, "", table(headers, rows), "", note, ""]
+
+
+def _api_note(row: Result) -> str:
+    if row.get("skipped"):
+        return str(row["skipped"])
+    notes = []
+    if row.get("errors") or row.get("non_2xx"):
+        notes.append(f"{row.get('errors', 0)} errors, {row.get('non_2xx', 0)} non-2xx")
+    if row.get("unchanged"):
+        notes.append(f"{row['unchanged']} reports changed nothing")
+    if row.get("ended_by") == "count":
+        notes.append(f"ran out of messages after {row['requests']:,}")
+    return "; ".join(notes)
 
 
 def generate(*, quick: bool = False) -> Path | None:
@@ -386,7 +577,7 @@ def generate(*, quick: bool = False) -> Path | None:
         return None
     tag = "-quick" if quick else ""
     images = charts(results, tag)
-    run_ids = sorted({str(r.get("run_id")) for r in results.values()})
+    run_ids = sorted({str(r.get("run_id")) for name, r in results.items() if name != "api"})
     machine = next(iter(results.values())).get("machine", {})
     lines = [
         "# Benchmarks",
@@ -402,12 +593,20 @@ def generate(*, quick: bool = False) -> Path | None:
         "the machine is shared and noisy, so read the **ratios**, measured in the same run, "
         "before the absolute numbers.",
         "",
-        f"Runs: {', '.join(run_ids)}" + (" (ratios mix runs)" if len(run_ids) > 1 else "") + ".",
+        f"Runs: {', '.join(run_ids)}"
+        + (" (ratios mix runs)" if len(run_ids) > 1 else "")
+        + (
+            f"; the api scenario: {results['api'].get('run_id')} (its ratios are all within that run)"
+            if "api" in results
+            else ""
+        )
+        + ".",
         "",
         "## Targets (issue 5)",
         "",
         table(["target", "measured", "verdict"], targets(results)),
         "",
+        *api_targets_section(results),
         *[f"![{Path(image).stem}]({image})" for image in images],
         "",
         *sections(results),
@@ -438,6 +637,17 @@ def generate(*, quick: bool = False) -> Path | None:
         (
             "- **backlog**: API (no dispatcher) and `python -m statushooks.worker` as separate processes, "
             "endpoints on a closed port; RSS sampled every 0.2 s."
+        ),
+        (
+            "- **api**: `statushooks serve --no-dispatcher` (with `--workers N` where `serve` has it) on a "
+            "fresh database per configuration, set up through the CLI (`accounts create`) and the API "
+            "(one paused endpoint: deliveries are written, nothing is sent); `wrk` drives it with one "
+            "connection per request in flight, every phase bounded in time and in count, after a 1 s "
+            "warm-up per route; latency from the client; CPU from psutil (the server process and its "
+            "children; the PostgreSQL backends of the bench database), before and after each phase. "
+            "The bare FastAPI app runs first (one and two processes), then again (one process) just "
+            "before each statushooks configuration; each ratio is to that adjacent measurement, since "
+            "this shared machine's speed drifts within a run."
         ),
         "",
     ]
