@@ -78,10 +78,8 @@ async def one_size(n: int, seconds: float, log_dir: Path) -> dict[str, Any]:
                 await asyncio.sleep(1.0)
         store = await queueing.open_store(url)
         try:
-            async with store.engine.connect() as conn:
-                attempts = int(
-                    (await conn.execute(sa.text("SELECT count(*) FROM attempts"))).scalar_one()
-                )
+            query = sa.text("SELECT count(*) FROM attempts")
+            attempts = int(await store.read(lambda tx: tx.conn.execute(query).scalar_one()))
         finally:
             await store.close()
     finally:

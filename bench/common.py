@@ -273,15 +273,15 @@ async def postgres_available() -> bool:
     return True
 
 
-async def postgres_server(engine: Any) -> psutil.Process | None:
-    """The postmaster of the PostgreSQL ``engine`` talks to, if it runs on this machine (the
-    parent of this session's backend); ``None`` for SQLite or a server elsewhere."""
-    if engine.dialect.name != "postgresql":
+async def postgres_server(store: Any) -> psutil.Process | None:
+    """The postmaster of the PostgreSQL database ``store`` talks to, if it runs on this machine
+    (the parent of this session's backend); ``None`` for SQLite or a server elsewhere."""
+    if not store.dialect.is_postgres:
         return None
     from sqlalchemy import text
 
-    async with engine.connect() as conn:
-        backend = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+    query = text("SELECT pg_backend_pid()")
+    backend = await store.read(lambda tx: tx.conn.execute(query).scalar_one())
     try:
         return psutil.Process(backend).parent()
     except psutil.Error:

@@ -42,8 +42,7 @@ async def database(kind: str, name: str, tmp: Path) -> str:
 
 
 async def count(store: Store, query: sa.TextClause) -> int:
-    async with store.engine.connect() as conn:
-        return int((await conn.execute(query)).scalar_one())
+    return int(await store.read(lambda tx: tx.conn.execute(query).scalar_one()))
 
 
 async def drain_once(
@@ -89,8 +88,7 @@ async def drain_once(
 
 
 async def _rows(store: Store, query: sa.TextClause) -> list[tuple[Any, ...]]:
-    async with store.engine.connect() as conn:
-        return [tuple(row) for row in await conn.execute(query)]
+    return await store.read(lambda tx: [tuple(row) for row in tx.conn.execute(query)])
 
 
 async def _drain(
@@ -110,7 +108,7 @@ async def _drain(
         for i in range(processes)
     ]
     spy = _start_profiler(procs[0], log_dir, label) if profile else None
-    server = await common.postgres_server(store.engine)
+    server = await common.postgres_server(store)
     timeline: list[tuple[float, int]] = []
     started = time.monotonic()
     first_at: float | None = None

@@ -88,7 +88,7 @@ async def run(n: int, url: str | None, statements: bool) -> None:
             time_statements(totals)
         claims: list[queue.Claim] = []
         done = cycles = 0
-        postmaster = await common.postgres_server(store.engine)
+        postmaster = await common.postgres_server(store)
         wall, cpu = time.perf_counter(), time.process_time()
         server = common.server_cpu_seconds(postmaster)
         while True:
@@ -103,7 +103,7 @@ async def run(n: int, url: str | None, statements: bool) -> None:
         server = common.server_cpu_seconds(postmaster) - server
     finally:
         await store.close()
-    print(f"{done:,} deliveries in {cycles:,} cycles ({store.engine.dialect.name})")
+    print(f"{done:,} deliveries in {cycles:,} cycles ({store.dialect.name})")
     print(f"  per delivery: {wall / done * 1e6:.1f} µs wall, {cpu / done * 1e6:.1f} µs CPU")
     if postmaster is not None:
         print(f"  server CPU per delivery: {server / done * 1e6:.1f} µs")

@@ -24,9 +24,10 @@ from statushooks.endpoints import Endpoint
 from statushooks.events import catalog
 from statushooks.messages import Channel, Message, MessageStatus
 from statushooks.service import EndpointSpec, Service
-from statushooks.storage import sql
+from statushooks.storage import records
 from statushooks.storage import tables as t
-from statushooks.storage.sql import Store, new_delivery
+from statushooks.storage.sql import Store
+from statushooks.storage.transaction import Transaction
 
 CHUNK = 500  # messages per transaction
 TEXT = "Your verification code is 123456. It expires in 10 minutes. Do not share it with anyone."
@@ -142,13 +143,14 @@ async def _queue_chunk(fixture: Fixture, size: int) -> list[str]:
     status_rows: list[dict[str, Any]] = []
     event_rows: list[dict[str, Any]] = []
     deliveries: list[Delivery] = []
-    async with service.store.write() as tx:
-        endpoints = await tx.fanout_endpoints(fixture.account_id)
+
+    def work(tx: Transaction) -> None:
+        endpoints = tx.fanout_endpoints(fixture.account_id)
         for _ in range(size):
             message = _message(fixture.account_id, now, service.pricing)
             events = _submitted_events(message, now, service.settings.public_base_url)
             message = dataclasses.replace(message, last_sequence=len(events))
-            message_rows.append(sql._message_values(message))
+            message_rows.append(records.message_values(message))
             status_rows.append(
                 {
                     "message_id": message.id,
@@ -160,14 +162,16 @@ async def _queue_chunk(fixture: Fixture, size: int) -> list[str]:
             for event in events:
                 event_rows.append({**dataclasses.asdict(event), "status": event.status.value})
                 deliveries.extend(
-                    new_delivery(event, endpoint, now)
+                    records.new_delivery(event, endpoint, now)
                     for endpoint in endpoints
                     if endpoint.accepts(event.type, event.status)
                 )
-        await tx.conn.execute(sa.insert(t.messages), message_rows)
-        await tx.conn.execute(sa.insert(t.status_history), status_rows)
-        await tx.conn.execute(sa.insert(t.events), event_rows)
-        await tx.insert_deliveries(deliveries)
+        tx.conn.execute(sa.insert(t.messages), message_rows)
+        tx.conn.execute(sa.insert(t.status_history), status_rows)
+        tx.conn.execute(sa.insert(t.events), event_rows)
+        tx.insert_deliveries(deliveries)
+
+    await service.store.write(work)
     return [row["id"] for row in message_rows]
 
 
