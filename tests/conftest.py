@@ -73,12 +73,7 @@ def postgres_url() -> Iterator[str | None]:
     asyncio.run(_create_database(admin_url, name))
     url = _with_database(admin_url, name)
 
-    async def upgrade() -> None:
-        engine = engines.create_engine(url)
-        await migrate.upgrade(engine)
-        await engine.dispose()
-
-    asyncio.run(upgrade())
+    asyncio.run(migrate.upgrade_url(url))
     yield url
     asyncio.run(_drop_database(admin_url, name))
 
@@ -98,9 +93,7 @@ async def database_url(
     """An empty, migrated database: a SQLite file, or the PostgreSQL test database truncated."""
     if request.param == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path / 'statushooks.db'}"
-        engine = engines.create_engine(url)
-        await migrate.upgrade(engine)
-        await engine.dispose()
+        await migrate.upgrade_url(url)
         return url
     if postgres_url is None:
         pytest.skip(f"{POSTGRES_URL_VAR} is not set")

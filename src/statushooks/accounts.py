@@ -61,6 +61,8 @@ class KeyCache:
         self.size = size
         self._clock = clock
         self._entries: dict[str, tuple[str, float]] = {}
+        #: Bumped by ``clear()``: an answer looked up before a clear is not kept after it.
+        self.generation = 0
 
     def get(self, key_hash: str) -> str | None:
         """The account id of ``key_hash`` if seen within ``ttl``; else None."""
@@ -73,7 +75,11 @@ class KeyCache:
             return None
         return account_id
 
-    def put(self, key_hash: str, account_id: str) -> None:
+    def put(self, key_hash: str, account_id: str, *, generation: int) -> None:
+        """Remember ``account_id`` for ``key_hash``, unless the cache was cleared since the
+        lookup began (``generation`` as it was then): the key may have been deleted."""
+        if generation != self.generation:
+            return
         self._entries.pop(key_hash, None)
         if len(self._entries) >= self.size:
             del self._entries[next(iter(self._entries))]
@@ -81,3 +87,4 @@ class KeyCache:
 
     def clear(self) -> None:
         self._entries.clear()
+        self.generation += 1

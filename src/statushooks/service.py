@@ -171,9 +171,10 @@ class Service:
         key_hash = accounts.hash_api_key(plaintext)
         account_id = self.keys.get(key_hash)
         if account_id is None:
+            generation = self.keys.generation
             account_id = await self.store.read(lambda tx: tx.account_id_for_key_hash(key_hash))
             if account_id is not None:
-                self.keys.put(key_hash, account_id)
+                self.keys.put(key_hash, account_id, generation=generation)
         return account_id
 
     # -- endpoints -------------------------------------------------------------------------

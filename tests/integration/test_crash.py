@@ -59,8 +59,8 @@ async def exit_code(process: asyncio.subprocess.Process) -> int:
 
 
 async def deliveries(store: Store, account_id: str) -> list[Delivery]:
-    async with store.read() as tx:
-        return (await tx.list_deliveries(account_id, limit=250)).data
+    page = await store.read(lambda tx: tx.list_deliveries(account_id, limit=250))
+    return page.data
 
 
 async def wait_all_succeeded(store: Store, account_id: str, timeout: float = 20.0) -> None:
@@ -117,8 +117,8 @@ async def test_sigkill_then_restart_delivers_everything(svc, store, database_url
 
 
 async def endpoints_of(svc: service.Service, account_id: str):
-    async with svc.store.read() as tx:
-        return (await tx.list_endpoints(account_id, limit=250)).data
+    page = await svc.store.read(lambda tx: tx.list_endpoints(account_id, limit=250))
+    return page.data
 
 
 async def test_sigterm_finishes_in_flight_work(svc, store, database_url, tmp_path):

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
 from statushooks import config, service, sms
-from statushooks.deliveries import DeliveryState
+from statushooks.deliveries import Delivery, DeliveryState
 from statushooks.endpoints import EndpointState
 from statushooks.events import interact
-from statushooks.storage import engine as engines
 from statushooks.storage import migrate
 from statushooks.storage.sql import Store
+from statushooks.storage.transaction import Transaction
 
 LEASED_ROW = sa.text(
     "UPDATE deliveries SET state = 'leased', lease_owner = 'old-worker', lease_id = 'lse_1',"
@@ -26,9 +27,7 @@ async def test_rows_leased_before_0007_stay_leased_but_are_stored_pending(tmp_pa
     ``pending`` with its lease kept, so it still shows ``leased`` until the lease expires and
     its worker's result is still accepted."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
-    engine = engines.create_engine(url)
-    await migrate.upgrade(engine, "0006")
-    await engine.dispose()
+    await migrate.upgrade_url(url, "0006")
     store = await Store.open(url, upgrade=False)
     try:
         settings = config.load_settings(database_url=url, allow_private_urls=True)
@@ -43,23 +42,30 @@ async def test_rows_leased_before_0007_stay_leased_but_are_stored_pending(tmp_pa
             ),
         )
         await svc.submit_sms(account, to="+14155552671", sender="Acme", text="hi")
-        async with store.read() as tx:
-            [delivery] = (await tx.list_deliveries(account)).data
+        [delivery] = (await store.read(lambda tx: tx.list_deliveries(account))).data
         expires = (datetime.now(UTC) + timedelta(minutes=5)).isoformat(" ")
-        async with store.write() as tx:
-            await tx.conn.execute(LEASED_ROW, {"expires": expires, "id": delivery.id})
-        await migrate.upgrade(store.engine)
-        async with store.read() as tx:
-            stored = await tx.conn.execute(
+        await store.write(
+            lambda tx: tx.conn.execute(LEASED_ROW, {"expires": expires, "id": delivery.id})
+        )
+        await migrate.upgrade_url(url)
+
+        def after_upgrade(tx: Transaction) -> tuple[tuple[Any, ...], Delivery, set[str]]:
+            stored = tx.conn.execute(
                 sa.text("SELECT state, lease_id FROM deliveries WHERE id = :id"),
                 {"id": delivery.id},
             )
-            assert tuple(stored.one()) == ("pending", "lse_1")
-            shown = await tx.get_delivery(account, delivery.id)
-            assert shown.state is DeliveryState.LEASED
-            indexes = await tx.conn.execute(
+            indexes = tx.conn.execute(
                 sa.text("SELECT name FROM sqlite_master WHERE type = 'index'")
             )
-            assert "ix_deliveries_leased" not in set(indexes.scalars())
+            return (
+                tuple(stored.one()),
+                tx.get_delivery(account, delivery.id),
+                set(indexes.scalars()),
+            )
+
+        stored, shown, indexes = await store.read(after_upgrade)
+        assert stored == ("pending", "lse_1")
+        assert shown.state is DeliveryState.LEASED
+        assert "ix_deliveries_leased" not in indexes
     finally:
         await store.close()

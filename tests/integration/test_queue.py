@@ -17,6 +17,7 @@ from statushooks.messages import MessageStatus
 from statushooks.storage import queue, stats
 from statushooks.storage import tables as t
 from statushooks.storage.sql import Store
+from statushooks.storage.transaction import Transaction
 
 PHONE = "+14155552671"
 LEASE = 30.0  # seconds
@@ -56,8 +57,8 @@ async def submit(svc: service.Service, account_id: str, *statuses: MessageStatus
 
 
 async def all_deliveries(store: Store, account_id: str) -> list[Delivery]:
-    async with store.read() as tx:
-        return (await tx.list_deliveries(account_id, limit=250)).data
+    page = await store.read(lambda tx: tx.list_deliveries(account_id, limit=250))
+    return page.data
 
 
 def completion(claim: queue.Claim, action: queue.Action = "succeed", **kw: Any) -> queue.Completion:
@@ -130,11 +131,12 @@ async def test_leases_are_heap_only_updates(svc, store, account_id):
 
     claimed, (updated, hot) = await store.run_write(claim_and_count)
     assert claimed == updated == hot == 10
-    async with store.read() as tx:
-        options = await tx.conn.execute(
+    options = await store.read(
+        lambda tx: tx.conn.execute(
             sa.text("SELECT reloptions FROM pg_class WHERE relname = 'deliveries'")
-        )
-        assert f"fillfactor={t.DELIVERIES_FILLFACTOR}" in options.scalar_one()
+        ).scalar_one()
+    )
+    assert f"fillfactor={t.DELIVERIES_FILLFACTOR}" in options
 
 
 async def test_a_lease_shows_as_leased_until_it_expires(svc, store, account_id):
@@ -152,11 +154,18 @@ async def test_a_lease_shows_as_leased_until_it_expires(svc, store, account_id):
         live.delivery.id: DeliveryState.LEASED,
         lapsed.delivery.id: DeliveryState.PENDING,
     }
-    async with store.read() as tx:
-        for state, expected in ((DeliveryState.LEASED, live), (DeliveryState.PENDING, lapsed)):
-            [found] = (await tx.list_deliveries(account_id, state=state)).data
-            assert found.id == expected.delivery.id and found.state is state
-        counted = await stats.metrics(tx, now=now())
+
+    def filtered_and_counted(tx: Transaction) -> tuple[dict[DeliveryState, list[Delivery]], Any]:
+        by_state = {
+            state: tx.list_deliveries(account_id, state=state).data
+            for state in (DeliveryState.LEASED, DeliveryState.PENDING)
+        }
+        return by_state, stats.metrics(tx, now=now())
+
+    by_state, counted = await store.read(filtered_and_counted)
+    for state, expected in ((DeliveryState.LEASED, live), (DeliveryState.PENDING, lapsed)):
+        [found] = by_state[state]
+        assert found.id == expected.delivery.id and found.state is state
     assert counted.deliveries_by_state["leased"] == counted.deliveries_by_state["pending"] == 1
     assert counted.queue_depth == counted.queue_due == 1
     [again] = await make_queue(store, "other").claim(limit=10, now=now())
@@ -342,8 +351,7 @@ async def test_stale_worker_write_is_fenced(svc, store, account_id):
     [delivery] = await all_deliveries(store, account_id)
     assert delivery.state is DeliveryState.LEASED and delivery.lease_id == fresh.lease_id
     assert delivery.attempts == 0
-    async with store.read() as tx:
-        assert (await tx.list_attempts(delivery.id)).data == []
+    assert (await store.read(lambda tx: tx.list_attempts(delivery.id))).data == []
     assert (await fresh_queue.complete([completion(fresh)], now=now())).applied == 1
     [delivery] = await all_deliveries(store, account_id)
     assert delivery.state is DeliveryState.SUCCEEDED and delivery.attempts == 1
@@ -494,15 +502,14 @@ async def test_concurrent_exchanges_do_not_deadlock(svc, database_url, account_i
 
 async def leased_rows(store: Store, worker: str) -> dict[str, int]:
     """Per endpoint: the worker's leased rows counted."""
-    async with store.read() as tx:
-        rows = await tx.conn.execute(
-            sa.text(
-                "SELECT endpoint_id, count(*) FROM deliveries WHERE state = 'pending'"
-                " AND lease_expires_at > :now AND lease_owner = :worker GROUP BY endpoint_id"
-            ),
-            {"worker": worker, "now": now()},
-        )
-        return {endpoint: int(n) for endpoint, n in rows}
+    query = sa.text(
+        "SELECT endpoint_id, count(*) FROM deliveries WHERE state = 'pending'"
+        " AND lease_expires_at > :now AND lease_owner = :worker GROUP BY endpoint_id"
+    )
+    rows = await store.read(
+        lambda tx: tx.conn.execute(query, {"worker": worker, "now": now()}).all()
+    )
+    return {endpoint: int(n) for endpoint, n in rows}
 
 
 async def test_held_counts_follow_every_lease_change(svc, store, account_id):
@@ -632,14 +639,14 @@ async def test_queue_plans_are_generic_and_read_deliveries_by_index(svc, store, 
     planning per run."""
     await endpoint_id(svc, account_id, ordered=True)
     await endpoint_id(svc, account_id)
-    async with store.read() as tx:
-        mode = (await tx.conn.execute(sa.text("SHOW plan_cache_mode"))).scalar_one()
+    mode = await store.read(
+        lambda tx: tx.conn.execute(sa.text("SHOW plan_cache_mode")).scalar_one()
+    )
     assert mode == "force_custom_plan"
     for messages in (1, 200):
         for _ in range(messages):
             await submit(svc, account_id)
-        async with store.write() as tx:
-            await tx.conn.execute(sa.text("ANALYZE deliveries"))
+        await store.write(lambda tx: tx.conn.execute(sa.text("ANALYZE deliveries")))
         mode, plans = await store.run_write(queue_plans)
         assert mode == "force_generic_plan"
         for scans in plans:

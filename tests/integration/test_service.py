@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,12 +11,15 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
-from statushooks import exceptions
+from statushooks import accounts, exceptions, service
 from statushooks.deliveries import DeliveryState
 from statushooks.endpoints import EndpointState
 from statushooks.messages import MessageStatus
 from statushooks.service import EndpointSpec, Service, StatusReport
-from statushooks.storage import tables
+from statushooks.storage import idempotency, tables
+from statushooks.storage.idempotency import Key
+from statushooks.storage.sql import Store
+from statushooks.storage.transaction import Transaction
 
 SMS_TYPE = "com.interact.messages.sms.status"
 YC_SMS = "sms.message.updated"
@@ -31,8 +35,7 @@ async def account_with_endpoint(svc: Service, **spec: object) -> tuple[str, str]
 
 
 async def deliveries_of(svc: Service, account_id: str) -> list[str]:
-    async with svc.store.read() as tx:
-        page = await tx.list_deliveries(account_id, limit=250)
+    page = await svc.store.read(lambda tx: tx.list_deliveries(account_id, limit=250))
     return sorted(d.event_type for d in page.data)
 
 
@@ -54,8 +57,7 @@ async def test_submit_sms_stores_message_event_and_delivery(svc: Service) -> Non
     payload = orjson.loads(events[0].payload)
     assert payload["id"] == events[0].id and payload["data"]["custom_id"] == "123"
     assert await deliveries_of(svc, account_id) == [SMS_TYPE]
-    async with svc.store.read() as tx:
-        (delivery,) = (await tx.list_deliveries(account_id)).data
+    (delivery,) = (await svc.store.read(lambda tx: tx.list_deliveries(account_id))).data
     assert delivery.endpoint_id == endpoint_id and delivery.state is DeliveryState.PENDING
 
 
@@ -87,8 +89,7 @@ async def test_fan_out_respects_subscriptions_filters_and_state(svc: Service) ->
     disabled = await svc.create_endpoint(acc, EndpointSpec(url=url, state=EndpointState.DISABLED))
     message = await svc.submit_sms(acc, to="+447810000001", sender="N", text="hi")
     await svc.report_status(acc, message.id, status=MessageStatus.UNDELIVERED)
-    async with svc.store.read() as tx:
-        rows = (await tx.list_deliveries(acc, limit=250)).data
+    rows = (await svc.store.read(lambda tx: tx.list_deliveries(acc, limit=250))).data
     got = sorted((d.endpoint_id, d.event_type) for d in rows)
     expected = sorted(
         [(everything.id, SMS_TYPE)] * 2
@@ -191,40 +192,53 @@ async def test_send_test_and_recover(svc: Service) -> None:
     account_id, endpoint_id = await account_with_endpoint(svc)
     delivery = await svc.send_test(account_id, endpoint_id, YC_SMS)
     assert delivery.message_id is None and delivery.event_type == YC_SMS
-    async with svc.store.write() as tx:
-        await tx.conn.execute(
+    await svc.store.write(
+        lambda tx: tx.conn.execute(
             sa.update(tables.deliveries)
             .where(tables.deliveries.c.id == delivery.id)
             .values(state=DeliveryState.FAILED.value)
         )
+    )
     since = datetime.now(UTC) - timedelta(hours=1)
     assert await svc.recover(account_id, endpoint_id, since=since) == 1
-    async with svc.store.read() as tx:
-        assert (await tx.get_delivery(account_id, delivery.id)).state is DeliveryState.PENDING
+    requeued = await svc.store.read(lambda tx: tx.get_delivery(account_id, delivery.id))
+    assert requeued.state is DeliveryState.PENDING
     assert await svc.recover(account_id, endpoint_id, since=since) == 0
 
 
-#: On SQLite a report is worked out before its write transaction; on PostgreSQL inside it,
-#: under its messages' row locks, so nothing can come between.
+#: On SQLite a large batch of reports is worked out before its write transaction; on
+#: PostgreSQL inside it, under its messages' row locks, so nothing can come between.
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 def interfere_after_planning(
-    monkeypatch: pytest.MonkeyPatch, interference: Callable[[], Awaitable[object]]
+    monkeypatch: pytest.MonkeyPatch, svc: Service, interference: Callable[[], Awaitable[object]]
 ) -> None:
     """Run ``interference`` once, after the next report's changes were worked out from what
-    it read and before they are written: as another request's would, committed between the
-    two (on SQLite the reports are planned outside the write lock)."""
+    it read (in a read transaction of their own) and before they are written: as another
+    request's would, committed between the two. Every batch, however small, is worked out
+    ahead here (``PLAN_AHEAD_MIN``)."""
+    monkeypatch.setattr(service, "PLAN_AHEAD_MIN", 1)
     plan = Service._plan
+    planned: list[object] = []
     pending = [interference]
 
-    async def plan_then_interfere(self: Service, *args: Any) -> Any:
-        made = await plan(self, *args)
-        if pending:
-            await pending.pop()()
+    def plan_and_note(self: Service, *args: Any) -> Any:
+        made = plan(self, *args)
+        planned.append(made)
         return made
 
-    monkeypatch.setattr(Service, "_plan", plan_then_interfere)
+    read = svc.store.read
+
+    async def read_then_interfere(work: Callable[[Transaction], Any]) -> Any:
+        planned.clear()
+        result = await read(work)
+        if planned and pending:  # this read worked a report out
+            await pending.pop()()
+        return result
+
+    monkeypatch.setattr(Service, "_plan", plan_and_note)
+    monkeypatch.setattr(svc.store, "read", read_then_interfere)
 
 
 @SQLITE_ONLY
@@ -239,7 +253,7 @@ async def test_a_report_whose_message_changed_after_it_was_read_is_applied_again
     async def same_receipt_first() -> object:
         return await svc.report_status(account_id, message.id, status=MessageStatus.DELIVERED)
 
-    interfere_after_planning(monkeypatch, same_receipt_first)
+    interfere_after_planning(monkeypatch, svc, same_receipt_first)
     result = await svc.report_status(account_id, message.id, status=MessageStatus.DELIVERED)
     assert not result.changed
     stored, history, events = await svc.get_message(account_id, message.id)
@@ -265,7 +279,7 @@ async def test_reports_fan_out_to_the_endpoints_as_they_are_when_written(
     async def delete_kept() -> object:
         return await svc.delete_endpoint(account_id, kept.id)
 
-    interfere_after_planning(monkeypatch, delete_kept)
+    interfere_after_planning(monkeypatch, svc, delete_kept)
     result = await svc.report_status(account_id, message.id, status=MessageStatus.DELIVERED)
     assert result.changed
     assert await deliveries_of(svc, account_id) == []
@@ -302,3 +316,164 @@ async def test_bulk_reports_apply_in_order_within_one_batch(svc: Service) -> Non
     assert stored.last_sequence == max(event.sequence for event in events)
     failed, _, _ = await svc.get_message(account_id, second.id)
     assert failed.status is MessageStatus.FAILED and failed.error_code == "30008"
+
+
+# -- idempotency keys: the key, the work and its answer in one transaction -------------------
+
+
+def key(scope: str, name: str = "key-1", request_hash: str = "hash-1", **kw: Any) -> Key:
+    """An ``Idempotency-Key`` whose answer is the created record's id."""
+    kw.setdefault("answer", lambda made: orjson.dumps({"id": made.id}))
+    return Key(scope=scope, key=name, request_hash=request_hash, status_code=201, **kw)
+
+
+async def counts(svc: Service, *names: str) -> dict[str, int]:
+    """The number of rows of each table."""
+
+    def work(tx: Transaction) -> dict[str, int]:
+        return {
+            name: tx.conn.execute(sa.text(f"SELECT count(*) FROM {name}")).scalar_one()
+            for name in names
+        }
+
+    return await svc.store.read(work)
+
+
+OUTBOX = ("messages", "status_history", "events", "deliveries", "idempotency_keys")
+
+
+async def test_a_keyed_use_case_that_fails_after_writing_keeps_nothing_and_can_be_retried(
+    svc: Service,
+) -> None:
+    """The answer fails after the message, its history, its event and its delivery were
+    written: none of them is kept, nor the key; the same key then runs the work once, and
+    replays its answer after that (another request with the key is refused)."""
+    account_id, _ = await account_with_endpoint(svc)
+    before = await counts(svc, *OUTBOX)
+    assert before == dict.fromkeys(OUTBOX, 0)
+
+    def broken_answer(_made: object) -> bytes:
+        raise RuntimeError("the answer could not be made")
+
+    sms = {"to": "+447810000001", "sender": "Name", "text": "hi"}
+    with pytest.raises(RuntimeError, match="could not be made"):
+        await svc.submit_sms(account_id, idempotency=key(account_id, answer=broken_answer), **sms)
+    assert await counts(svc, *OUTBOX) == before
+
+    first = key(account_id)
+    message = await svc.submit_sms(account_id, idempotency=first, **sms)
+    assert first.body == orjson.dumps({"id": message.id})
+    after = await counts(svc, *OUTBOX)
+    assert after == {
+        "messages": 1,
+        "status_history": 1,
+        "events": 1,
+        "deliveries": 1,
+        "idempotency_keys": 1,
+    }
+
+    with pytest.raises(idempotency.ReplayedError) as replayed:
+        await svc.submit_sms(account_id, idempotency=key(account_id), **sms)
+    assert (replayed.value.status_code, replayed.value.body) == (201, first.body)
+    with pytest.raises(idempotency.KeyReusedError):
+        await svc.submit_sms(account_id, idempotency=key(account_id, request_hash="other"), **sms)
+    assert await counts(svc, *OUTBOX) == after
+
+
+async def test_a_keyed_report_that_is_refused_keeps_no_key(svc: Service) -> None:
+    """A report of an unknown message fails inside its transaction: the key is not kept, so
+    the same key runs the work again (and fails again) instead of replaying a failure."""
+    account_id, _ = await account_with_endpoint(svc)
+    for _ in range(2):
+        with pytest.raises(exceptions.NotFoundError):
+            await svc.report_status(
+                account_id,
+                "msg_nope",
+                status=MessageStatus.DELIVERED,
+                idempotency=key(account_id, answer=lambda _results: b"[]"),
+            )
+    assert await counts(svc, *OUTBOX) == dict.fromkeys(OUTBOX, 0)
+
+
+async def test_two_requests_with_one_key_at_once_run_the_work_once(svc: Service) -> None:
+    """Requests with the same key at the same time: one runs the work, the others get its
+    answer replayed (on PostgreSQL the later insert of the key waits for the first's commit,
+    then rolls its own work back)."""
+    account_id, _ = await account_with_endpoint(svc)
+    keys = [key(account_id) for _ in range(5)]
+    results = await asyncio.gather(
+        *(
+            svc.submit_sms(account_id, to="+447810000001", sender="N", text="hi", idempotency=k)
+            for k in keys
+        ),
+        return_exceptions=True,
+    )
+    [message] = [result for result in results if not isinstance(result, BaseException)]
+    replays = [result for result in results if isinstance(result, BaseException)]
+    assert all(isinstance(replay, idempotency.ReplayedError) for replay in replays), replays
+    assert {replay.body for replay in replays} == {orjson.dumps({"id": message.id})}
+    assert (await counts(svc, "messages", "idempotency_keys")) == {
+        "messages": 1,
+        "idempotency_keys": 1,
+    }
+
+
+# -- the API key cache -----------------------------------------------------------------------
+
+
+async def test_a_key_deleted_here_stops_at_once_and_elsewhere_within_the_ttl(
+    svc: Service, database_url: str
+) -> None:
+    """The deleting process forgets the key at once; another process (a service of its own on
+    the same database) keeps the key it remembers until ``KEY_CACHE_TTL`` has passed."""
+    elapsed = [0.0]
+    other_store = await Store.open(database_url, upgrade=False)
+    try:
+        other = Service(
+            store=other_store,
+            settings=svc.settings,
+            pricing=svc.pricing,
+            keys=accounts.KeyCache(ttl=service.KEY_CACHE_TTL, size=100, clock=lambda: elapsed[0]),
+        )
+        created = await svc.create_account("acme")
+        kept = await svc.create_api_key(created.account.id)
+        account_id = created.account.id
+        assert await svc.authenticate(created.api_key) == account_id
+        assert await other.authenticate(created.api_key) == account_id
+        assert await other.authenticate(kept[1]) == account_id
+
+        await svc.delete_api_key(created.api_key_id)
+        assert await svc.authenticate(created.api_key) is None
+        assert await svc.authenticate(kept[1]) == account_id
+        elapsed[0] = service.KEY_CACHE_TTL - 0.1
+        assert await other.authenticate(created.api_key) == account_id  # remembered
+        elapsed[0] = service.KEY_CACHE_TTL
+        assert await other.authenticate(created.api_key) is None
+        assert await other.authenticate(kept[1]) == account_id  # looked up again: still there
+    finally:
+        await other_store.close()
+
+
+async def test_a_key_deleted_while_it_is_being_looked_up_stops_at_once(
+    svc: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request authenticating while the key is deleted may pass (it began first); any
+    request after ``delete_api_key`` returned is refused."""
+    created = await svc.create_account("acme")
+    looked_up, go_on = asyncio.Event(), asyncio.Event()
+    read = svc.store.read
+
+    async def slow_read(work: Callable[[Transaction], Any]) -> Any:
+        found = await read(work)  # the key is still there
+        looked_up.set()
+        await go_on.wait()  # its answer comes back after the deletion (a busy loop's turn)
+        return found
+
+    monkeypatch.setattr(svc.store, "read", slow_read)
+    during = asyncio.ensure_future(svc.authenticate(created.api_key))
+    await looked_up.wait()
+    monkeypatch.setattr(svc.store, "read", read)
+    await svc.delete_api_key(created.api_key_id)
+    go_on.set()
+    assert await during == created.account.id
+    assert await svc.authenticate(created.api_key) is None

@@ -35,6 +35,12 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         await connection.run_sync(_upgrade, revision)
 
 
+def upgrade_connection(connection: sa.Connection, revision: str = "head") -> None:
+    """Bring the schema up to ``revision`` inside ``connection``'s transaction (a backend's
+    piece of work: ``Store.open``)."""
+    _upgrade(connection, revision)
+
+
 async def upgrade_url(url: str, revision: str = "head") -> None:
     """``upgrade`` the database at ``url`` on an engine of its own, closed after."""
     from statushooks.storage import engine as engines

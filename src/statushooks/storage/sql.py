@@ -34,13 +34,17 @@ class Store:
     async def open(cls, url: str, *, upgrade: bool = True) -> Store:
         """Connect to ``url`` and (by default) migrate the schema to the newest revision."""
         url = engine.normalize_url(url)
-        if upgrade:
-            await migrate.upgrade_url(url)
         backend: base.Backend = (
             sqlite.SqliteBackend(url)
             if engine.is_sqlite_url(url)
             else postgres.PostgresBackend(url)
         )
+        if upgrade:  # on the backend's own connection: in memory, the only one there is
+            try:
+                await backend.write(migrate.upgrade_connection)
+            except BaseException:
+                await backend.close()
+                raise
         return cls(backend)
 
     @property

@@ -40,6 +40,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
+from statushooks import exceptions
 from statushooks.storage import base, driver, errors, writelock
 
 logger = logging.getLogger(__name__)
@@ -198,10 +199,7 @@ class _Writer:
         self._thread.join()
 
     def _run(self) -> None:
-        conn = self._engine.connect()
-        conn.connection.driver_connection.execute(  # type: ignore[union-attr]
-            f"PRAGMA cache_size=-{SQLITE_WRITER_CACHE_KIB}"
-        )
+        conn: sa.Connection | None = None
         try:
             stopping = False
             while not stopping:
@@ -209,10 +207,26 @@ class _Writer:
                 if job is None:
                     break
                 group, stopping = self._more(job)
-                self._commit(conn, group)
+                try:
+                    conn = conn or self._connect()
+                except exceptions.StorageError as exc:  # this group fails; the next one retries
+                    for queued in group:
+                        queued.error = exc
+                else:
+                    self._commit(conn, group)
                 _hand_back(group)
         finally:
-            conn.close()
+            if conn is not None:
+                conn.close()
+
+    def _connect(self) -> sa.Connection:
+        """The writer's connection, with its larger page cache."""
+        with errors.wrap_exceptions():
+            conn = self._engine.connect()
+            conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+                f"PRAGMA cache_size=-{SQLITE_WRITER_CACHE_KIB}"
+            )
+        return conn
 
     def _more(self, first: _Job) -> tuple[list[_Job], bool]:
         """``first`` and what else is queued (up to ``GROUP_MAX``); whether a stop came."""
@@ -298,12 +312,14 @@ class _Readers:
         return await loop.run_in_executor(self._pool, self._run, work)
 
     def _run(self, work: base.Work[base.T]) -> base.T:
-        conn: sa.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = self._engine.connect().execution_options(readonly=True)
-            self._connections.append(conn)
-        with errors.wrap_exceptions(), conn.begin():
-            return work(conn)
+        with errors.wrap_exceptions():
+            conn: sa.Connection | None = getattr(self._local, "conn", None)
+            if conn is None:
+                conn = self._engine.connect().execution_options(readonly=True)
+                self._local.conn = conn
+                self._connections.append(conn)
+            with conn.begin():
+                return work(conn)
 
     def stop(self) -> None:
         self._pool.shutdown(wait=True)
