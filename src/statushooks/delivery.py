@@ -12,7 +12,7 @@ Headers of every request:
 
 The result is a ``retry.Outcome`` for the retry policy and a ``deliveries.Attempt`` record
 (request headers, status, duration, at most 4 KiB of body, error kind ``timeout``,
-``connect``, ``dns``, ``unsafe_url`` or ``status``).
+``connect``, ``dns``, ``headers_too_large``, ``unsafe_url`` or ``status``).
 """
 
 from __future__ import annotations

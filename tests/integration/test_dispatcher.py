@@ -285,6 +285,32 @@ async def test_huge_response_body_is_capped(svc, store, settings, sink, account_
     assert attempt.duration_ms < 400
 
 
+async def test_an_answer_with_a_1_mb_header_fails_its_attempt(svc, store, settings, account_id):
+    """A receiver answering 200 with a 1 MB header: the attempt fails as ``headers_too_large``
+    as soon as the cap is passed, and is recorded (not a success)."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nX-Bomb: " + b"a" * 1_000_000 + b"\r\n")
+            writer.write(b"Content-Length: 2\r\n\r\nok")
+            await writer.drain()
+            await reader.read()  # until the client hangs up
+        writer.close()
+
+    async with await asyncio.start_server(answer, "127.0.0.1", 0) as receiver:
+        port = receiver.sockets[0].getsockname()[1]
+        await endpoint(svc, account_id, f"http://127.0.0.1:{port}/hook")
+        await submit(svc, account_id)
+        async with dispatching(store, tuned(settings, **ONE_SHOT)):
+            done = await single_delivery(store, account_id)
+    [attempt] = await attempts(store, done.id)
+    assert attempt.error_kind == "headers_too_large" and attempt.response_status is None
+    assert attempt.error_message is not None and "16384 bytes" in attempt.error_message
+    assert attempt.duration_ms < 400
+    assert done.state is DeliveryState.FAILED and done.last_error == attempt.error_message
+
+
 # -- ordering and fairness -----------------------------------------------------------------
 
 

@@ -144,6 +144,12 @@ async def test_attempt_posts_the_stored_payload_and_records_it():
         (TwinClient(error=exceptions.DeliveryTimeoutError()), None, "timeout", None),
         (TwinClient(error=exceptions.EndpointConnectError()), None, "connect", None),
         (TwinClient(error=http.connect_error("no such host", "dns")), None, "dns", None),
+        (
+            TwinClient(error=http.connect_error("head too long", http.HEADERS_TOO_LARGE)),
+            None,
+            "headers_too_large",
+            None,
+        ),
         (TwinClient(error=exceptions.UnsafeURLError("refused")), None, "unsafe_url", None),
     ],
 )
