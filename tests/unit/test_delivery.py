@@ -172,6 +172,15 @@ async def test_response_body_is_capped_and_decoded_leniently():
     assert body.startswith("\ufffd") and len(body) == http.BODY_LIMIT
 
 
+async def test_a_nul_in_the_response_body_is_recorded_as_u_fffd():
+    """NUL, which PostgreSQL cannot store, is recorded as U+FFFD (as bytes that are not UTF-8
+    are): the same text on every database."""
+    client = TwinClient(http.Response(status=200, body=b"a\x00b\xff"))
+    result = await attempt(client, make_delivery(), make_endpoint(), PAYLOAD, clock=lambda: NOW)
+    assert result.attempt.response_body == "a\ufffdb\ufffd"
+    assert result.outcome.status_code == 200 and result.attempt.error_kind is None
+
+
 def test_token_bucket_refills_at_its_rate():
     """A bucket of 2/s starts full, empties, and refills two requests per second."""
     bucket = dispatcher.TokenBucket(2.0, now=100.0)
