@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from statushooks.messages import MessageStatus
+
+#: What stands for a character no database can store, as it does for bytes that are not UTF-8.
+REPLACEMENT_CHARACTER = "\ufffd"
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,9 +83,33 @@ class Delivery:
     completed_at: datetime | None = None
 
 
+def storable_text(text: str) -> str:
+    """``text`` as SQLite and PostgreSQL both store it: each NUL (PostgreSQL's ``text`` and
+    ``jsonb`` refuse it) and each lone surrogate (UTF-8 cannot encode it) replaced by U+FFFD,
+    as the bytes of a response body that are not UTF-8 are. Other text is returned as it is.
+
+    ~0.1 µs for short ASCII text; ~9 µs for 4 KiB that is not ASCII (the UTF-8 check).
+    """
+    if "\x00" in text:
+        text = text.replace("\x00", REPLACEMENT_CHARACTER)
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATES.sub(REPLACEMENT_CHARACTER, text)
+    return text
+
+
 @dataclass(frozen=True, kw_only=True)
 class Attempt:
-    """One HTTP request of a delivery, as recorded."""
+    """One HTTP request of a delivery, as recorded.
+
+    Its text from outside (the receiver's answer, an error's message) is made storable where
+    the record is made (``storable_text``), whoever makes it: every database stores the same
+    text, and no attempt can fail the batch it is written in (a NUL in an answer once failed
+    every result of its batch on PostgreSQL).
+    """
 
     id: str
     delivery_id: str
@@ -90,8 +119,15 @@ class Attempt:
     duration_ms: float
     request_headers: Mapping[str, str] = field(default_factory=dict)
     response_status: int | None = None
-    #: At most 4 KiB of the response body, decoded leniently.
+    #: At most 4 KiB of the response body, decoded leniently: bytes that are not UTF-8, and
+    #: NUL, are U+FFFD.
     response_body: str = ""
-    #: None on success; else ``timeout``, ``connect``, ``status``, ``unsafe_url``, …
+    #: None on success; else ``timeout``, ``connect``, ``dns``, ``headers_too_large``,
+    #: ``status``, ``unsafe_url``, …
     error_kind: str | None = None
     error_message: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "response_body", storable_text(self.response_body))
+        if self.error_message is not None:
+            object.__setattr__(self, "error_message", storable_text(self.error_message))

@@ -12,7 +12,9 @@ Headers of every request:
 
 The result is a ``retry.Outcome`` for the retry policy and a ``deliveries.Attempt`` record
 (request headers, status, duration, at most 4 KiB of body, error kind ``timeout``,
-``connect``, ``dns``, ``unsafe_url`` or ``status``).
+``connect``, ``dns``, ``headers_too_large``, ``unsafe_url`` or ``status``). The record's text
+from the receiver is storable on every database: bytes that are not UTF-8, and NUL, are
+U+FFFD (``deliveries.storable_text``).
 """
 
 from __future__ import annotations
@@ -144,7 +146,8 @@ def _kind(exc: exceptions.StatushooksError) -> str:
 
 
 def decode_body(body: bytes, limit: int = http.BODY_LIMIT) -> str:
-    """At most ``limit`` bytes of a response body as text, undecodable bytes replaced."""
+    """At most ``limit`` bytes of a response body as text, undecodable bytes replaced (and NUL
+    by the ``Attempt`` the text goes into)."""
     return body[:limit].decode("utf-8", errors="replace")
 
 

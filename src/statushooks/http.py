@@ -15,13 +15,18 @@ docs/architecture.md, "The HTTP client").
 * **Bounded bodies**: at most ``body_limit`` bytes of the response are kept; past them the
   connection is dropped, so a 1 GB or endless body costs nothing. No compression is asked for,
   and none is undone (a small gzip bomb cannot expand in memory).
+* **Bounded heads**: the answer's status line and headers (with those of any interim ``1xx``
+  answers before it) may take ``MAX_HEADER_BYTES`` in all. The parser is never fed more than
+  that before the head is complete: past it the request fails (``kind``
+  ``headers_too_large``) and the connection is dropped, so a 48 MB or endless header costs
+  16 KiB of memory and no time.
 * Connections are pooled per origin, reused one request at a time, and closed after
   ``KEEPALIVE_TIMEOUT`` seconds idle. A pooled connection the peer closed before answering gets
   the request again, once, on a fresh connection (webhooks are at-least-once; receivers
   deduplicate on ``webhook-id``). No cookie is ever kept or sent; no proxy is used.
 
-Failures are ``exceptions.DeliveryError`` subclasses whose ``kind`` is ``timeout``, ``connect``
-or ``dns``; a refused address raises ``exceptions.UnsafeURLError``.
+Failures are ``exceptions.DeliveryError`` subclasses whose ``kind`` is ``timeout``, ``connect``,
+``dns`` or ``headers_too_large``; a refused address raises ``exceptions.UnsafeURLError``.
 """
 
 from __future__ import annotations
@@ -44,11 +49,16 @@ if TYPE_CHECKING:
     from statushooks.config import Settings
 
 BODY_LIMIT = 4096  # bytes of a response body that are read, at most
+#: Bytes of an answer's head (status line, headers, the blank line ending them; interim
+#: answers' heads included) that are read, at most: h11's limit (aiohttp: 8 KiB a line).
+MAX_HEADER_BYTES = 16 * 1024
 DNS_CACHE_TTL = 10.0  # seconds a checked resolution is reused
 KEEPALIVE_TIMEOUT = 30.0  # seconds an idle pooled connection is kept
 SWEEP_INTERVAL = 5.0  # seconds between sweeps of the idle pool
 USER_AGENT = f"statushooks/{__version__}"
 DNS = "dns"
+#: The ``kind`` of a request whose answer's head went past ``MAX_HEADER_BYTES``.
+HEADERS_TOO_LARGE = "headers_too_large"
 DEFAULT_PORTS = {"http": 80, "https": 443}
 TARGET_CACHE_SIZE = 4096
 #: Header names the client writes itself; the caller's values for them are ignored.
@@ -175,6 +185,8 @@ class _Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self._waiter: asyncio.Future[Response] | None = None
         self._limit = BODY_LIMIT
+        #: Bytes of head the parser may still be fed in this exchange (``_feed_head``).
+        self._head_room = MAX_HEADER_BYTES
         self._fd = -1
         self._start_answer()
 
@@ -193,12 +205,14 @@ class _Connection(asyncio.Protocol):
 
         Raises:
             TimeoutError: no complete answer by ``deadline``.
-            EndpointConnectError: the connection broke or the answer is not valid HTTP/1.x
-                (``_NoAnswer`` when nothing at all came back).
+            EndpointConnectError: the connection broke, the answer is not valid HTTP/1.x, or
+                its head is over ``MAX_HEADER_BYTES`` (``kind`` ``headers_too_large``);
+                ``_NoAnswer`` when nothing at all came back.
         """
         assert self.transport is not None
         self.reusable = False
         self._limit = limit
+        self._head_room = MAX_HEADER_BYTES
         self._start_answer()
         waiter: asyncio.Future[Response] = self._loop.create_future()
         self._waiter = waiter
@@ -278,11 +292,37 @@ class _Connection(asyncio.Protocol):
             return
         self._received = True
         try:
-            self._parser.feed_data(data)
+            if self._headers_done:
+                self._parser.feed_data(data)
+            else:
+                self._feed_head(data)
         except httptools.HttpParserUpgrade:
             self._finish(keep_alive=False)
         except httptools.HttpParserError as exc:
             self._fail(exceptions.EndpointConnectError(f"invalid HTTP response: {exc}"))
+
+    def _feed_head(self, data: bytes) -> None:
+        """Feed ``data`` while the head is incomplete: no more than the head's room left. An
+        answer whose head does not end within it fails, and what is past it is never parsed
+        (httptools would keep a header it has not seen the end of, however long)."""
+        room = self._head_room
+        self._head_room = room - len(data)
+        if len(data) <= room:  # the usual case: a whole answer in one read
+            self._parser.feed_data(data)
+            if self._headers_done or self._head_room > 0:
+                return
+        else:
+            view = memoryview(data)
+            self._parser.feed_data(view[:room])
+            if self._headers_done:
+                self._parser.feed_data(view[room:])
+                return
+        self._fail(
+            connect_error(
+                f"the answer's status line and headers are over {MAX_HEADER_BYTES} bytes",
+                HEADERS_TOO_LARGE,
+            )
+        )
 
     def eof_received(self) -> bool | None:
         return None  # the transport closes itself; connection_lost ends the answer
@@ -386,7 +426,8 @@ class HttpClient:
         Raises:
             UnsafeURLError: the URL or an address its host resolves to is refused.
             DeliveryTimeoutError: no complete answer within the deadline.
-            EndpointConnectError: ``kind`` ``dns`` or ``connect``: no answer could be had.
+            EndpointConnectError: ``kind`` ``dns`` or ``connect``: no answer could be had;
+                ``headers_too_large``: the answer's head went past ``MAX_HEADER_BYTES``.
         """
         urlguard.check_url(url, allow_private=self.allow_private)
         target = parse_target(url)

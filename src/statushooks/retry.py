@@ -15,7 +15,8 @@ outcome                                              decision
 429 / 503 with ``Retry-After``                       ``retry`` no earlier than Retry-After
                                                      (capped at ``max_retry_after``)
 3xx (redirects are never followed), other 4xx/5xx,   ``retry``, or ``exhaust`` after the last
-timeouts, connection and DNS errors,                 scheduled attempt
+timeouts, connection and DNS errors, an answer       scheduled attempt
+whose head is too large (``headers_too_large``),
 ``unsafe_url`` (the SSRF guard refused the
 resolved address: DNS can change, so it is retried
 like any other failure, never sent)
@@ -54,7 +55,8 @@ class Outcome:
     """What one attempt got back: a status code, or the kind of error that prevented one."""
 
     status_code: int | None = None
-    #: ``"timeout"``, ``"connect"``, ``"dns"``, ``"unsafe_url"``, … when there is no response.
+    #: ``"timeout"``, ``"connect"``, ``"dns"``, ``"headers_too_large"``, ``"unsafe_url"``, …
+    #: when there is no response.
     error_kind: str | None = None
     #: Seconds from the ``Retry-After`` header (see ``parse_retry_after``).
     retry_after: float | None = None

@@ -12,12 +12,13 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
-from statushooks import config, exceptions, service, signing, testing
+from statushooks import config, delivery, exceptions, http, retry, service, signing, testing
 from statushooks.deliveries import Attempt, Delivery, DeliveryState
 from statushooks.dispatcher import Dispatcher
 from statushooks.endpoints import Endpoint, EndpointState
 from statushooks.events import interact, ycloud
 from statushooks.messages import MessageStatus
+from statushooks.storage import queue
 from statushooks.storage.postgres import LISTEN_APPLICATION_NAME
 from statushooks.storage.sql import Store
 
@@ -283,6 +284,97 @@ async def test_huge_response_body_is_capped(svc, store, settings, sink, account_
     assert done.state is DeliveryState.SUCCEEDED
     assert len(attempt.response_body) == 4096
     assert attempt.duration_ms < 400
+
+
+async def test_a_nul_byte_in_an_answer_is_stored_and_holds_up_no_one(
+    svc, store, settings, sink, account_id
+):
+    """A receiver answering 200 ``a\\x00b`` (which PostgreSQL text and jsonb cannot hold): its
+    delivery succeeds with the NUL stored as U+FFFD, the same on both databases, and another
+    tenant's deliveries answered at about the same moment (mostly written in the same batch)
+    are recorded once, never sent again."""
+    other = (await svc.create_account("other")).account.id
+    sink.set_mode("/nul", testing.Mode(body=b"a\x00b", delay=0.2))
+    sink.set_mode("/fine", testing.Mode(delay=0.2))
+    await endpoint(svc, account_id, sink.url("/nul"))
+    await endpoint(svc, other, sink.url("/fine"))
+    await submit(svc, account_id)
+    for number in range(3):
+        await submit(svc, other, text=f"message {number}")
+    async with dispatching(store, tuned(settings, **FAST)):
+        [nul] = await wait_done(store, account_id, 1)
+        fine = await wait_done(store, other, 3)
+    assert nul.state is DeliveryState.SUCCEEDED and nul.attempts == 1
+    [attempt] = await attempts(store, nul.id)
+    assert attempt.response_status == 200 and attempt.response_body == "a\ufffdb"
+    assert all(d.state is DeliveryState.SUCCEEDED and d.attempts == 1 for d in fine)
+    assert len(sink.requests_for("/nul")) == 1
+    sent = [request.webhook_id for request in sink.requests_for("/fine")]
+    assert sorted(sent) == sorted(d.event_id for d in fine)
+
+
+async def test_a_nul_answer_and_its_batch_mates_are_written_in_one_batch(
+    svc, store, sink, account_id
+):
+    """The same by hand, to be sure of the batch: one claim, each attempt over real HTTP, and
+    every result written in one ``complete``: all applied, none stale."""
+    other = (await svc.create_account("other")).account.id
+    sink.set_mode("/nul", testing.Mode(body=b"a\x00b"))
+    await endpoint(svc, account_id, sink.url("/nul"))
+    await endpoint(svc, other, sink.url("/fine"))
+    await submit(svc, account_id)
+    await submit(svc, other)
+    await submit(svc, other, text="again")
+    worker = queue.Queue(store, worker_id="by-hand", lease_seconds=30.0, auto_disable_after=3600)
+    policy = retry.RetryPolicy(schedule=(0.0, 1.0))
+    claims = await worker.claim(limit=10, now=datetime.now(UTC))
+    assert len(claims) == 3
+    async with http.HttpClient(timeout=2.0, allow_private=True) as client:
+        results = [
+            await delivery.attempt(client, c.delivery, c.endpoint, c.payload) for c in claims
+        ]
+    completions = [
+        queue.Completion(
+            delivery_id=claim.delivery.id,
+            lease_id=claim.lease_id,
+            endpoint_id=claim.endpoint.id,
+            attempt=result.attempt,
+            action=policy.decide(attempt=1, outcome=result.outcome, now=datetime.now(UTC)).action,
+        )
+        for claim, result in zip(claims, results, strict=True)
+    ]
+    report = await worker.complete(completions, now=datetime.now(UTC))
+    assert report.applied == 3 and report.stale == ()
+    for done in await deliveries(store, account_id) + await deliveries(store, other):
+        assert done.state is DeliveryState.SUCCEEDED
+        [attempt] = await attempts(store, done.id)
+        assert attempt.response_body == ("a\ufffdb" if done.account_id == account_id else "ok")
+
+
+async def test_an_answer_with_a_1_mb_header_fails_its_attempt(svc, store, settings, account_id):
+    """A receiver answering 200 with a 1 MB header: the attempt fails as ``headers_too_large``
+    as soon as the cap is passed, and is recorded (not a success)."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nX-Bomb: " + b"a" * 1_000_000 + b"\r\n")
+            writer.write(b"Content-Length: 2\r\n\r\nok")
+            await writer.drain()
+            await reader.read()  # until the client hangs up
+        writer.close()
+
+    async with await asyncio.start_server(answer, "127.0.0.1", 0) as receiver:
+        port = receiver.sockets[0].getsockname()[1]
+        await endpoint(svc, account_id, f"http://127.0.0.1:{port}/hook")
+        await submit(svc, account_id)
+        async with dispatching(store, tuned(settings, **ONE_SHOT)):
+            done = await single_delivery(store, account_id)
+    [attempt] = await attempts(store, done.id)
+    assert attempt.error_kind == "headers_too_large" and attempt.response_status is None
+    assert attempt.error_message is not None and "16384 bytes" in attempt.error_message
+    assert attempt.duration_ms < 400
+    assert done.state is DeliveryState.FAILED and done.last_error == attempt.error_message
 
 
 # -- ordering and fairness -----------------------------------------------------------------

@@ -315,6 +315,76 @@ async def test_an_answer_that_is_not_http_is_a_connect_error(client):
             await client.post(server.url(), body=BODY, headers={})
 
 
+def head_of(size: int) -> bytes:
+    """A ``200`` answer's head (status line, headers, blank line) of exactly ``size`` bytes."""
+    start, end = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Pad: ", b"\r\n\r\n"
+    return start + b"a" * (size - len(start) - len(end)) + end
+
+
+async def test_a_head_of_exactly_the_cap_is_read(client):
+    """Status line, headers and the blank line after them: up to MAX_HEADER_BYTES in all."""
+    async with scripted(answering(head_of(http.MAX_HEADER_BYTES) + b"ok")) as server:
+        response = await client.post(server.url(), body=BODY, headers={})
+    assert response.status == 200 and response.body == b"ok"
+    assert len(response.headers["x-pad"]) > http.MAX_HEADER_BYTES - 100
+
+
+#: Answers whose head is over ``MAX_HEADER_BYTES``, spread in different ways.
+HEAD_BOMBS = {
+    "one-byte-over": head_of(http.MAX_HEADER_BYTES + 1) + b"ok",
+    "1-mb-header": (
+        b"HTTP/1.1 200 OK\r\nX-Bomb: " + b"a" * 1_000_000 + b"\r\nContent-Length: 2\r\n\r\nok"
+    ),
+    "many-headers": (
+        b"HTTP/1.1 200 OK\r\n" + b"X-Many: 1234567890\r\n" * 2000 + b"Content-Length: 0\r\n\r\n"
+    ),
+    "endless-interim-answers": (
+        b"HTTP/1.1 100 Continue\r\n\r\n" * 1000 + b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("raw", HEAD_BOMBS.values(), ids=HEAD_BOMBS.keys())
+async def test_a_head_over_the_cap_fails_the_request(client, raw):
+    """However the bytes are spread (one long header, many short ones, a stream of interim
+    answers), past MAX_HEADER_BYTES of head the request fails as ``headers_too_large`` and the
+    connection is dropped."""
+    async with scripted(answering(raw)) as server:
+        for _ in range(2):
+            with pytest.raises(exceptions.EndpointConnectError) as caught:
+                await client.post(server.url(), body=BODY, headers={})
+            assert caught.value.kind == http.HEADERS_TOO_LARGE
+            assert f"over {http.MAX_HEADER_BYTES} bytes" in caught.value.message
+    assert server.connections == 2  # the first was not kept
+
+
+async def test_an_endless_header_fails_at_the_cap_not_at_the_deadline():
+    """A header that never ends is cut once the head passes the cap: at once, not when the
+    deadline runs out, and without the client keeping what came."""
+    sent = 0
+
+    async def handler(_request: Request, writer: Writer) -> bool:
+        nonlocal sent
+        writer.write(b"HTTP/1.1 200 OK\r\nX-Endless: ")
+        chunk = b"a" * 4096
+        while sent < 200_000_000:  # until the client hangs up (200 MB at most)
+            writer.write(chunk)
+            await writer.drain()
+            sent += len(chunk)
+        return False
+
+    async with (
+        http.HttpClient(timeout=3.0, allow_private=True) as client,
+        scripted(handler) as server,
+    ):
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(exceptions.EndpointConnectError) as caught:
+            await client.post(server.url(), body=BODY, headers={})
+        elapsed = asyncio.get_running_loop().time() - started
+    assert caught.value.kind == http.HEADERS_TOO_LARGE
+    assert elapsed < 1.0 and sent < 32_000_000  # what the sockets' buffers took, at most
+
+
 # -- addresses -----------------------------------------------------------------------------------
 
 
@@ -414,6 +484,7 @@ ON_UVLOOP = [
     test_request_carries_its_headers_and_body,
     test_a_body_larger_than_the_socket_takes_at_once_arrives_whole,
     test_a_body_delimited_by_the_close_is_read_whole,
+    test_a_head_of_exactly_the_cap_is_read,
     test_connections_are_reused,
     test_a_pooled_connection_closed_unanswered_is_retried_once_fresh,
     test_a_cancelled_request_does_not_leave_its_connection_in_the_pool,
@@ -429,6 +500,17 @@ def test_on_uvloop(scenario: Callable[[http.HttpClient], Awaitable[None]]) -> No
     async def run() -> None:
         async with http.HttpClient(timeout=2.0, allow_private=True) as client:
             await scenario(client)
+
+    uvloop.run(run())
+
+
+@pytest.mark.parametrize("raw", HEAD_BOMBS.values(), ids=HEAD_BOMBS.keys())
+def test_a_head_over_the_cap_fails_the_request_on_uvloop(raw: bytes) -> None:
+    uvloop = pytest.importorskip("uvloop")
+
+    async def run() -> None:
+        async with http.HttpClient(timeout=2.0, allow_private=True) as client:
+            await test_a_head_over_the_cap_fails_the_request(client, raw)
 
     uvloop.run(run())
 

@@ -144,6 +144,12 @@ async def test_attempt_posts_the_stored_payload_and_records_it():
         (TwinClient(error=exceptions.DeliveryTimeoutError()), None, "timeout", None),
         (TwinClient(error=exceptions.EndpointConnectError()), None, "connect", None),
         (TwinClient(error=http.connect_error("no such host", "dns")), None, "dns", None),
+        (
+            TwinClient(error=http.connect_error("head too long", http.HEADERS_TOO_LARGE)),
+            None,
+            "headers_too_large",
+            None,
+        ),
         (TwinClient(error=exceptions.UnsafeURLError("refused")), None, "unsafe_url", None),
     ],
 )
@@ -164,6 +170,15 @@ async def test_response_body_is_capped_and_decoded_leniently():
     result = await attempt(client, make_delivery(), make_endpoint(), PAYLOAD, clock=lambda: NOW)
     body = result.attempt.response_body
     assert body.startswith("\ufffd") and len(body) == http.BODY_LIMIT
+
+
+async def test_a_nul_in_the_response_body_is_recorded_as_u_fffd():
+    """NUL, which PostgreSQL cannot store, is recorded as U+FFFD (as bytes that are not UTF-8
+    are): the same text on every database."""
+    client = TwinClient(http.Response(status=200, body=b"a\x00b\xff"))
+    result = await attempt(client, make_delivery(), make_endpoint(), PAYLOAD, clock=lambda: NOW)
+    assert result.attempt.response_body == "a\ufffdb\ufffd"
+    assert result.outcome.status_code == 200 and result.attempt.error_kind is None
 
 
 def test_token_bucket_refills_at_its_rate():

@@ -76,6 +76,7 @@ def test_exhausted_after_last_scheduled_attempt(attempt):
         ({"error": "timeout"}, after(5.0)),
         ({"error": "connect"}, after(5.0)),
         ({"error": "dns"}, after(5.0)),
+        ({"error": "headers_too_large"}, after(5.0)),
         ({"error": retry.UNSAFE_URL}, after(5.0)),
         ({}, after(5.0)),
     ],
