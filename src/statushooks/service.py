@@ -378,8 +378,12 @@ class Service:
     ) -> StatusResult:
         """Apply one delivery receipt; late or duplicate ones change and emit nothing."""
         report = report or StatusReport(message_id=message_id, **kw)
-        (item,) = await self._report(account_id, [(report, None)], idempotency, unwrap=True)
-        return item.unwrap()
+
+        def work(tx: Transaction) -> StatusResult:
+            (item,) = self._apply(tx, account_id, [(report, None)])
+            return item.unwrap()  # a refused report writes nothing, keeps no key
+
+        return await self._write(work, idempotency)
 
     async def report_statuses(
         self,
@@ -407,14 +411,9 @@ class Service:
         return await self._write(work)
 
     async def _report(
-        self,
-        account_id: str,
-        items: Sequence[_Item],
-        idempotency: Key | None,
-        *,
-        unwrap: bool = False,
+        self, account_id: str, items: Sequence[_Item], idempotency: Key | None
     ) -> list[BulkItemResult]:
-        """Apply reports in one write transaction (``unwrap``: a refused report fails it).
+        """Apply reports in one write transaction, with a result per item.
 
         Where one write runs at a time on the whole database (SQLite, which the dispatcher
         needs too), a large batch is read, applied and rendered in a read transaction first,
@@ -425,11 +424,7 @@ class Service:
         """
 
         def apply(tx: Transaction) -> list[BulkItemResult]:
-            results = self._apply(tx, account_id, items)
-            if unwrap:
-                for item in results:
-                    item.unwrap()
-            return results
+            return self._apply(tx, account_id, items)
 
         if not self.store.single_writer or len(items) < PLAN_AHEAD_MIN:
             return await self._write(apply, idempotency)

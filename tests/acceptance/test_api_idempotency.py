@@ -99,3 +99,19 @@ async def test_admin_account_creation_is_idempotent(server: Server) -> None:
     again = await server.admin.post("/v1/accounts", json={"name": "x"}, headers=headers)
     assert first.status_code == again.status_code == 201
     assert first.json() == again.json()
+
+
+async def test_a_status_report_with_a_key_answers_once_and_replays(server: Server) -> None:
+    """A single status report with an Idempotency-Key answers its result, and the same request
+    again replays that answer without applying the report twice."""
+    account = await server.account()
+    created = await account.client.post("/v1/sms", json=SMS)
+    message_id = created.json()["id"]
+    headers = {"Idempotency-Key": "report-1"}
+    path = f"/v1/messages/{message_id}/status"
+    first = await account.client.post(path, json={"status": "delivered"}, headers=headers)
+    again = await account.client.post(path, json={"status": "delivered"}, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert first.json()["changed"] is True
+    assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
