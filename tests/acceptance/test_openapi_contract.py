@@ -200,11 +200,13 @@ def test_stateful(live_api: str) -> None:
         def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
             return {"base_url": live_api}
 
-    Workflow.run(
+    # As schemathesis runs its stateful phase: generate only. A replay (shrinking, the example
+    # database) meets a server whose state has moved on, and Hypothesis calls that flaky.
+    hypothesis.seed(SEED)(Workflow).run(
         settings=hypothesis.settings(
             max_examples=STATEFUL_EXAMPLES,
             stateful_step_count=STATEFUL_STEPS,
-            derandomize=True,
+            phases=[hypothesis.Phase.generate],
             database=None,
             deadline=None,
             suppress_health_check=list(hypothesis.HealthCheck),
