@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from statushooks import __version__, service, sms, supervisor
-from statushooks.api import errors
+from statushooks.api import errors, openapi
 from statushooks.api.routes import (
     accounts,
     deliveries,
@@ -81,6 +81,8 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by openapi.install, without a CDN
+        redoc_url=None,
     )
     errors.install(app)
     # The routes a platform calls for every message come first: FastAPI tries the routers in
@@ -97,6 +99,7 @@ def create_app(
         health,
     ):
         app.include_router(module.router)
+    openapi.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     return app
 

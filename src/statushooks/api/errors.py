@@ -29,10 +29,11 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, routing
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from statushooks import exceptions
 
@@ -168,9 +169,25 @@ async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
     detail = str(exc.detail)
+    headers = dict(exc.headers or {})
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"no route {request.method} {request.url.path}"
-    return problem(exc.status_code, title, detail, headers=exc.headers)
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request)
+    return problem(exc.status_code, title, detail, headers=headers)
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method a route takes at the request's path: Starlette's 405 names only those of
+    the first route that matched the path."""
+    contexts = getattr(routing, "iter_route_contexts", None)
+    routes = contexts(request.app.routes) if contexts else request.app.routes
+    methods: set[str] = set()
+    for route in routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
 
 
 async def _on_unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -1,4 +1,8 @@
-"""Request and response bodies: snake_case, inputs refuse unknown fields."""
+"""Request and response bodies: snake_case, inputs refuse unknown fields.
+
+Every constraint a request body is held to is in its JSON Schema too (the OpenAPI document is
+made from these models): a request valid per the document is never refused with a 422.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,26 @@ import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
+    StrictBool,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue, SkipJsonSchema
+from pydantic_core import CoreSchema
+from typing_extensions import TypeAliasType
 
-from statushooks import accounts, service
+from statushooks import accounts, service, sms
 from statushooks.deliveries import DeliveryState, Event
 from statushooks.endpoints import Endpoint, EndpointState
 from statushooks.events import catalog
@@ -28,19 +39,159 @@ from statushooks.storage.stats import EndpointStats
 
 T = TypeVar("T")
 R = TypeVar("R")
-EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_METADATA_BYTES = 16 * 1024
+#: The most names an endpoint's ``enabled_events`` or ``statuses`` filter may list.
+MAX_FILTER_ITEMS = 100
+
+# Patterns are written once for every regex engine that reads them (Python's ``re``,
+# pydantic's Rust ``regex``, ECMA-262 in clients): no ``\s`` or ``\d``, whose meanings differ.
+#: Any text without a NUL character (``Input`` refuses them: PostgreSQL cannot store them).
+NUL_FREE_PATTERN = r"^[^\x00]*$"
+#: Whitespace and control characters (every one ``str.isspace()`` or ECMA-262 ``\s`` matches).
+_BLANK = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+EMAIL_PATTERN = re.compile(rf"^[^@{_BLANK}]+@[^@{_BLANK}]+\.[^@{_BLANK}]+$")
+
+
+def _url_pattern() -> str:
+    """An http(s) URL with a host name, an IPv4 address or an IPv6 one (RFC 3986), an optional
+    port (1–65535), and any path, query and fragment without blanks or backslashes."""
+    h16 = "[0-9A-Fa-f]{1,4}"
+    octet = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+    ipv4 = rf"{octet}(?:\.{octet}){{3}}"
+    ls32 = rf"(?:{h16}:{h16}|{ipv4})"
+    tails = [rf"(?:{h16}:){{{4 - n}}}{ls32}" for n in range(5)] + [h16, ""]
+    ipv6 = "|".join(
+        [rf"(?:{h16}:){{6}}{ls32}", rf"::(?:{h16}:){{5}}{ls32}"]
+        + [rf"(?:(?:{h16}:){{0,{n}}}{h16})?::{tail}" for n, tail in enumerate(tails)]
+    )
+    label = "[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+    # The last label starts with a letter: one that looks numeric would be read as IPv4.
+    name = rf"(?:{label}\.)*[A-Za-z](?:[A-Za-z0-9_-]{{0,61}}[A-Za-z0-9_])?\.?"
+    port = (
+        "(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+    )
+    rest = rf"[/?#][^{_BLANK}\\]*"
+    return rf"^https?://(?:{name}|{ipv4}|\[(?:{ipv6})\])(?::{port})?(?:{rest})?$"
+
+
+URL_PATTERN = _url_pattern()
+_URL = re.compile(URL_PATTERN)
+#: RFC 3339 with an offset, years 1000–8999 (so that no offset moves it out of range), at
+#: most microseconds.
+TIME_PATTERN = (
+    r"^[1-8][0-9]{3}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+_TIME = re.compile(TIME_PATTERN)
+
+
+def _rfc3339(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _TIME.match(value):
+        raise ValueError("must be an RFC 3339 time with an offset, e.g. 2025-06-30T12:08:43Z")
+    return value
 
 
 def _utc(value: datetime) -> datetime:
-    try:
-        return value.astimezone(UTC)
-    except (OverflowError, ValueError):
-        raise ValueError("the time is out of range") from None
+    return value.astimezone(UTC)
 
 
 #: An RFC 3339 time with an offset, normalised to UTC.
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
+UtcDatetime = Annotated[
+    AwareDatetime,
+    BeforeValidator(_rfc3339),
+    AfterValidator(_utc),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": TIME_PATTERN}),
+]
+
+
+def _integral(value: Any) -> Any:
+    """``5.0`` as ``5``: JSON Schema's ``integer`` takes it (and no ``"5"`` or ``true``)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: A phone number: E.164 and valid where it belongs (``sms.region_code`` checks it).
+PhoneNumber = Annotated[
+    str,
+    Field(
+        max_length=16,
+        description="An E.164 number, e.g. +447810000001, valid in its country's numbering "
+        "plan (libphonenumber; format `e164`): a number of the right shape that is not "
+        "allocated there is refused",
+        json_schema_extra={"pattern": sms.E164_PATTERN.pattern, "format": "e164"},
+    ),
+]
+
+
+def _matching(pattern: re.Pattern[str], message: str) -> AfterValidator:
+    """Refuse text ``pattern`` does not match, with ``message`` (not the pattern itself)."""
+
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise ValueError(message)
+        return value
+
+    return AfterValidator(check)
+
+
+Email = Annotated[
+    str,
+    Field(
+        max_length=320,
+        description="An email address: local part, @, and a domain with a dot",
+        json_schema_extra={"pattern": EMAIL_PATTERN.pattern},
+    ),
+    _matching(EMAIL_PATTERN, "must be an email address"),
+]
+#: An endpoint's URL (``urlguard`` also refuses private and metadata addresses).
+EndpointUrl = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=2048,
+        description="An http(s) URL. Without STATUSHOOKS_ALLOW_PRIVATE_URLS, URLs whose host is "
+        "or resolves to a loopback, private, link-local or otherwise non-public address are "
+        "refused; cloud metadata hosts always are",
+        json_schema_extra={"pattern": URL_PATTERN},
+    ),
+    _matching(
+        _URL,
+        "must be an http(s) URL with a host name or an IP address, an optional port, and no "
+        "spaces or backslashes",
+    ),
+]
+EventTypeName = Annotated[
+    str,
+    Field(
+        description="An event type's name (`GET /v1/event-types`)",
+        json_schema_extra={"enum": [event_type.name for event_type in catalog.all_types()]},
+    ),
+]
+NulFreeStr = Annotated[str, WithJsonSchema({"type": "string", "pattern": NUL_FREE_PATTERN})]
+
+
+class _NulFreeKeys:
+    """JSON Schema: an object's keys hold no NUL character either."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        schema["propertyNames"] = {"pattern": NUL_FREE_PATTERN}
+        return schema
+
+
+#: Any JSON value whose strings (and keys) hold no NUL character.
+MetadataValue = TypeAliasType(
+    "MetadataValue",
+    "NulFreeStr | int | float | bool | list[MetadataValue] | MetadataObject | None",
+)
+MetadataObject = Annotated[dict[str, MetadataValue], _NulFreeKeys()]
 
 
 def _has_nul(data: Any) -> bool:
@@ -53,10 +204,38 @@ def _has_nul(data: Any) -> bool:
     return False
 
 
+def _nul_free(schema: dict[str, Any]) -> None:
+    """Give every string of ``schema`` without a pattern of its own the NUL-free one."""
+    if schema.get("type") == "string" and not {"pattern", "enum", "const", "format"} & set(schema):
+        schema["pattern"] = NUL_FREE_PATTERN
+    for key in ("anyOf", "oneOf", "allOf"):
+        for sub in schema.get(key, ()):
+            _nul_free(sub)
+    for sub in schema.get("properties", {}).values():
+        _nul_free(sub)
+    for key in ("items", "additionalProperties", "propertyNames"):
+        if isinstance(schema.get(key), dict):
+            _nul_free(schema[key])
+
+
+def _input_schema(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    _nul_free(schema)
+    if getattr(model, "PARTIAL", False):
+        for sub in schema.get("properties", {}).values():
+            sub.pop("default", None)
+    schema.update(getattr(model, "EXTRA_SCHEMA", {}))
+
+
 class Input(BaseModel):
     """A request body: unknown fields and NUL characters are refused."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, json_schema_extra=_input_schema
+    )
+    #: More JSON Schema of the model's own (a rule across fields).
+    EXTRA_SCHEMA: ClassVar[dict[str, Any]] = {}
+    #: Fields left out are left as they are (PATCH): the schema shows no defaults.
+    PARTIAL: ClassVar[bool] = False
 
     @model_validator(mode="before")
     @classmethod
@@ -77,6 +256,11 @@ class Page(Output, Generic[T]):
 
     data: list[T]
     next_cursor: str | None
+
+    @classmethod
+    def model_parametrized_name(cls, params: tuple[Any, ...]) -> str:
+        """``MessageOutPage``, not ``Page[MessageOut]``: the name generated clients use."""
+        return f"{params[0].__name__}Page"
 
 
 def page_of(page: sql.Page[R], convert: Callable[[R], T]) -> Page[T]:
@@ -142,13 +326,26 @@ def api_key_created(account_id: str, key_id: str, plaintext: str) -> ApiKeyCreat
 
 class EndpointFields(Input):
     description: str = Field(default="", max_length=2000)
-    enabled_events: list[str] = Field(default_factory=list, max_length=100)
-    statuses: list[MessageStatus] = Field(default_factory=list)
+    enabled_events: list[EventTypeName] = Field(
+        default_factory=list,
+        max_length=MAX_FILTER_ITEMS,
+        description="Only these event types are delivered (none listed: every type)",
+    )
+    statuses: list[MessageStatus] = Field(
+        default_factory=list,
+        max_length=MAX_FILTER_ITEMS,
+        description="Only events of these statuses are delivered (none listed: every status)",
+    )
     status: EndpointState = EndpointState.ACTIVE
-    max_in_flight: int = Field(default=10, ge=1, le=1000)
-    rate_limit: float | None = Field(default=None, gt=0, le=10_000)
-    ordered: bool = True
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    max_in_flight: Annotated[int, Field(ge=1, le=1000, strict=True), BeforeValidator(_integral)] = (
+        10
+    )
+    rate_limit: Annotated[float, Field(gt=0, le=10_000, strict=True)] | None = None
+    ordered: StrictBool = True
+    metadata: MetadataObject = Field(
+        default_factory=dict,
+        description=f"Yours to keep: any JSON object of at most {MAX_METADATA_BYTES} bytes",
+    )
 
     @field_validator("enabled_events")
     @classmethod
@@ -168,7 +365,7 @@ class EndpointFields(Input):
 
 
 class EndpointCreate(EndpointFields):
-    url: str = Field(min_length=1, max_length=2048)
+    url: EndpointUrl
 
     def spec(self) -> service.EndpointSpec:
         return service.EndpointSpec(
@@ -190,7 +387,8 @@ NOT_NULLABLE = ("url", "description", "enabled_events", "statuses", "status", "m
 class EndpointUpdate(EndpointFields):
     """Only the fields given change; ``rate_limit: null`` removes the limit."""
 
-    url: str | None = Field(default=None, min_length=1, max_length=2048)
+    PARTIAL: ClassVar[bool] = True
+    url: EndpointUrl | SkipJsonSchema[None] = None
 
     @model_validator(mode="before")
     @classmethod
@@ -284,7 +482,7 @@ def secret_out(endpoint: Endpoint) -> SecretOut:
 
 
 class EndpointTest(Input):
-    event_type: str
+    event_type: EventTypeName
 
     @field_validator("event_type")
     @classmethod
@@ -293,14 +491,11 @@ class EndpointTest(Input):
 
 
 class Recover(Input):
-    since: UtcDatetime
-    until: UtcDatetime | None = None
+    """The window ``[since, until)``; one that is empty (``until`` not after ``since``)
+    requeues nothing."""
 
-    @model_validator(mode="after")
-    def _ordered(self) -> Recover:
-        if self.until is not None and self.until <= self.since:
-            raise ValueError("until must be after since")
-        return self
+    since: UtcDatetime
+    until: UtcDatetime | None = Field(default=None, description="Now when null or left out")
 
 
 class Recovered(Output):
@@ -345,7 +540,7 @@ class EndpointStatsOut(Output):
 
 
 class SmsCreate(Input):
-    to: str = Field(max_length=32, description="E.164 number, e.g. +447810000001")
+    to: PhoneNumber
     sender: str = Field(alias="from", min_length=1, max_length=320)
     text: str = Field(min_length=1, max_length=10_000)
     custom_id: str | None = Field(default=None, max_length=200)
@@ -354,23 +549,25 @@ class SmsCreate(Input):
     list_id: str | None = Field(default=None, max_length=200)
     campaign_id: str | None = Field(default=None, max_length=200)
     campaign_name: str | None = Field(default=None, max_length=200)
-    track_links: bool = False
+    track_links: StrictBool = False
 
 
 class EmailCreate(Input):
-    to: str = Field(max_length=320)
-    sender: str = Field(alias="from", max_length=320)
+    """Give ``text``, ``html`` or both."""
+
+    EXTRA_SCHEMA: ClassVar[dict[str, Any]] = {
+        "anyOf": [
+            {"required": [name], "properties": {name: {"type": "string"}}}
+            for name in ("text", "html")
+        ]
+    }
+
+    to: Email
+    sender: Email = Field(alias="from")
     subject: str = Field(min_length=1, max_length=998)
     text: str | None = Field(default=None, max_length=1_000_000)
     html: str | None = Field(default=None, max_length=1_000_000)
     external_id: str | None = Field(default=None, max_length=200)
-
-    @field_validator("to", "sender")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        if not EMAIL_PATTERN.match(value):
-            raise ValueError("must be an email address")
-        return value
 
     @model_validator(mode="after")
     def _has_body(self) -> EmailCreate:
@@ -380,7 +577,7 @@ class EmailCreate(Input):
 
 
 class VoiceCreate(Input):
-    to: str = Field(max_length=32, description="E.164 number, e.g. +447810000001")
+    to: PhoneNumber
     verification_code: str = Field(pattern=r"^[0-9A-Za-z]{1,32}$")
     language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")
     external_id: str | None = Field(default=None, max_length=200)

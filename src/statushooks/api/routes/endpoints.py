@@ -14,6 +14,11 @@ from statushooks.api.deps import AccountId, IdempotencyDep, Paging, ServiceDep, 
 router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"])
 DEFAULT_STATS_WINDOW = "24h"
 MAX_STATS_WINDOW = 366 * 86400.0  # seconds
+#: A whole number of seconds, minutes, hours or days, never over ``MAX_STATS_WINDOW``.
+STATS_WINDOW_PATTERN = (
+    r"^(?:[1-9][0-9]{0,6}s|[1-9][0-9]{0,4}m|[1-9][0-9]{0,2}h"
+    r"|(?:[1-9]|[1-9][0-9]|[12][0-9]{2}|3[0-5][0-9]|36[0-6])d)$"
+)
 
 
 @router.post("", status_code=201, response_model=schemas.EndpointWithSecret)
@@ -92,7 +97,13 @@ async def read_endpoint_stats(
     account_id: AccountId,
     store: StoreDep,
     window: Annotated[
-        str, Query(max_length=16, description="How far back to count attempts, e.g. 1h, 7d")
+        str,
+        Query(
+            max_length=16,
+            pattern=STATS_WINDOW_PATTERN,
+            description="How far back to count attempts, e.g. 30m, 1h, 7d: a whole number of "
+            "s (up to 7 digits), m (5), h (3) or d (up to 366)",
+        ),
     ] = DEFAULT_STATS_WINDOW,
 ) -> schemas.EndpointStatsOut:
     """Success rate and p50/p95 latency of the attempts in the window, and the backlog."""
