@@ -1,6 +1,6 @@
 """``python -m bench [--quick] [scenario ...]`` — run the scenarios, then regenerate the report.
 
-Scenarios: limit, drain, baseline, e2e, slow, backlog, api (all of them by default, in that
+Scenarios: limit, drain, baseline, e2e, slow, backlog, api, endpoints (all of them by default, in that
 order).
 Every scenario prints a table and writes ``bench/results/<scenario>.json``
 (``<scenario>.quick.json`` with ``--quick``); then ``docs/benchmarks.md`` and its charts are
@@ -24,7 +24,7 @@ from typing import Any
 
 from bench import common
 
-SCENARIOS = ("limit", "drain", "baseline", "e2e", "slow", "backlog", "api")
+SCENARIOS = ("limit", "drain", "baseline", "e2e", "slow", "backlog", "api", "endpoints")
 
 
 def parse(argv: Sequence[str]) -> tuple[list[str], common.Options, argparse.Namespace]:

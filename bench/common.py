@@ -39,6 +39,8 @@ class Options:
     #: Deliveries queued for ``backlog``.
     backlog_n: int = 1_000_000
     backlog_seconds: float = 60.0
+    #: Deliveries queued for each ``endpoints`` drain.
+    endpoints_n: int = 30_000
     e2e_rates: tuple[int, ...] = (500, 1_000, 2_000, 4_000)
     e2e_seconds: float = 30.0
     profile: bool = False
@@ -62,6 +64,7 @@ class Options:
             n=10_000,
             backlog_n=100_000,
             backlog_seconds=15.0,
+            endpoints_n=10_000,
             e2e_rates=(500, 1_000, 2_000, 4_000),
             e2e_seconds=5.0,
             api_seconds=3.0,
