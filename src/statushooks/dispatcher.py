@@ -282,7 +282,10 @@ class Dispatcher:
             self._count(batch, report)
         if limit:
             self._count_claims(claims)
-            self._more_due = len(claims) >= limit or self._work_signals != signals
+            # The claim looked at a window of the ring only: more may be due beyond it.
+            self._more_due = (
+                len(claims) >= limit or self.queue.more_due or self._work_signals != signals
+            )
 
     async def _write_failed(self, batch: list[queue.Completion]) -> None:
         """Keep the results for the next cycle, up to ``FLUSH_ATTEMPTS`` tries; pause."""

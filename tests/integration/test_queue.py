@@ -579,6 +579,7 @@ LEADING = {
     "pk_deliveries": "id",
     "pk_events": "id",
     "ix_deliveries_endpoint_due": "endpoint_id",
+    "ix_deliveries_pending": "endpoint_id",
     "ix_deliveries_open_order": "endpoint_id",
 }
 
@@ -616,15 +617,18 @@ def generic_plan(conn: sa.Connection, statement: str, arguments: str) -> list[An
 
 def queue_plans(conn: sa.Connection) -> tuple[str, list[list[Any]]]:
     """The plan mode of a queue connection, and the plans it keeps for the claim's lease (on
-    an ordered and an unordered endpoint), the completion, the due-endpoints query and the
-    release."""
+    an ordered and an unordered endpoint), the completion, the ring's walk (to the end of the
+    ring, and to an endpoint) and the release."""
     lease = queue._lease_statement((True, False)).postgresql
     stamp = "'2026-01-01T00:00:00Z'"
     pick = f"'e1', {stamp}, {stamp}, 10, 'e2', {stamp}, {stamp}, 10"
     return conn.exec_driver_sql("SHOW plan_cache_mode").scalar_one(), [
         generic_plan(conn, lease, f"{pick}, 'w', 'l', {stamp}, {stamp}"),
         generic_plan(conn, queue._RECORD_POSTGRES, "'[]', '[]', '{}'"),
-        generic_plan(conn, queue._DUE_ENDPOINTS.postgresql, f"{stamp}, {stamp}"),
+        generic_plan(conn, queue._ring_statement(False).postgresql, f"'e', 9, {stamp}, {stamp}, 9"),
+        generic_plan(
+            conn, queue._ring_statement(True).postgresql, f"'e', 'f', 'f', 9, {stamp}, {stamp}, 9"
+        ),
         generic_plan(conn, queue._RELEASE.postgresql, f"{stamp}, '{{}}', 'l'"),
     ]
 
@@ -653,13 +657,14 @@ async def test_queue_plans_are_generic_and_read_deliveries_by_index(svc, store, 
             assert scans and all(probe for _, _, probe in scans), scans
         assert [{index for _, index, _ in scans} for scans in plans] == [
             {
-                "ix_deliveries_endpoint_due",
+                "ix_deliveries_pending",
                 "ix_deliveries_open_order",
                 "pk_deliveries",
                 "pk_events",
             },
             {"pk_deliveries"},
-            {"ix_deliveries_endpoint_due"},
+            {"ix_deliveries_pending"},
+            {"ix_deliveries_pending"},
             {"pk_deliveries"},
         ]
 

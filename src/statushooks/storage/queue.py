@@ -57,7 +57,6 @@ the rest is SQLAlchemy Core.
 from __future__ import annotations
 
 import functools
-import random
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -80,6 +79,9 @@ RENEW_INTERVAL = timedelta(seconds=1)  # a worker renews its row at most this of
 #: while it claims; the dispatcher claims at least every ``poll_interval``).
 WORKER_TTL = timedelta(seconds=10)
 MAX_ENDPOINTS_PER_CLAIM = 100  # endpoints served by one claim (SQLite compound SELECT limit: 500)
+#: Endpoints with pending deliveries one claim looks at, at most (``Ring``): a claim's cost is
+#: bounded by this, whatever the number of endpoints with due work.
+RING_WINDOW = 3 * MAX_ENDPOINTS_PER_CLAIM
 GONE_REASON = "the endpoint answered 410 Gone"
 
 PENDING = DeliveryState.PENDING.value
@@ -186,6 +188,14 @@ class Queue:
         #: (``Settings.lease_ahead``): the caller keeps those attempts waiting until one of its
         #: requests to the endpoint finishes. Rate-limited endpoints get none.
         self.lease_ahead = lease_ahead
+        #: Where this worker's claims are in the ring of endpoints with pending deliveries.
+        self.ring = Ring()
+
+    @property
+    def more_due(self) -> bool:
+        """Whether the last claim may have left due work it did not look at: it filled its
+        limit or its endpoints, or its lap of the ring is not over (``Ring``)."""
+        return self.ring.more
 
     def share_of(self, endpoint: Endpoint) -> int:
         """How many requests this worker may have open to ``endpoint`` at once."""
@@ -318,10 +328,13 @@ class Queue:
         quota: Quota | None,
         open_here: Mapping[str, int],
     ) -> list[Claim]:
-        endpoints = _endpoints_with_due_work(conn, now)
-        rooms = _rooms(endpoints, self.membership, open_here, quota, self.lease_ahead)
+        window = self.ring.look(conn, now)
+        rooms = _rooms(window.due, self.membership, open_here, quota, self.lease_ahead)
         shares = allocate(rooms, limit)
-        return self._lease(conn, shares, {e.id: e for e in endpoints}, now)
+        filled = sum(shares.values()) >= limit or len(rooms) > MAX_ENDPOINTS_PER_CLAIM
+        served = [room.id for room in rooms if shares.get(room)]
+        self.ring.moved(window, last_served=served[-1] if filled and served else None)
+        return self._lease(conn, shares, {e.id: e for e in window.due}, now)
 
     def _renewal_due(self, now: datetime) -> bool:
         """Whether this claim also renews the worker's row: at most once per
@@ -475,16 +488,44 @@ class Queue:
 
 #: A delivery not under a live lease (never leased, released, completed or expired).
 _UNLEASED = " AND (lease_expires_at IS NULL OR lease_expires_at <= ?{timestamp})"
-# Per active endpoint, its earliest pending delivery not under a live lease (one probe of
-# ix_deliveries_endpoint_due, the only index that answers it in order) is due. As ``EXISTS``,
-# a plan kept from when the table was small read ix_deliveries_open_order instead: every open
-# row of an endpoint whose backlog is not due yet. Leased rows are skipped in the heap, here and
-# in the pick: at most the endpoint's leases, which ``dispatch_concurrency`` bounds per worker.
-_DUE_ENDPOINTS = records.endpoint_statement(
-    f"WHERE state = '{EndpointState.ACTIVE.value}' AND (SELECT next_attempt_at FROM deliveries"
-    f" WHERE deliveries.endpoint_id = endpoints.id AND deliveries.state = '{PENDING}'{_UNLEASED}"
-    " ORDER BY next_attempt_at LIMIT 1) <= ?{timestamp} ORDER BY id"
+# The ring: the endpoints with pending deliveries, in id order, walked from ``after`` (and up to
+# ``upto``) one probe of ix_deliveries_pending each (a loose index scan: endpoints without
+# pending rows are not in that index, and one with many costs one probe), ``?`` of them at most.
+# Of those, the active ones whose earliest pending delivery not under a live lease is due are
+# returned with their columns (one probe each, in due order), with two markers: the walk's last
+# row (``n`` = the window) and, if the ring ended first, a row without an id. Leased rows are
+# skipped in the heap, here and in the pick: at most the endpoint's leases, which
+# ``dispatch_concurrency`` bounds per worker.
+_RING_NEXT = (
+    "SELECT endpoint_id FROM deliveries{indexed} WHERE state = 'pending'"
+    " AND endpoint_id > {after}{upto} ORDER BY endpoint_id LIMIT 1"
 )
+_RING = (
+    "WITH RECURSIVE ring(id, n) AS ("
+    f"SELECT ({_RING_NEXT.replace('{after}', '?')}), 1"
+    f" UNION ALL SELECT ({_RING_NEXT.replace('{after}', 'ring.id')}), ring.n + 1 FROM ring"
+    " WHERE ring.id IS NOT NULL AND ring.n < ?)"
+    " SELECT ring.n, ring.id, {columns} FROM ring LEFT JOIN endpoints ON endpoints.id = ring.id"
+    f" AND endpoints.state = '{EndpointState.ACTIVE.value}' AND (SELECT next_attempt_at"
+    f" FROM deliveries WHERE deliveries.endpoint_id = ring.id AND deliveries.state = '{PENDING}'"
+    f"{_UNLEASED} ORDER BY next_attempt_at LIMIT 1) <= ?{{timestamp}}"
+    " WHERE endpoints.id IS NOT NULL OR ring.id IS NULL OR ring.n = ? ORDER BY ring.n"
+)
+
+
+@functools.cache
+def _ring_statement(bounded: bool) -> driver.Statement:
+    """The ring's walk after an id, to another (``bounded``) or to the end of the ring.
+    SQLite is told which index answers the walk: ix_deliveries_endpoint_due would answer it
+    too, reading past every finished delivery of the next endpoints."""
+    statement = records.endpoint_select(
+        _RING.replace("{upto}", " AND endpoint_id <= ?" if bounded else "")
+    )
+    return driver.Statement(
+        sqlite=statement.sqlite.replace("{indexed}", " INDEXED BY ix_deliveries_pending"),
+        postgresql=statement.postgresql.replace("{indexed}", ""),
+    )
+
 
 _LEASED_COLUMNS = (
     "id, account_id, event_id, endpoint_id, message_id, event_type, sequence, attempts,"
@@ -600,13 +641,105 @@ def _release(
     return released
 
 
-def _endpoints_with_due_work(conn: Connection, now: datetime) -> list[Endpoint]:
-    """The active endpoints with due deliveries, in id order."""
+@dataclass(frozen=True, kw_only=True)
+class Window:
+    """What one claim saw of the ring: the due endpoints, in ring order, and where it stopped."""
+
+    due: list[Endpoint]
+    #: The last endpoint looked at (None: the walk reached the end of its part of the ring).
+    last: str | None
+    #: Whether the walk went past the end of the ring to its start.
+    wrapped: bool
+    #: Whether the walk reached the start of its lap: every endpoint has been looked at since.
+    lap_over: bool
+    #: Endpoints with pending deliveries looked at.
+    looked: int
+
+
+class Ring:
+    """A worker's round-robin walk over the endpoints with pending deliveries, in id order.
+
+    Each claim looks at ``RING_WINDOW`` endpoints at most, from where the last one stopped,
+    going round from the end to the start: its cost is bounded by the window, not by the
+    number of endpoints with work. A claim that fills its limit (or has more endpoints with
+    room than it serves) leaves the cursor after the last endpoint it served: the next claim
+    starts after it. A run of claims that do not fill their limit is a *lap*: it is over when
+    the walk comes back to where the run began, and until then ``more`` says that due work may
+    be waiting in a part of the ring not looked at yet (the dispatcher claims again at once
+    instead of sleeping).
+    """
+
+    def __init__(self) -> None:
+        #: The last endpoint looked at or served ("" before the first).
+        self.cursor = ""
+        #: Where the current lap began (None: no lap under way), and whether it went past the
+        #: end of the ring (the cursor is then on the lap's second pass, before its start).
+        self.lap_start: str | None = None
+        self.wrapped = False
+        #: Whether more may be due than the last claim found (``Queue.more_due``).
+        self.more = True
+
+    def look(self, conn: Connection, now: datetime) -> Window:
+        """Walk the next window of the ring (at most ``RING_WINDOW`` endpoints)."""
+        start = self.cursor if self.lap_start is None else self.lap_start
+        wrapped = self.wrapped if self.lap_start is not None else False
+        due: list[Endpoint] = []
+        if not wrapped:
+            part, last, looked = _walk(conn, now, after=self.cursor, upto=None, budget=RING_WINDOW)
+            due += part
+            if last is not None:
+                return Window(due=due, last=last, wrapped=False, lap_over=False, looked=looked)
+            if start == "":  # the lap began at the start of the ring: it has been seen whole
+                return Window(due=due, last=None, wrapped=True, lap_over=True, looked=looked)
+            after, budget = "", RING_WINDOW - looked
+        else:
+            after, budget, looked = self.cursor, RING_WINDOW, 0
+        if budget <= 0:
+            return Window(due=due, last="", wrapped=True, lap_over=False, looked=looked)
+        part, last, more = _walk(conn, now, after=after, upto=start, budget=budget)
+        return Window(
+            due=due + part, last=last, wrapped=True, lap_over=last is None, looked=looked + more
+        )
+
+    def moved(self, window: Window, *, last_served: str | None) -> None:
+        """Move the cursor after a claim: after ``last_served`` if the claim was full, else
+        after the window."""
+        if last_served is not None:
+            self.cursor, self.lap_start, self.wrapped, self.more = last_served, None, False, True
+            return
+        if window.lap_over:
+            self.lap_start, self.wrapped, self.more = None, False, False
+            return
+        if self.lap_start is None:
+            self.lap_start = self.cursor
+        assert window.last is not None
+        self.cursor, self.wrapped, self.more = window.last, window.wrapped, True
+
+
+def _walk(
+    conn: Connection, now: datetime, *, after: str, upto: str | None, budget: int
+) -> tuple[list[Endpoint], str | None, int]:
+    """Up to ``budget`` endpoints of the ring after ``after`` (up to ``upto``): the due ones,
+    the last one looked at (None if the part ended first), and how many were looked at."""
     db = driver.of(conn)
-    return [
-        records.endpoint_of_row(tuple(row))
-        for row in db.execute(conn, _DUE_ENDPOINTS, (db.when(now), db.when(now)))
-    ]
+    stamp = db.when(now)
+    bounds = (after,) if upto is None else (after, upto, upto)
+    rows = db.execute(
+        conn, _ring_statement(upto is not None), (*bounds, budget, stamp, stamp, budget)
+    )
+    due: list[Endpoint] = []
+    last: str | None = None
+    looked = budget
+    for row in rows:
+        values = tuple(row)
+        if values[1] is None:
+            looked = values[0] - 1
+        else:
+            if values[2] is not None:
+                due.append(records.endpoint_of_row(values[2:]))
+            if values[0] == budget:
+                last = values[1]
+    return due, last, looked
 
 
 def _rooms(
@@ -632,10 +765,9 @@ def _rooms(
 
 
 def allocate(rooms: Sequence[_EndpointRoom], limit: int) -> dict[_EndpointRoom, int]:
-    """Split ``limit`` claims between endpoints: equal shares, each capped by its room."""
-    candidates = list(rooms)
-    random.shuffle(candidates)
-    left = {room: room.room for room in candidates[:MAX_ENDPOINTS_PER_CLAIM]}
+    """Split ``limit`` claims between the first ``MAX_ENDPOINTS_PER_CLAIM`` endpoints (in ring
+    order): equal shares, each capped by its room; the first ones get the remainder."""
+    left = {room: room.room for room in rooms[:MAX_ENDPOINTS_PER_CLAIM]}
     shares: dict[_EndpointRoom, int] = defaultdict(int)
     remaining = limit
     while remaining > 0 and left:

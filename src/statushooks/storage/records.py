@@ -34,14 +34,20 @@ ENDPOINT_CACHE_SIZE = 16_384
 def endpoint_statement(rest: str) -> driver.Statement:
     """``SELECT <every endpoint column> FROM endpoints <rest>``, the JSON columns as text on
     both databases (so that a raw row is hashable: ``endpoint_of_row``)."""
+    return endpoint_select(f"SELECT {{columns}} FROM endpoints {rest}")
+
+
+def endpoint_select(template: str) -> driver.Statement:
+    """``template`` with ``{columns}`` replaced by every endpoint column, in the form
+    ``endpoint_of_row`` takes (the JSON columns as text on both databases)."""
     sqlite_columns = ", ".join(f"endpoints.{name}" for name in ENDPOINT_COLUMNS)
     postgres_columns = ", ".join(
         f"endpoints.{name}::text" if name in _ENDPOINT_JSON else f"endpoints.{name}"
         for name in ENDPOINT_COLUMNS
     )
     return driver.Statement.each(
-        sqlite=f"SELECT {sqlite_columns} FROM endpoints {rest}",
-        postgresql=f"SELECT {postgres_columns} FROM endpoints {rest}",
+        sqlite=template.replace("{columns}", sqlite_columns),
+        postgresql=template.replace("{columns}", postgres_columns),
     )
 
 
