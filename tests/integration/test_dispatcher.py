@@ -12,13 +12,14 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
-from statushooks import config, delivery, exceptions, http, retry, service, signing, testing
+from statushooks import config, delivery, exceptions, http, ids, retry, service, signing, testing
 from statushooks.deliveries import Attempt, Delivery, DeliveryState
 from statushooks.dispatcher import Dispatcher
-from statushooks.endpoints import Endpoint, EndpointState
+from statushooks.endpoints import Endpoint, EndpointSecret, EndpointState, new_secret
 from statushooks.events import interact, ycloud
 from statushooks.messages import MessageStatus
-from statushooks.storage import queue
+from statushooks.storage import queue, records
+from statushooks.storage import tables as t
 from statushooks.storage.postgres import LISTEN_APPLICATION_NAME
 from statushooks.storage.sql import Store
 
@@ -723,3 +724,59 @@ async def test_work_that_comes_during_a_claim_is_claimed_at_once(
 
 async def _is_set(event: asyncio.Event) -> bool:
     return event.is_set()
+
+
+async def test_due_work_beyond_a_claims_window_is_claimed_without_waiting_for_a_poll(
+    svc, store, settings, sink, account_id
+):
+    """1,000 endpoints with work not due for an hour come before (in the ring's order) 10
+    whose work is due: the dispatcher claims again while its lap of the ring is not over, so
+    the due work goes out at once, not at the next poll; then, with nothing due, it stops
+    claiming."""
+    at = datetime.now(UTC)
+    created = [
+        Endpoint(
+            id=ids.new_id("ep", at.timestamp()),
+            account_id=account_id,
+            url=sink.url("/ring"),
+            enabled_events=(INTERACT,),
+            secrets=(EndpointSecret(value=new_secret()),),
+            created_at=at,
+            updated_at=at,
+        )
+        for _ in range(1_010)
+    ]
+    for start in range(0, len(created), 500):
+        rows = [records.endpoint_values(e) for e in created[start : start + 500]]
+        await store.write(lambda tx, rows=rows: tx.conn.execute(sa.insert(t.endpoints), rows))
+    later = sorted(e.id for e in created)[:1_000]
+    await submit(svc, account_id)  # one delivery to each
+    d = t.deliveries
+    scheduled = (
+        sa.update(d)
+        .where(d.c.endpoint_id.in_(later))
+        .values(next_attempt_at=at + timedelta(hours=1))
+    )
+    await store.write(lambda tx: tx.conn.execute(scheduled))
+    async with dispatching(store, tuned(settings, poll_interval=60.0)) as dispatcher:
+        await sink.wait_for(10, path="/ring", timeout=10.0)
+        await wait_succeeded(store, account_id, 10)
+        await asyncio.sleep(0.3)
+        rounds = dispatcher.stats.claim_rounds
+        await asyncio.sleep(0.5)
+        assert dispatcher.stats.claim_rounds == rounds  # asleep: no claims in a loop
+    assert len(sink.requests_for("/ring")) == 10
+
+
+async def wait_succeeded(store: Store, account_id: str, count: int) -> None:
+    query = sa.text(
+        "SELECT count(*) FROM deliveries WHERE account_id = :account AND state = 'succeeded'"
+    )
+
+    async def succeeded() -> bool:
+        found = await store.read(
+            lambda tx: tx.conn.execute(query, {"account": account_id}).scalar_one()
+        )
+        return bool(found == count)
+
+    await testing.wait_until(succeeded, timeout=10.0)

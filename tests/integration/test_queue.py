@@ -11,10 +11,10 @@ import sqlalchemy as sa
 
 from statushooks import ids, service
 from statushooks.deliveries import Attempt, Delivery, DeliveryState
-from statushooks.endpoints import EndpointState
+from statushooks.endpoints import Endpoint, EndpointSecret, EndpointState, new_secret
 from statushooks.events import interact
 from statushooks.messages import MessageStatus
-from statushooks.storage import queue, stats
+from statushooks.storage import queue, records, stats
 from statushooks.storage import tables as t
 from statushooks.storage.sql import Store
 from statushooks.storage.transaction import Transaction
@@ -688,3 +688,79 @@ async def test_the_queue_runs_no_statement_through_jit(store):
     forget, renew, live = await store.run_write(plans)
     assert forget["Plan"]["Total Cost"] > 100_000  # the default jit_above_cost
     assert [plan.get("JIT") for plan in (forget, renew, live)] == [None, None, None]
+
+
+# -- the ring: many endpoints ----------------------------------------------------------------
+
+
+async def many_endpoints(store: Store, account_id: str, count: int) -> list[str]:
+    """``count`` endpoints of the account taking the interact events, written in bulk (as
+    ``Service.create_endpoint`` writes them); their ids in order."""
+    at = now()
+    endpoints = [
+        Endpoint(
+            id=ids.new_id("ep", at.timestamp()),
+            account_id=account_id,
+            url=URL,
+            enabled_events=(interact.NAME,),
+            secrets=(EndpointSecret(value=new_secret()),),
+            created_at=at,
+            updated_at=at,
+        )
+        for _ in range(count)
+    ]
+    for start in range(0, count, 1_000):
+        rows = [records.endpoint_values(e) for e in endpoints[start : start + 1_000]]
+        await store.write(lambda tx, rows=rows: tx.conn.execute(sa.insert(t.endpoints), rows))
+    return sorted(e.id for e in endpoints)
+
+
+async def test_a_claim_looks_at_one_window_of_the_ring(svc, store, account_id):
+    """With 2,000 endpoints each having due work, a claim looks at ``RING_WINDOW`` of them,
+    not at all of them, and serves ``MAX_ENDPOINTS_PER_CLAIM`` at most."""
+    await many_endpoints(store, account_id, 2_000)
+    await submit(svc, account_id)  # one delivery to each
+    q = make_queue(store)
+    window = await store.run_write(lambda conn: q.ring.look(conn, now()))
+    assert window.looked == len(window.due) == queue.RING_WINDOW
+    assert window.last is not None and not window.lap_over
+    claims = await q.claim(limit=150, now=now())
+    assert len(claims) == len({c.endpoint.id for c in claims}) == queue.MAX_ENDPOINTS_PER_CLAIM
+    assert q.more_due
+
+
+async def test_every_endpoint_is_served_within_a_bounded_number_of_claims(svc, store, account_id):
+    """2,000 endpoints with one due delivery each are all served, each once, in
+    2,000 / ``MAX_ENDPOINTS_PER_CLAIM`` claims, going round the ring; then claims that find
+    nothing due end their lap within 2,000 / ``RING_WINDOW`` claims and say so."""
+    endpoints = await many_endpoints(store, account_id, 2_000)
+    await submit(svc, account_id)
+    q = make_queue(store)
+    served: list[str] = []
+    for _ in range(2_000 // queue.MAX_ENDPOINTS_PER_CLAIM):
+        claims = await q.claim(limit=200, now=now())
+        assert len(claims) == queue.MAX_ENDPOINTS_PER_CLAIM
+        served += [c.endpoint.id for c in claims]
+    assert sorted(served) == endpoints
+    empty = 0
+    while q.more_due:
+        assert await q.claim(limit=200, now=now()) == []
+        empty += 1
+    assert 1 <= empty <= -(-2_000 // queue.RING_WINDOW) + 1
+
+
+async def test_a_sparse_ring_finds_its_work_at_once(svc, store, account_id):
+    """5,000 endpoints, only 3 of them with pending work (the others' deliveries are
+    finished): the first claim finds all three, and says nothing more is due."""
+    endpoints = await many_endpoints(store, account_id, 5_000)
+    await submit(svc, account_id)
+    busy = [endpoints[0], endpoints[2_500], endpoints[-1]]
+    finished = sa.text(
+        "UPDATE deliveries SET state = 'succeeded' WHERE endpoint_id NOT IN (:a, :b, :c)"
+    )
+    await store.write(lambda tx: tx.conn.execute(finished, dict(zip("abc", busy, strict=True))))
+    q = make_queue(store)
+    claims = await q.claim(limit=100, now=now())
+    assert sorted(c.endpoint.id for c in claims) == busy
+    assert not q.more_due
+    assert await q.claim(limit=100, now=now()) == []
