@@ -625,9 +625,13 @@ def queue_plans(conn: sa.Connection) -> tuple[str, list[list[Any]]]:
     return conn.exec_driver_sql("SHOW plan_cache_mode").scalar_one(), [
         generic_plan(conn, lease, f"{pick}, 'w', 'l', {stamp}, {stamp}"),
         generic_plan(conn, queue._RECORD_POSTGRES, "'[]', '[]', '{}'"),
-        generic_plan(conn, queue._ring_statement(False).postgresql, f"'e', 9, {stamp}, {stamp}, 9"),
         generic_plan(
-            conn, queue._ring_statement(True).postgresql, f"'e', 'f', 'f', 9, {stamp}, {stamp}, 9"
+            conn, queue._ring_statement(False).postgresql, f"'e', 9, 'c', {stamp}, {stamp}, 9"
+        ),
+        generic_plan(
+            conn,
+            queue._ring_statement(True).postgresql,
+            f"'e', 'f', 'f', 9, 'c', {stamp}, {stamp}, 9",
         ),
         generic_plan(conn, queue._RELEASE.postgresql, f"{stamp}, '{{}}', 'l'"),
     ]
@@ -764,3 +768,17 @@ async def test_a_sparse_ring_finds_its_work_at_once(svc, store, account_id):
     assert sorted(c.endpoint.id for c in claims) == busy
     assert not q.more_due
     assert await q.claim(limit=100, now=now()) == []
+
+
+async def test_a_ring_within_one_window_is_served_in_turn(svc, store, account_id):
+    """150 endpoints with due work fit in one window (walked whole in one statement): claims
+    that can serve 100 endpoints serve the ones after the last served first, so two claims
+    serve all 150."""
+    endpoints = await many_endpoints(store, account_id, 150)
+    await submit(svc, account_id)
+    q = make_queue(store)
+    first = {c.endpoint.id for c in await q.claim(limit=200, now=now())}
+    second = {c.endpoint.id for c in await q.claim(limit=200, now=now())}
+    assert len(first) == queue.MAX_ENDPOINTS_PER_CLAIM and len(second) == 50
+    assert sorted(first | second) == endpoints
+    assert q.ring.small

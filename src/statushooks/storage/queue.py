@@ -492,8 +492,9 @@ _UNLEASED = " AND (lease_expires_at IS NULL OR lease_expires_at <= ?{timestamp})
 # ``upto``) one probe of ix_deliveries_pending each (a loose index scan: endpoints without
 # pending rows are not in that index, and one with many costs one probe), ``?`` of them at most.
 # Of those, the active ones whose earliest pending delivery not under a live lease is due are
-# returned with their columns (one probe each, in due order), with two markers: the walk's last
-# row (``n`` = the window) and, if the ring ended first, a row without an id. Leased rows are
+# returned with their columns (one probe each, in due order), and whether they come after the
+# cursor (in the database's own order of ids), with two markers: the walk's last row (``n`` =
+# the window) and, if the ring ended first, a row without an id. Leased rows are
 # skipped in the heap, here and in the pick: at most the endpoint's leases, which
 # ``dispatch_concurrency`` bounds per worker.
 _RING_NEXT = (
@@ -505,7 +506,8 @@ _RING = (
     f"SELECT ({_RING_NEXT.replace('{after}', '?')}), 1"
     f" UNION ALL SELECT ({_RING_NEXT.replace('{after}', 'ring.id')}), ring.n + 1 FROM ring"
     " WHERE ring.id IS NOT NULL AND ring.n < ?)"
-    " SELECT ring.n, ring.id, {columns} FROM ring LEFT JOIN endpoints ON endpoints.id = ring.id"
+    " SELECT ring.n, ring.id, ring.id > ?, {columns} FROM ring"
+    " LEFT JOIN endpoints ON endpoints.id = ring.id"
     f" AND endpoints.state = '{EndpointState.ACTIVE.value}' AND (SELECT next_attempt_at"
     f" FROM deliveries WHERE deliveries.endpoint_id = ring.id AND deliveries.state = '{PENDING}'"
     f"{_UNLEASED} ORDER BY next_attempt_at LIMIT 1) <= ?{{timestamp}}"
@@ -648,7 +650,9 @@ class Window:
     due: list[Endpoint]
     #: The last endpoint looked at (None: the walk reached the end of its part of the ring).
     last: str | None
-    #: Whether the walk went past the end of the ring to its start.
+    #: Where the lap this window belongs to began, and whether the walk went past the end of
+    #: the ring to its start.
+    lap_start: str
     wrapped: bool
     #: Whether the walk reached the start of its lap: every endpoint has been looked at since.
     lap_over: bool
@@ -662,84 +666,125 @@ class Ring:
     Each claim looks at ``RING_WINDOW`` endpoints at most, from where the last one stopped,
     going round from the end to the start: its cost is bounded by the window, not by the
     number of endpoints with work. A claim that fills its limit (or has more endpoints with
-    room than it serves) leaves the cursor after the last endpoint it served: the next claim
+    room than it serves) leaves the cursor on the last endpoint it served: the next claim
     starts after it. A run of claims that do not fill their limit is a *lap*: it is over when
     the walk comes back to where the run began, and until then ``more`` says that due work may
     be waiting in a part of the ring not looked at yet (the dispatcher claims again at once
     instead of sleeping).
+
+    While the whole ring fits in one window (``small``), a claim walks it from its start in
+    one statement and serves the endpoints after the cursor first: the same order, one
+    statement instead of two (the walk after the cursor, then the one from the start).
     """
 
     def __init__(self) -> None:
-        #: The last endpoint looked at or served ("" before the first).
+        #: The last endpoint served or looked at ("" before the first).
         self.cursor = ""
         #: Where the current lap began (None: no lap under way), and whether it went past the
         #: end of the ring (the cursor is then on the lap's second pass, before its start).
         self.lap_start: str | None = None
         self.wrapped = False
+        #: Whether the ring fitted in one window when last seen whole.
+        self.small = True
         #: Whether more may be due than the last claim found (``Queue.more_due``).
         self.more = True
 
     def look(self, conn: Connection, now: datetime) -> Window:
         """Walk the next window of the ring (at most ``RING_WINDOW`` endpoints)."""
+        if self.small and self.lap_start is None:
+            return self._look_whole(conn, now)
         start = self.cursor if self.lap_start is None else self.lap_start
-        wrapped = self.wrapped if self.lap_start is not None else False
-        due: list[Endpoint] = []
-        if not wrapped:
-            part, last, looked = _walk(conn, now, after=self.cursor, upto=None, budget=RING_WINDOW)
-            due += part
-            if last is not None:
-                return Window(due=due, last=last, wrapped=False, lap_over=False, looked=looked)
-            if start == "":  # the lap began at the start of the ring: it has been seen whole
-                return Window(due=due, last=None, wrapped=True, lap_over=True, looked=looked)
-            after, budget = "", RING_WINDOW - looked
-        else:
+        if self.lap_start is not None and self.wrapped:
+            due: list[Endpoint] = []
             after, budget, looked = self.cursor, RING_WINDOW, 0
+        else:
+            due, last, looked = _walk(conn, now, after=self.cursor, upto=None, budget=RING_WINDOW)
+            if last is not None:
+                return Window(
+                    due=due,
+                    last=last,
+                    lap_start=start,
+                    wrapped=False,
+                    lap_over=False,
+                    looked=looked,
+                )
+            if start == "":  # the lap began at the start of the ring: it has been seen whole
+                return Window(
+                    due=due, last=None, lap_start=start, wrapped=True, lap_over=True, looked=looked
+                )
+            after, budget = "", RING_WINDOW - looked
         if budget <= 0:
-            return Window(due=due, last="", wrapped=True, lap_over=False, looked=looked)
+            return Window(
+                due=due, last="", lap_start=start, wrapped=True, lap_over=False, looked=looked
+            )
         part, last, more = _walk(conn, now, after=after, upto=start, budget=budget)
         return Window(
-            due=due + part, last=last, wrapped=True, lap_over=last is None, looked=looked + more
+            due=due + part,
+            last=last,
+            lap_start=start,
+            wrapped=True,
+            lap_over=last is None,
+            looked=looked + more,
         )
 
+    def _look_whole(self, conn: Connection, now: datetime) -> Window:
+        """The ring from its start, the endpoints after the cursor first (``small``)."""
+        due, last, looked = _walk(
+            conn, now, after="", upto=None, budget=RING_WINDOW, cursor=self.cursor
+        )
+        if last is not None:  # the ring has grown past a window: a lap from its start
+            return Window(
+                due=due, last=last, lap_start="", wrapped=False, lap_over=False, looked=looked
+            )
+        return Window(due=due, last=None, lap_start="", wrapped=True, lap_over=True, looked=looked)
+
     def moved(self, window: Window, *, last_served: str | None) -> None:
-        """Move the cursor after a claim: after ``last_served`` if the claim was full, else
-        after the window."""
+        """Move the cursor after a claim: to ``last_served`` if the claim was full, else to
+        the end of the window."""
+        # The ring fits in a window if one claim's walk went all round it.
+        whole = window.lap_over and self.lap_start is None
+        self.small = whole and window.looked < RING_WINDOW
         if last_served is not None:
             self.cursor, self.lap_start, self.wrapped, self.more = last_served, None, False, True
-            return
-        if window.lap_over:
+        elif window.lap_over:
             self.lap_start, self.wrapped, self.more = None, False, False
-            return
-        if self.lap_start is None:
-            self.lap_start = self.cursor
-        assert window.last is not None
-        self.cursor, self.wrapped, self.more = window.last, window.wrapped, True
+        else:
+            assert window.last is not None
+            self.lap_start = window.lap_start
+            self.cursor, self.wrapped, self.more = window.last, window.wrapped, True
 
 
 def _walk(
-    conn: Connection, now: datetime, *, after: str, upto: str | None, budget: int
+    conn: Connection,
+    now: datetime,
+    *,
+    after: str,
+    upto: str | None,
+    budget: int,
+    cursor: str | None = None,
 ) -> tuple[list[Endpoint], str | None, int]:
-    """Up to ``budget`` endpoints of the ring after ``after`` (up to ``upto``): the due ones,
-    the last one looked at (None if the part ended first), and how many were looked at."""
+    """Up to ``budget`` endpoints of the ring after ``after`` (up to ``upto``): the due ones
+    (those after ``cursor``, if given, first), the last one looked at (None if the part
+    ended first), and how many were looked at."""
     db = driver.of(conn)
     stamp = db.when(now)
     bounds = (after,) if upto is None else (after, upto, upto)
-    rows = db.execute(
-        conn, _ring_statement(upto is not None), (*bounds, budget, stamp, stamp, budget)
-    )
-    due: list[Endpoint] = []
+    params = (*bounds, budget, cursor or "", stamp, stamp, budget)
+    rows = db.execute(conn, _ring_statement(upto is not None), params)
+    later: list[Endpoint] = []
+    earlier: list[Endpoint] = []
     last: str | None = None
     looked = budget
     for row in rows:
         values = tuple(row)
         if values[1] is None:
             looked = values[0] - 1
-        else:
-            if values[2] is not None:
-                due.append(records.endpoint_of_row(values[2:]))
-            if values[0] == budget:
-                last = values[1]
-    return due, last, looked
+            continue
+        if values[3] is not None:
+            (later if values[2] else earlier).append(records.endpoint_of_row(values[3:]))
+        if values[0] == budget:
+            last = values[1]
+    return later + earlier, last, looked
 
 
 def _rooms(
