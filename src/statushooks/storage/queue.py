@@ -56,6 +56,7 @@ the rest is SQLAlchemy Core.
 
 from __future__ import annotations
 
+import bisect
 import functools
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -370,14 +371,19 @@ class Queue:
         lease_id = ids.new_id("lse", now.timestamp())
         expires = now + self.lease
         stamp = db.when(now)
-        # Unordered endpoints first: the statement's shape then only depends on two counts.
-        items = sorted(shares.items(), key=lambda item: item[0].ordered)
+        # Unordered endpoints first: the statement's shape then only depends on two counts,
+        # each rounded up (``_parts``) with parts that pick nothing.
         lease = (self.worker_id, lease_id, db.when(expires), stamp)
         pick: list[Any] = []
-        for room, count in items:
-            pick += (room.id, stamp, stamp, count)
+        shape: list[bool] = []
+        for ordered in (False, True):
+            group = [(room.id, count) for room, count in shares.items() if room.ordered == ordered]
+            group += [("", 0)] * (_parts(len(group)) - len(group))
+            for endpoint_id, count in group:
+                pick += (endpoint_id, stamp, stamp, count)
+            shape += [ordered] * len(group)
         params = (*pick, *lease) if db.picks_before_lease else (*lease, *pick)
-        statement = _lease_statement(tuple(room.ordered for room, _ in items))
+        statement = _lease_statement(tuple(shape))
         rows = db.execute(conn, statement, params)
         # Rows share timestamps: a delivery's first attempt is due when it is created, and a
         # batch of deliveries is created at once.
@@ -574,6 +580,18 @@ _LEASE_POSTGRES = (
     " SELECT leased.*, (SELECT payload FROM events WHERE events.id = leased.event_id)"
     " FROM leased"
 )
+
+
+#: The counts of parts a lease statement is built with (``_parts``): with one part per
+#: endpoint, a claim over 100 endpoints had up to 100 shapes of each kind, more than the
+#: drivers' statement caches hold (SQLite's 128, asyncpg's 100 through SQLAlchemy), so they
+#: were parsed and planned again and again. A part that picks nothing is one index probe.
+LEASE_PARTS = (0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 80, MAX_ENDPOINTS_PER_CLAIM)
+
+
+def _parts(count: int) -> int:
+    """The parts of a lease statement for ``count`` endpoints of one kind: rounded up."""
+    return LEASE_PARTS[bisect.bisect_left(LEASE_PARTS, count)]
 
 
 @functools.lru_cache(maxsize=512)
