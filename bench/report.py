@@ -1,8 +1,9 @@
 """``docs/benchmarks.md`` and its charts (``docs/img/bench-*.png``) from ``bench/results/*.json``.
 
 Ratios are computed between results of the same ``run_id`` where possible (one ``make bench``
-invocation), and flagged when they mix runs. Targets are the ones of issue 5, and those of
-issue 23 for the ``api`` scenario (whose ratios all come from its own run).
+invocation), and flagged when they mix runs. Targets are the ones of issue 5, those of
+issue 23 for the ``api`` scenario and those of issue 29 for the ``endpoints`` scenario (whose
+ratios all come from their own run).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ Result = Mapping[str, Any]
 
 def load(quick: bool) -> dict[str, Result]:
     found: dict[str, Result] = {}
-    for name in ("limit", "drain", "baseline", "e2e", "slow", "backlog", "api"):
+    for name in ("limit", "drain", "baseline", "e2e", "slow", "backlog", "api", "endpoints"):
         path = common.RESULTS_DIR / (f"{name}.quick.json" if quick else f"{name}.json")
         if path.exists():
             found[name] = json.loads(path.read_text())
@@ -287,6 +288,58 @@ def api_targets(results: Mapping[str, Result]) -> list[list[str]]:
     ]
 
 
+def endpoints_targets_section(results: Mapping[str, Result]) -> list[str]:
+    """Issue 29's targets, from the ``endpoints`` scenario's own run."""
+    runs = results.get("endpoints", {}).get("runs", [])
+    if not runs:
+        return []
+    targets = {int(k): v for k, v in results["endpoints"].get("targets", {}).items()}
+    rows = []
+    for database in ("sqlite", "postgres"):
+        for count, target in sorted(targets.items()):
+            run = next(
+                (r for r in runs if r["database"] == database and r["endpoints"] == count), {}
+            )
+            ratio = run.get("ratio")
+            name = "SQLite" if database == "sqlite" else "PostgreSQL"
+            rows.append(
+                [
+                    (f"endpoints, {name}: {count:,} × {run.get('per_endpoint', '?')} ≥ {target} × "
+                     "the 10-endpoint rate"),
+                    _x(ratio),
+                    _verdict(None if ratio is None else ratio >= target,
+                             _short(ratio, target) if ratio else ""),
+                ]
+            )  # fmt: skip
+    return [
+        "## Targets (issue 29, the `endpoints` scenario)",
+        "",
+        table(["target", "measured", "verdict"], rows),
+        "",
+    ]
+
+
+def endpoints_section(results: Mapping[str, Result]) -> list[str]:
+    data = results.get("endpoints")
+    if not data or not data.get("runs"):
+        return []
+    rows = [[r["database"], _n(r["endpoints"]), _n(r.get("per_endpoint")), _n(r.get("rate")),
+             _x(r.get("ratio")), _n(r.get("cpu_s_per_1000"), 3), _n(r.get("db_cpu_s_per_1000"), 3),
+             _n(r.get("peak_rss_mb"), 1), _n(r.get("fanout_ms"), 1), r.get("error", "")]
+            for r in data["runs"]]  # fmt: skip
+    headers = ["database", "endpoints", "deliveries each", "deliveries/s", "÷ 10 endpoints",
+               "CPU s / 1,000", "DB server CPU s / 1,000", "worker peak RSS MB",
+               "fan-out of one status change, ms", "error"]  # fmt: skip
+    note = (
+        f"Run {data.get('run_id')}: {data['n']:,} deliveries per row, one worker, {data['sink']} "
+        "sink; each ratio is to the 10-endpoint row of the same database in this run. The fan-out "
+        "is one `Service.report_status` (one event, a delivery to each of the account's 5,000 "
+        "endpoints), median of 5."
+    )
+    return [f"## 8. endpoints ({data['n']:,} deliveries over 10 to 10,000 endpoints)", "",
+            table(headers, rows), "", note, ""]  # fmt: skip
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -522,6 +575,7 @@ def sections(results: Mapping[str, Result]) -> list[str]:
                        "healthy received / expected", "10th received"], rows), "",
                 f"Healthy throughput kept: {'—' if kept is None else f'{kept:.0%}'}.", ""]  # fmt: skip
     out += api_section(results)
+    out += endpoints_section(results)
     return out
 
 
@@ -577,7 +631,8 @@ def generate(*, quick: bool = False) -> Path | None:
         return None
     tag = "-quick" if quick else ""
     images = charts(results, tag)
-    run_ids = sorted({str(r.get("run_id")) for name, r in results.items() if name != "api"})
+    own_runs = ("api", "endpoints")
+    run_ids = sorted({str(r.get("run_id")) for name, r in results.items() if name not in own_runs})
     machine = next(iter(results.values())).get("machine", {})
     lines = [
         "# Benchmarks",
@@ -600,6 +655,11 @@ def generate(*, quick: bool = False) -> Path | None:
             if "api" in results
             else ""
         )
+        + (
+            f"; the endpoints scenario: {results['endpoints'].get('run_id')} (its ratios too)"
+            if "endpoints" in results
+            else ""
+        )
         + ".",
         "",
         "## Targets (issue 5)",
@@ -607,6 +667,7 @@ def generate(*, quick: bool = False) -> Path | None:
         table(["target", "measured", "verdict"], targets(results)),
         "",
         *api_targets_section(results),
+        *endpoints_targets_section(results),
         *[f"![{Path(image).stem}]({image})" for image in images],
         "",
         *sections(results),
@@ -633,6 +694,11 @@ def generate(*, quick: bool = False) -> Path | None:
             "the generator posts `delivered` reports to `POST /v1/status-reports` every 100 ms (open loop); "
             "latency = sink arrival − the moment the bulk API answered. The end-to-end endpoint has "
             "`max_in_flight` 100 (drain's total in flight, on one endpoint); slow's endpoints keep 10."
+        ),
+        (
+            "- **endpoints**: the same N deliveries queued through the store over 10 to 10,000 "
+            "endpoints of one account (the endpoints written in bulk, as `Service.create_endpoint` "
+            "writes them), then drained by one `python -m statushooks.worker`, timed as in drain."
         ),
         (
             "- **backlog**: API (no dispatcher) and `python -m statushooks.worker` as separate processes, "

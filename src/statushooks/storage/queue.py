@@ -31,9 +31,15 @@ A claim:
 1. **Renews** this worker's row (at most once a second per worker, in a transaction of its
    own) and learns the live workers: a worker that died loses its share once its row expires
    (its deliveries once their leases expire).
-2. **Picks endpoints**: active endpoints with due work and room in this worker's share, split
-   the batch fairly between them, so one slow or dead endpoint with a huge backlog cannot
-   starve the others.
+2. **Picks endpoints** from a window of the *ring* (``Ring``): the endpoints with pending
+   deliveries in id order, walked from where this worker's last claim stopped, at most
+   ``RING_WINDOW`` of them (a loose index scan of ``ix_deliveries_pending``: an endpoint without
+   pending deliveries costs nothing). Of those, the active ones with due work and room in this
+   worker's share, in ring order, split the batch (``MAX_ENDPOINTS_PER_CLAIM`` at most), so one
+   slow or dead endpoint with a huge backlog cannot starve the others, and a claim costs the
+   same with 10 endpoints or 10,000. The next claim starts after the last endpoint served;
+   while a run of claims that found less than they asked for has not gone all round the ring,
+   ``more_due`` tells the dispatcher to claim again rather than sleep.
 3. **Picks deliveries** per endpoint, oldest due first, skipping those under a live lease (on
    PostgreSQL rows locked by another
    worker's claim are skipped: ``FOR UPDATE SKIP LOCKED``). On an ``ordered`` endpoint a
