@@ -580,15 +580,18 @@ LEADING = {
     "pk_events": "id",
     "ix_deliveries_endpoint_due": "endpoint_id",
     "ix_deliveries_pending": "endpoint_id",
+    "pk_endpoints": "id",
     "ix_deliveries_open_order": "endpoint_id",
 }
 
 
 def plan_scans(plan: dict[str, Any]) -> list[tuple[str, str | None, bool]]:
-    """The scans of ``deliveries`` and ``events`` in an ``EXPLAIN (FORMAT JSON)`` plan: node
-    type, index, and whether it probes the index (a condition on its first column)."""
+    """The scans of ``deliveries``, ``events`` and ``endpoints`` in an ``EXPLAIN (FORMAT JSON)``
+    plan: node type, index, and whether it probes the index (a condition on its first
+    column)."""
     scans = []
-    if plan.get("Relation Name") in ("deliveries", "events") and plan["Node Type"] != "ModifyTable":
+    read = ("deliveries", "events", "endpoints")
+    if plan.get("Relation Name") in read and plan["Node Type"] != "ModifyTable":
         index, condition = plan.get("Index Name"), plan.get("Index Cond", "")
         leading = LEADING.get(index or "")
         probe = leading is not None and (f"({leading})" in condition or f"({leading} " in condition)
@@ -642,11 +645,13 @@ def queue_plans(conn: sa.Connection) -> tuple[str, list[list[Any]]]:
 )
 async def test_queue_plans_are_generic_and_read_deliveries_by_index(svc, store, account_id):
     """The queue's own connections plan each statement once (a generic plan, not one per run):
-    whatever the tables' size when it is planned, that plan reads ``deliveries`` and ``events``
-    by probes of the index meant for each read, never every row. The rest of the service keeps
-    planning per run."""
+    whatever the tables' size when it is planned, that plan reads ``deliveries``, ``events``
+    and ``endpoints`` by probes of the index meant for each read, never every row. The rest of
+    the service keeps planning per run."""
     await endpoint_id(svc, account_id, ordered=True)
     await endpoint_id(svc, account_id)
+    # Endpoints without work: a plan made with many of them must still probe their table.
+    await many_endpoints(store, account_id, 1_000, events=("sms.message.updated",))
     mode = await store.read(
         lambda tx: tx.conn.execute(sa.text("SHOW plan_cache_mode")).scalar_one()
     )
@@ -667,8 +672,8 @@ async def test_queue_plans_are_generic_and_read_deliveries_by_index(svc, store, 
                 "pk_events",
             },
             {"pk_deliveries"},
-            {"ix_deliveries_pending"},
-            {"ix_deliveries_pending"},
+            {"ix_deliveries_pending", "pk_endpoints"},
+            {"ix_deliveries_pending", "pk_endpoints"},
             {"pk_deliveries"},
         ]
 
@@ -697,16 +702,18 @@ async def test_the_queue_runs_no_statement_through_jit(store):
 # -- the ring: many endpoints ----------------------------------------------------------------
 
 
-async def many_endpoints(store: Store, account_id: str, count: int) -> list[str]:
-    """``count`` endpoints of the account taking the interact events, written in bulk (as
-    ``Service.create_endpoint`` writes them); their ids in order."""
+async def many_endpoints(
+    store: Store, account_id: str, count: int, events: tuple[str, ...] = (interact.NAME,)
+) -> list[str]:
+    """``count`` endpoints of the account taking ``events`` (the interact events), written in
+    bulk (as ``Service.create_endpoint`` writes them); their ids in order."""
     at = now()
     endpoints = [
         Endpoint(
             id=ids.new_id("ep", at.timestamp()),
             account_id=account_id,
             url=URL,
-            enabled_events=(interact.NAME,),
+            enabled_events=events,
             secrets=(EndpointSecret(value=new_secret()),),
             created_at=at,
             updated_at=at,
