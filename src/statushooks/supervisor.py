@@ -129,16 +129,26 @@ class ChildProcess:
                 code,
                 delay,
             )
+            delay = await self._restart(delay)
+
+    async def _restart(self, delay: float) -> float:
+        """Start the child again in ``delay`` seconds (and again, each wait doubled, until
+        it starts); the wait before the next restart."""
+        while not self._stopping:
             await asyncio.sleep(delay)
             delay = min(2 * delay, MAX_RESTART_DELAY)
             if self._stopping:
-                return
+                break
             try:
                 self._proc = await self._spawn()
             except OSError as exc:
-                logger.error("could not start a %s process: %s", self.kind, exc)
+                logger.error(
+                    "could not start a %s process (%s); again in %g s", self.kind, exc, delay
+                )
                 continue
             self.restarts += 1
+            break
+        return delay
 
     async def stop(self) -> None:
         """Stop the child gracefully (SIGTERM; SIGKILL if it is still running after
