@@ -180,7 +180,7 @@ def serve(
         typer.Option(
             "--dispatcher-process/--in-process-dispatcher",
             help="Deliver from a child process (the API and the dispatcher each get a core), "
-            "or from the API's own process.",
+            "or from serve's own process (the API's, with one API process).",
         ),
     ] = True,
     workers: Annotated[
