@@ -189,10 +189,9 @@ def serve(
             min=1,
             # No [brackets]: rich would take them for markup and drop them.
             help="API processes serving the port (env STATUSHOOKS_WORKERS; default "
-            f"{config.DEFAULT_WORKERS}, at most one per CPU: on 2 cores with SQLite, 2 answered "
-            "single requests ~1.2x faster than 1). Above 1, this process starts, restarts and "
-            "stops them and answers no request itself. SQLite in memory: always 1. To debug "
-            "with breakpoint(): 1.",
+            f"{config.DEFAULT_WORKERS}: on 2 cores with SQLite, 2 answered no faster than 1). "
+            "Above 1, this process starts, restarts and stops them and answers no request "
+            "itself. SQLite in memory: always 1.",
             show_default=False,
         ),
     ] = None,

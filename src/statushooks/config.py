@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
@@ -16,19 +15,8 @@ DEFAULT_PUBLIC_BASE_URL = "http://localhost:8080"
 DEFAULT_RETRY_SCHEDULE = "0s,5s,5m,30m,2h,5h,10h,10h"
 DEFAULT_DELIVERY_TIMEOUT = 15.0  # seconds, whole attempt including the body
 DEFAULT_LEASE_SECONDS = 60.0  # seconds; must outlive the delivery timeout
-DEFAULT_WORKERS = 2  # API processes of ``statushooks serve``, at most one per usable CPU
+DEFAULT_WORKERS = 1  # API processes of ``statushooks serve`` (docs/api.md: two were no faster)
 PLACEHOLDER_TOKENS = frozenset({"", "changethis", "changeme", "secret", "admin", "token"})
-
-
-def default_workers() -> int:
-    """``DEFAULT_WORKERS``, or fewer where this process may use fewer CPUs: on a 2-core machine
-    (SQLite, dispatcher on) two API processes answered single requests ~1.2× faster than one,
-    on one CPU no faster (docs/api.md, "The command line")."""
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        usable = os.cpu_count() or 1
-    return max(1, min(DEFAULT_WORKERS, usable))
 
 
 class Settings(BaseSettings):
@@ -63,7 +51,7 @@ class Settings(BaseSettings):
     #: SIGTERM: how long in-flight attempts may take to finish before their leases are released.
     shutdown_timeout: float = Field(default=10.0, ge=0)
     #: ``statushooks serve``: API processes serving its port (beside the dispatcher's process).
-    workers: int = Field(default_factory=default_workers, ge=1)
+    workers: int = Field(default=DEFAULT_WORKERS, ge=1)
 
     @field_validator("public_base_url")
     @classmethod

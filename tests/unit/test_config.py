@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from statushooks import config, durations, exceptions
@@ -77,15 +75,6 @@ def test_bad_settings_are_refused(overrides: dict[str, object], message: str) ->
     """Unsafe or malformed settings are a ConfigurationError at start, naming the setting."""
     with pytest.raises(exceptions.ConfigurationError, match=message):
         config.load_settings(**overrides)
-
-
-@pytest.mark.parametrize(("cpus", "workers"), [(1, 1), (2, 2), (8, 2)])
-def test_serve_runs_two_api_processes_by_default_at_most_one_per_cpu(
-    cpus: int, workers: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """``workers`` defaults to ``DEFAULT_WORKERS``, or to the CPUs this process may use."""
-    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(cpus)), raising=False)
-    assert config.load_settings().workers == workers
 
 
 def test_production_with_real_token() -> None:
