@@ -60,8 +60,7 @@ async def test_the_dispatcher_process_delivers_and_stops_with_the_service(
     try:
         pid = child.pid
         assert pid is not None and pid != os.getpid()
-        async with svc.store.read() as tx:
-            assert await tx.has_worker_of_process(pid)
+        assert await svc.store.read(lambda tx: tx.has_worker_of_process(pid))
         message_id = await queue_one(svc, sink.url("/hook"))
         [request] = await sink.wait_for(1, timeout=START_TIMEOUT)
         assert message_id.encode() in request.body
