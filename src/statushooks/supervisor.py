@@ -33,7 +33,8 @@ SIGINT the parent stops the API processes (they finish the requests in hand), th
 dispatcher. One socket for all, rather than one each with ``SO_REUSEPORT``: an address in use is
 an error in the parent before anything starts, connections waiting to be accepted are not lost
 with a process that dies (with ``SO_REUSEPORT`` the kernel drops those queued on its socket), and
-a process of some other program cannot bind the port beside them.
+no other program of the same user can bind the port beside them and take a share of the
+connections.
 """
 
 from __future__ import annotations
