@@ -56,10 +56,16 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Help texts are plain text: as rich markup, "[env STATUSHOOKS_…; default …]" vanished.
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-accounts_app = typer.Typer(help="Manage accounts (directly in the database).", no_args_is_help=True)
-endpoints_app = typer.Typer(help="Manage endpoints through the API.", no_args_is_help=True)
+accounts_app = typer.Typer(
+    help="Manage accounts (directly in the database).", no_args_is_help=True, rich_markup_mode=None
+)
+endpoints_app = typer.Typer(
+    help="Manage endpoints through the API.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(endpoints_app, name="endpoints")
 
