@@ -12,7 +12,9 @@ Every error is one line on stderr and a non-zero exit status: 1 for a failure, 2
 from __future__ import annotations
 
 import json
+import logging
 import os
+import signal
 import sys
 import time
 import urllib.error
@@ -54,10 +56,16 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Help texts are plain text: as rich markup, "[env STATUSHOOKS_…; default …]" vanished.
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-accounts_app = typer.Typer(help="Manage accounts (directly in the database).", no_args_is_help=True)
-endpoints_app = typer.Typer(help="Manage endpoints through the API.", no_args_is_help=True)
+accounts_app = typer.Typer(
+    help="Manage accounts (directly in the database).", no_args_is_help=True, rich_markup_mode=None
+)
+endpoints_app = typer.Typer(
+    help="Manage endpoints through the API.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(endpoints_app, name="endpoints")
 
@@ -134,6 +142,7 @@ def load(
     retry_schedule: str | None = None,
     allow_private_urls: bool | None = None,
     delivery_timeout: float | None = None,
+    workers: int | None = None,
 ) -> config.Settings:
     """Settings from the environment, with the given flags on top."""
     flags: dict[str, object] = {
@@ -143,6 +152,7 @@ def load(
         "retry_schedule": retry_schedule,
         "allow_private_urls": allow_private_urls,
         "delivery_timeout": delivery_timeout,
+        "workers": workers,
     }
     from statushooks.storage import engine as engines  # heavy: only for commands that need it
 
@@ -176,15 +186,23 @@ def serve(
         typer.Option(
             "--dispatcher-process/--in-process-dispatcher",
             help="Deliver from a child process (the API and the dispatcher each get a core), "
-            "or from the API's own process.",
+            "or from serve's own process (the API's, with one API process).",
         ),
     ] = True,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            # No [brackets]: rich would take them for markup and drop them.
+            help="API processes serving the port (env STATUSHOOKS_WORKERS; default "
+            f"{config.DEFAULT_WORKERS}: on 2 cores with SQLite, 2 answered no faster than 1). "
+            "Above 1, this process starts, restarts and stops them and answers no request "
+            "itself. SQLite in memory: always 1.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the API and the dispatcher (migrates the database first)."""
-    import uvicorn
-
-    from statushooks.api import create_app
-
     if public_base_url is None and "STATUSHOOKS_PUBLIC_BASE_URL" not in os.environ:
         public_base_url = f"http://{host}:{port}"
     settings = load(
@@ -194,13 +212,69 @@ def serve(
         retry_schedule=retry_schedule,
         allow_private_urls=allow_private_urls,
         delivery_timeout=delivery_timeout,
+        workers=workers,
     )
-    asgi = create_app(settings, run_dispatcher=dispatcher, dispatcher_process=dispatcher_process)
+    count = settings.workers
+    if count > 1 and not _can_be_shared(settings.database_url):
+        err.print(
+            f"warning: SQLite in memory cannot be shared between processes: one API process, "
+            f"not {count}",
+            markup=False,
+        )
+        count = 1
+    if count == 1:
+        _serve_here(settings, host, port, dispatcher=dispatcher, apart=dispatcher_process)
+    else:
+        _serve_apart(settings, host, port, count, dispatcher=dispatcher, apart=dispatcher_process)
+
+
+def _serve_here(
+    settings: config.Settings, host: str, port: int, *, dispatcher: bool, apart: bool
+) -> None:
+    """``serve`` with one API process: this one."""
+    import uvicorn
+
+    from statushooks.api import create_app
+
+    asgi = create_app(settings, run_dispatcher=dispatcher, dispatcher_process=apart)
     err.print(f"statushooks {__version__} on http://{host}:{port} (docs at /docs)")
     server = uvicorn.Server(uvicorn.Config(asgi, host=host, port=port, log_level="info"))
     run(server.serve())
     if not server.started:
         raise exceptions.StatushooksError(f"the server did not start on {host}:{port}")
+
+
+def _serve_apart(
+    settings: config.Settings, host: str, port: int, count: int, *, dispatcher: bool, apart: bool
+) -> None:
+    """``serve`` with ``count`` API processes, started, restarted and stopped by this one."""
+    from statushooks import supervisor, worker
+
+    logging.basicConfig(level=logging.INFO, format=worker.LOG_FORMAT)
+    sock = supervisor.listen(host, port)
+    try:
+        err.print(
+            f"statushooks {__version__} on http://{host}:{port} (docs at /docs), "
+            f"{count} API processes"
+        )
+        stopped_by = run(
+            supervisor.run_service(
+                settings, sock, workers=count, dispatch=dispatcher, dispatcher_process=apart
+            )
+        )
+    finally:
+        sock.close()
+    # End as one API process does (uvicorn): by the signal that stopped the service, so a
+    # SIGTERM reads as one to whoever waits for it, and a Ctrl-C exits with 130.
+    signal.raise_signal(stopped_by)
+
+
+def _can_be_shared(url: str) -> bool:
+    """Whether processes other than this one can open the database (not SQLite in memory)."""
+    from statushooks.storage import engine as engines
+
+    url = engines.normalize_url(url)
+    return not engines.is_sqlite_url(url) or engines.sqlite_file(url) is not None
 
 
 @app.command()

@@ -15,6 +15,7 @@ DEFAULT_PUBLIC_BASE_URL = "http://localhost:8080"
 DEFAULT_RETRY_SCHEDULE = "0s,5s,5m,30m,2h,5h,10h,10h"
 DEFAULT_DELIVERY_TIMEOUT = 15.0  # seconds, whole attempt including the body
 DEFAULT_LEASE_SECONDS = 60.0  # seconds; must outlive the delivery timeout
+DEFAULT_WORKERS = 1  # API processes of ``statushooks serve`` (docs/api.md: two were no faster)
 PLACEHOLDER_TOKENS = frozenset({"", "changethis", "changeme", "secret", "admin", "token"})
 
 
@@ -49,6 +50,8 @@ class Settings(BaseSettings):
     poll_interval: float = Field(default=1.0, gt=0)
     #: SIGTERM: how long in-flight attempts may take to finish before their leases are released.
     shutdown_timeout: float = Field(default=10.0, ge=0)
+    #: ``statushooks serve``: API processes serving its port (beside the dispatcher's process).
+    workers: int = Field(default=DEFAULT_WORKERS, ge=1)
 
     @field_validator("public_base_url")
     @classmethod

@@ -3,15 +3,22 @@
 It opens the store (migrating the schema), dispatches until SIGTERM or SIGINT, then shuts
 down gracefully: in-flight attempts get ``STATUSHOOKS_SHUTDOWN_TIMEOUT`` seconds to finish,
 the rest's leases are given back. Any number of workers may run against one PostgreSQL.
+
+``python -m statushooks.worker --api-socket FD`` is one of ``serve --workers N``'s API
+processes instead (``supervisor.ApiProcess``): it serves the API on the listening socket it
+inherited as file descriptor FD, without migrating (its parent did), until SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import gc
 import logging
+import math
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -19,7 +26,7 @@ from typing import Any, TypeVar
 from statushooks import config, exceptions
 from statushooks.dispatcher import Dispatcher
 from statushooks.storage.sql import Store
-from statushooks.supervisor import STOP_WITH_PARENT
+from statushooks.supervisor import API_SOCKET, STOP_WITH_PARENT
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +55,34 @@ async def run_worker(settings: config.Settings, *, stop_with_parent: bool = Fals
         if stop_with_parent:
             loop.remove_reader(sys.stdin.fileno())
         await store.close()
+
+
+async def run_api(
+    settings: config.Settings, sock: socket.socket, *, stop_with_parent: bool = False
+) -> None:
+    """Serve the API on ``sock``, a listening socket other processes may serve too, until
+    SIGTERM/SIGINT (uvicorn's graceful shutdown; then the process ends by that signal, as
+    uvicorn does); with ``stop_with_parent``, also once standard input closes. The database is
+    not migrated: ``serve`` did that before starting this process."""
+    import uvicorn
+
+    from statushooks.api import create_app
+
+    app = create_app(settings, upgrade=False)
+    grace = math.ceil(settings.shutdown_timeout)  # for the requests in hand, once stopped
+    server = uvicorn.Server(uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=grace))
+
+    def stop() -> None:
+        server.should_exit = True
+
+    loop = asyncio.get_running_loop()
+    if stop_with_parent:
+        _stop_when_input_closes(loop, stop)
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        if stop_with_parent:
+            loop.remove_reader(sys.stdin.fileno())
 
 
 def _stop_when_input_closes(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) -> None:
@@ -98,14 +133,24 @@ def run(main: Coroutine[Any, Any, T]) -> T:
 
 def main() -> None:
     """``python -m statushooks.worker``: settings from ``STATUSHOOKS_*``."""
+    parser = argparse.ArgumentParser(prog="python -m statushooks.worker")
+    parser.add_argument(STOP_WITH_PARENT, action="store_true", help="stop once stdin closes")
+    parser.add_argument(API_SOCKET, type=int, metavar="FD", help="serve the API on socket FD")
+    args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     try:
         settings = config.load_settings()
-        run(run_worker(settings, stop_with_parent=STOP_WITH_PARENT in sys.argv[1:]))
+        if args.api_socket is None:
+            run(run_worker(settings, stop_with_parent=args.stop_with_parent))
+        else:
+            sock = socket.socket(fileno=args.api_socket)
+            run(run_api(settings, sock, stop_with_parent=args.stop_with_parent))
     except exceptions.StatushooksError as exc:
         logger.error("%s", exc.message)
         logger.debug("details", exc_info=exc)
         sys.exit(1)
+    except KeyboardInterrupt:  # SIGINT, re-raised by uvicorn once it has stopped
+        sys.exit(128 + signal.SIGINT)
 
 
 if __name__ == "__main__":

@@ -254,8 +254,9 @@ async def test_a_report_whose_message_changed_after_it_was_read_is_applied_again
         return await svc.report_status(account_id, message.id, status=MessageStatus.DELIVERED)
 
     interfere_after_planning(monkeypatch, svc, same_receipt_first)
-    result = await svc.report_status(account_id, message.id, status=MessageStatus.DELIVERED)
-    assert not result.changed
+    delivered = StatusReport(message_id=message.id, status=MessageStatus.DELIVERED)
+    (item,) = await svc.report_statuses(account_id, [delivered])  # planned ahead: a bulk
+    assert not item.unwrap().changed
     stored, history, events = await svc.get_message(account_id, message.id)
     assert [record.status for record in history] == [
         MessageStatus.SUBMITTED,
@@ -280,8 +281,9 @@ async def test_reports_fan_out_to_the_endpoints_as_they_are_when_written(
         return await svc.delete_endpoint(account_id, kept.id)
 
     interfere_after_planning(monkeypatch, svc, delete_kept)
-    result = await svc.report_status(account_id, message.id, status=MessageStatus.DELIVERED)
-    assert result.changed
+    delivered = StatusReport(message_id=message.id, status=MessageStatus.DELIVERED)
+    (item,) = await svc.report_statuses(account_id, [delivered])  # planned ahead: a bulk
+    assert item.unwrap().changed
     assert await deliveries_of(svc, account_id) == []
 
 

@@ -4,10 +4,12 @@ and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import errno
+import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -91,6 +93,58 @@ async def test_a_dispatcher_process_that_dies_is_started_again(
 
 async def _restarted(child: supervisor.DispatcherProcess, old: int) -> bool:
     return child.pid is not None and child.pid != old
+
+
+async def test_a_child_that_keeps_exiting_is_restarted_ever_more_slowly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each exit soon after a start doubles the wait before the next start, up to
+    ``MAX_RESTART_DELAY``: a child that cannot start does not spin."""
+    monkeypatch.setattr(supervisor, "RESTART_DELAY", 0.05)
+    monkeypatch.setattr(supervisor, "MAX_RESTART_DELAY", 0.1)
+    settings = config.load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    child = supervisor.ChildProcess(settings, "--no-such-flag")  # exits at once, status 2
+    with caplog.at_level(logging.INFO, logger=supervisor.__name__):
+        await child.start()
+        try:
+            await testing.wait_until(_restarted_twice(child), timeout=START_TIMEOUT)
+        finally:
+            await child.stop()
+    waits = [r.args[-1] for r in caplog.records if "starting another" in r.getMessage()]
+    assert waits[:3] == [0.05, 0.1, 0.1]
+
+
+async def test_a_child_that_cannot_be_started_is_tried_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed start (fork refused) is logged and tried again; supervision goes on."""
+    monkeypatch.setattr(supervisor, "RESTART_DELAY", 0.01)
+    settings = config.load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    child = supervisor.ChildProcess(settings, "--no-such-flag")
+    spawn = child._spawn
+    calls = 0
+
+    async def refused_once() -> asyncio.subprocess.Process:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+        return await spawn()
+
+    monkeypatch.setattr(child, "_spawn", refused_once)
+    await child.start()
+    try:
+        await testing.wait_until(_restarted_twice(child), timeout=START_TIMEOUT)
+    finally:
+        await child.stop()
+    assert calls >= 4
+
+
+def _restarted_twice(child: supervisor.ChildProcess) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return child.restarts >= 2 and child.pid is None
+
+    return check
 
 
 async def test_the_worker_stops_once_its_parent_is_gone(settings: config.Settings) -> None:

@@ -52,10 +52,12 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STATUSHOOKS_RETRY_SCHEDULE", "5s,5m,1h")
     monkeypatch.setenv("STATUSHOOKS_PUBLIC_BASE_URL", "https://hooks.example.com/")
     monkeypatch.setenv("STATUSHOOKS_ALLOW_PRIVATE_URLS", "1")
+    monkeypatch.setenv("STATUSHOOKS_WORKERS", "2")
     settings = config.load_settings()
     assert settings.retry_delays == (5, 300, 3600)
     assert settings.public_base_url == "https://hooks.example.com"
     assert settings.allow_private_urls is True
+    assert settings.workers == 2
 
 
 @pytest.mark.parametrize(
@@ -66,6 +68,7 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"environment": "production"}, "ADMIN_TOKEN"),
         ({"environment": "production", "admin_token": "changethis"}, "ADMIN_TOKEN"),
         ({"delivery_timeout": 0}, "delivery_timeout"),
+        ({"workers": 0}, "workers"),
     ],
 )
 def test_bad_settings_are_refused(overrides: dict[str, object], message: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -45,6 +44,7 @@ def create_app(
     *,
     run_dispatcher: bool = False,
     dispatcher_process: bool = False,
+    upgrade: bool = True,
 ) -> FastAPI:
     """The API; it opens (and migrates) the database unless given a ``store``.
 
@@ -54,23 +54,23 @@ def create_app(
         run_dispatcher: also deliver webhooks (``statushooks serve``).
         dispatcher_process: deliver from a child process (``supervisor``), not this one;
             in this one anyway if the database is SQLite in memory (a child could not see it).
+        upgrade: migrate the database when opening it (not in ``serve --workers N``'s API
+            processes: their parent did).
     """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_store = store is None
-        opened = await Store.open(settings.database_url) if store is None else store
+        opened = (
+            await Store.open(settings.database_url, upgrade=upgrade) if store is None else store
+        )
         app.state.service = service.Service(
             store=opened, settings=settings, pricing=sms.PricingTable.load(settings.pricing_file)
         )
         try:
-            if not run_dispatcher:
-                dispatching: contextlib.AbstractAsyncContextManager[None] = _no_dispatcher()
-            elif dispatcher_process and opened.can_be_shared:
-                dispatching = _dispatching_apart(opened, settings)
-            else:
-                dispatching = _dispatching(opened, settings)
-            async with dispatching:
+            async with supervisor.dispatching(
+                opened, settings, run=run_dispatcher, apart=dispatcher_process
+            ):
                 yield
         finally:
             if own_store:
@@ -102,36 +102,6 @@ def create_app(
     openapi.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     return app
-
-
-@contextlib.asynccontextmanager
-async def _no_dispatcher() -> AsyncIterator[None]:
-    yield
-
-
-@contextlib.asynccontextmanager
-async def _dispatching(store: Store, settings: Settings) -> AsyncIterator[None]:
-    """Run a dispatcher alongside the API, in this process, while the context is open."""
-    from statushooks import dispatcher  # imported only by processes that deliver
-
-    worker = dispatcher.Dispatcher(store, settings)
-    task = asyncio.create_task(worker.run(), name="dispatcher")
-    try:
-        yield
-    finally:
-        worker.stop()
-        await task
-
-
-@contextlib.asynccontextmanager
-async def _dispatching_apart(store: Store, settings: Settings) -> AsyncIterator[None]:
-    """Run a dispatcher in a child process while the context is open (once it dispatches)."""
-    child = supervisor.DispatcherProcess(settings)
-    await child.start(store)
-    try:
-        yield
-    finally:
-        await child.stop()
 
 
 class BodyLimitMiddleware:

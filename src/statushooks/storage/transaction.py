@@ -51,9 +51,15 @@ class StatusRecord:
 
 # The messages of a bulk report, raw (``records.message_from_values``); locked on PostgreSQL.
 _MESSAGE_COLUMNS = records.MESSAGE_COLUMNS
+# A look-up by id reads the primary key; the tenant is checked on the row found. As written,
+# ``account_id || ''`` is the same test but one neither planner can answer from
+# ix_messages_account_id_id: PostgreSQL, its statistics lagging a table that grows fast, chose
+# that index for ``account_id = ? AND id IN (…)`` and filtered every message of the account
+# (1.3 ms a report at 4,000 messages, growing with them).
+_OWN = "account_id || '' = ?"
 _MESSAGES_SQL = (
     "SELECT " + ", ".join(f'"{name}"' for name in _MESSAGE_COLUMNS) + " FROM messages"
-    " WHERE account_id = ? AND id {in_ids} ORDER BY id"
+    f" WHERE id {{in_ids}} AND {_OWN} ORDER BY id"
 )
 _MESSAGES_FOR_UPDATE = driver.Statement.each(
     sqlite=_MESSAGES_SQL, postgresql=_MESSAGES_SQL + " FOR UPDATE"
@@ -62,7 +68,7 @@ _MESSAGES_FOR_UPDATE = driver.Statement.each(
 #: whether a message changed since it was read.
 _VERSION_COLUMNS = ("status", "error_code", "error_message", "last_sequence", "updated_at")
 _MESSAGE_VERSIONS = driver.Statement.of(
-    f"SELECT id, {', '.join(_VERSION_COLUMNS)} FROM messages WHERE account_id = ? AND id {{in_ids}}"
+    f"SELECT id, {', '.join(_VERSION_COLUMNS)} FROM messages WHERE id {{in_ids}} AND {_OWN}"
 )
 
 
@@ -101,6 +107,12 @@ _INSERT_MESSAGE = _insert(t.messages, _MESSAGE_COLUMNS)
 _FANOUT_ENDPOINTS = records.endpoint_statement(
     f"WHERE account_id = ? AND state != '{EndpointState.DISABLED.value}' ORDER BY id"
 )
+
+
+def _owned_by(table: sa.Table, account_id: str) -> sa.ColumnElement[bool]:
+    """``table.account_id || '' = account_id``: the tenant check of a look-up by primary key,
+    written so that no planner reads the table's ``(account_id, id)`` index for it (``_OWN``)."""
+    return (table.c.account_id + "") == account_id
 
 
 class Transaction:
@@ -214,7 +226,7 @@ class Transaction:
 
     def get_message(self, account_id: str, message_id: str) -> Message:
         query = sa.select(t.messages).where(
-            t.messages.c.id == message_id, t.messages.c.account_id == account_id
+            t.messages.c.id == message_id, _owned_by(t.messages, account_id)
         )
         row = self._one(query)
         if row is None:
@@ -231,7 +243,7 @@ class Transaction:
         """
         db = self.db
         statement = _MESSAGES_FOR_UPDATE
-        params = (account_id, db.ids(sorted(set(message_ids))))
+        params = (db.ids(sorted(set(message_ids))), account_id)
         rows = db.execute(self.conn, statement, params)
         when = driver.memoized(db.datetime_of)
         found = (records.message_from_values(row, when) for row in rows)
@@ -244,7 +256,7 @@ class Transaction:
         for an id that is not one of them."""
         db = self.db
         wanted = sorted(set(message_ids))
-        rows = db.execute(self.conn, _MESSAGE_VERSIONS, (account_id, db.ids(wanted)))
+        rows = db.execute(self.conn, _MESSAGE_VERSIONS, (db.ids(wanted), account_id))
         when = driver.memoized(db.datetime_of)
         versions: dict[str, tuple[Any, ...] | None] = dict.fromkeys(wanted)
         for message_id, status, code, text, sequence, updated_at in rows:
@@ -397,7 +409,7 @@ class Transaction:
 
     def get_event(self, account_id: str, event_id: str) -> Event:
         query = sa.select(t.events).where(
-            t.events.c.id == event_id, t.events.c.account_id == account_id
+            t.events.c.id == event_id, _owned_by(t.events, account_id)
         )
         row = self._one(query)
         if row is None:
@@ -431,7 +443,7 @@ class Transaction:
     def get_delivery(self, account_id: str | None, delivery_id: str) -> Delivery:
         query = sa.select(t.deliveries).where(t.deliveries.c.id == delivery_id)
         if account_id is not None:
-            query = query.where(t.deliveries.c.account_id == account_id)
+            query = query.where(_owned_by(t.deliveries, account_id))
         row = self._one(query)
         if row is None:
             raise exceptions.NotFoundError(f"no delivery {delivery_id}")

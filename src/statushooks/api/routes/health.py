@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from fastapi.responses import PlainTextResponse
 
 from statushooks import service
@@ -14,11 +15,13 @@ from statushooks.storage import stats
 
 router = APIRouter(tags=["health"])
 PROMETHEUS_MEDIA_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+PID_HEADER = "Statushooks-Pid"  # /healthz: which process answered (``serve --workers N``)
 
 
 @router.get("/healthz", response_model=schemas.Health)
-async def read_health() -> schemas.Health:
-    """The process is up."""
+async def read_health(response: Response) -> schemas.Health:
+    """The process is up; the ``Statushooks-Pid`` header names it."""
+    response.headers[PID_HEADER] = str(os.getpid())
     return schemas.Health(status="ok")
 
 
