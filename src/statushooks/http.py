@@ -60,7 +60,8 @@ DNS = "dns"
 #: The ``kind`` of a request whose answer's head went past ``MAX_HEADER_BYTES``.
 HEADERS_TOO_LARGE = "headers_too_large"
 DEFAULT_PORTS = {"http": 80, "https": 443}
-TARGET_CACHE_SIZE = 4096
+#: Parsed request targets remembered (one per endpoint URL; see ``urlguard.URL_CACHE_SIZE``).
+TARGET_CACHE_SIZE = 16_384
 #: Header names the client writes itself; the caller's values for them are ignored.
 OWN_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"

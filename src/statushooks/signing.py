@@ -43,7 +43,13 @@ YCLOUD_HEADER_ENDPOINT_ID = "X-Webhook-Endpoint-ID"
 # -- Standard Webhooks ---------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=1024)  # every request is signed: decode each secret once
+#: Secrets whose key is remembered: every request is signed, and a dispatcher going round more
+#: endpoints than the cache holds would decode every secret again (stdlib only: no import of
+#: the server's modules here).
+SECRET_CACHE_SIZE = 16_384
+
+
+@functools.lru_cache(maxsize=SECRET_CACHE_SIZE)
 def decode_secret(secret: str) -> bytes:
     """The HMAC key of a Standard Webhooks secret: the base64 after an optional ``whsec_``.
 
