@@ -456,20 +456,8 @@ class BackendsCpu:
         self.last = {}
         self.sample()
         self.start = dict(self.last)
-
-        async def loop() -> None:
-            while True:
-                await asyncio.sleep(BACKEND_SAMPLE_INTERVAL)
-                self.sample()
-
-        task = asyncio.create_task(loop(), name="backends-cpu")
-        try:
+        async with common.every(BACKEND_SAMPLE_INTERVAL, self.sample, "backends-cpu"):
             yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            self.sample()
 
     def seconds(self) -> float:
         return sum(cpu - self.start.get(pid, 0.0) for pid, cpu in self.last.items())

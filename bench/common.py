@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -212,24 +212,35 @@ class Proc:
 
 
 @contextlib.asynccontextmanager
-async def sampling(procs: Sequence[Proc], interval: float = SAMPLE_INTERVAL) -> AsyncIterator[None]:
-    """Sample the RSS of ``procs`` in the background while the block runs."""
+async def every(interval: float, sample: Callable[[], object], name: str) -> AsyncIterator[None]:
+    """Call ``sample()`` every ``interval`` seconds in the background while the block runs,
+    and once more at its end."""
 
     async def loop() -> None:
         while True:
-            for proc in procs:
-                proc.sample()
+            sample()
             await asyncio.sleep(interval)
 
-    task = asyncio.create_task(loop(), name="rss-sampler")
+    task = asyncio.create_task(loop(), name=name)
     try:
         yield
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        sample()
+
+
+def sampling(
+    procs: Sequence[Proc], interval: float = SAMPLE_INTERVAL
+) -> contextlib.AbstractAsyncContextManager[None]:
+    """Sample the RSS of ``procs`` in the background while the block runs."""
+
+    def sample_all() -> None:
         for proc in procs:
             proc.sample()
+
+    return every(interval, sample_all, "rss-sampler")
 
 
 # -- databases -------------------------------------------------------------------------------
