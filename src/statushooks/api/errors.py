@@ -51,7 +51,6 @@ PROBLEM_TYPES: dict[str, tuple[int, str]] = {
     "forbidden": (403, "Forbidden"),
     "payload-too-large": (413, "Request body too large"),
     "idempotency-key-reused": (422, "Idempotency-Key reused with a different request"),
-    "idempotency-key-in-use": (409, "Idempotency-Key in use by a request still running"),
     "storage-unavailable": (503, "Database unavailable"),
     "configuration": (500, "Server misconfigured"),
     "internal": (500, "Internal server error"),
