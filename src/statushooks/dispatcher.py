@@ -40,6 +40,7 @@ procrastinate's worker.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import os
 import secrets
@@ -66,6 +67,8 @@ WORKER_ID_LENGTH = 100  # characters of ``deliveries.lease_owner``
 #: Seconds a dispatcher sleeps past its earliest retry's due time, so that the claim finds it
 #: due (the claim compares with the clock it reads then).
 RETRY_WAKE_MARGIN = 0.005
+#: Retry times a dispatcher remembers to wake for; past that, the poll finds the rest.
+RETRY_TIMES = 10_000
 Clock = Callable[[], datetime]
 
 
@@ -153,9 +156,10 @@ class Dispatcher:
         #: How many times work came (``_work_came``): a claim that ran meanwhile may have
         #: looked before that work was committed.
         self._work_signals = 0
-        #: The earliest retry this dispatcher scheduled that has not come due yet: it sleeps
-        #: no longer than that, so its own retries go out on time, not at the next poll.
-        self._next_retry: datetime | None = None
+        #: The retries this dispatcher scheduled that have not come due yet (a heap, at most
+        #: ``RETRY_TIMES`` of them): it sleeps no longer than until the earliest, so its own
+        #: retries go out on time, not at the next poll.
+        self._retry_times: list[datetime] = []
         #: Results not written yet (their leases are still held).
         self._results: list[queue.Completion] = []
         #: Per endpoint, how many of ``_results`` there are: they hold no request open, so the
@@ -252,17 +256,18 @@ class Dispatcher:
                 await self._wake.wait()
         except TimeoutError:
             self._more_due = True  # retries may have come due meanwhile
-            if self._next_retry is not None and self._next_retry <= self._clock():
-                self._next_retry = None
+            now = self._clock()
+            while self._retry_times and self._retry_times[0] <= now:
+                heapq.heappop(self._retry_times)
         finally:
             if watcher is not None:
                 watcher.pause()
 
     def _sleep_seconds(self) -> float:
         """Until the next poll, or until the earliest retry this dispatcher scheduled."""
-        if self._next_retry is None:
+        if not self._retry_times:
             return self.settings.poll_interval
-        until = (self._next_retry - self._clock()).total_seconds() + RETRY_WAKE_MARGIN
+        until = (self._retry_times[0] - self._clock()).total_seconds() + RETRY_WAKE_MARGIN
         return min(self.settings.poll_interval, max(until, 0.0))
 
     async def _exchange(self, limit: int) -> None:
@@ -457,10 +462,8 @@ class Dispatcher:
                 retry_at=decision.retry_at,
             )
         )
-        if decision.retry_at is not None and (
-            self._next_retry is None or decision.retry_at < self._next_retry
-        ):
-            self._next_retry = decision.retry_at
+        if decision.retry_at is not None and len(self._retry_times) < RETRY_TIMES:
+            heapq.heappush(self._retry_times, decision.retry_at)
         self._count_finished(claim.endpoint.id)
         self._open_leases.pop(claim.delivery.id, None)
         self.stats.attempted += 1
