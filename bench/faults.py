@@ -553,21 +553,62 @@ async def run(scenarios: Sequence[str], quick: bool) -> dict[str, Any]:
     return results
 
 
+def violations(results: dict[str, Any], scenarios: Sequence[str]) -> list[str]:
+    """What a run broke of the promises that do not depend on this machine's speed: nothing
+    lost, a success recorded once, no retry early, every hostile attempt within its deadline
+    (with 2 s to spare), no request left unanswered while the database is down."""
+    found = []
+    for run_ in results.get("kill", {}).get("runs", []) if "kill" in scenarios else []:
+        if run_["lost"] or not run_["complete"]:
+            found.append(f"kill {run_['database']} ×{run_['kills']}: {run_['lost']} lost")
+    for run_ in results.get("fence", {}).get("runs", []) if "fence" in scenarios else []:
+        if run_["successes_recorded_twice"] or not run_["complete"]:
+            found.append(f"fence {run_['database']}: {run_}")
+    if "receivers" in scenarios:
+        received = results["receivers"]
+        phase = received["phases"]["hostile"]
+        if phase["healthy_delivered"] < 5 * phase["messages"]:
+            found.append(f"receivers: healthy endpoints got {phase['healthy_delivered']}")
+        limit = (received["delivery_timeout"] + 2.0) * 1000
+        found += [
+            f"receivers: an attempt on {path} took {v['longest_ms']} ms"
+            for path, v in received["hostile"].items()
+            if v["longest_ms"] > limit
+        ]
+    if "retries" in scenarios:
+        retried = results["retries"]
+        low = min(r for r in (*retried["fail_ratio"], *retried["throttle_ratio"]) if r is not None)
+        if low < 1.0:
+            found.append(f"retries: an attempt came early ({low:.3f}× its delay)")
+    if "outage" in scenarios and "skipped" not in results["outage"]:
+        outage = results["outage"]
+        if outage["during"].get("0") or not outage["all_delivered"]:
+            found.append(f"outage: {outage}")
+    return found
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.faults", description=__doc__)
     parser.add_argument("scenarios", nargs="*", help=f"any of {', '.join(SCENARIOS)}")
     parser.add_argument("--quick", action="store_true", help="fewer deliveries, shorter phases")
     parser.add_argument("--no-report", action="store_true", help="do not write the document")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 if a run broke a promise (see violations)"
+    )
     args = parser.parse_args(argv)
     unknown = [s for s in args.scenarios if s not in SCENARIOS]
     if unknown:
         parser.error(f"unknown scenario {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}")
-    results = asyncio.run(run(args.scenarios or SCENARIOS, args.quick))
+    scenarios = args.scenarios or SCENARIOS
+    results = asyncio.run(run(scenarios, args.quick))
     if not args.no_report:
         from bench import faults_report
 
         faults_report.write(results, quick=args.quick)
-    return 0
+    broken = violations(results, scenarios)
+    for line in broken:
+        print(f"BROKEN: {line}", flush=True)
+    return 1 if broken and args.check else 0
 
 
 if __name__ == "__main__":
