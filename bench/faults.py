@@ -49,7 +49,7 @@ ENDPOINTS = 10
 EVENT = "com.interact.messages.sms.status"  # one delivery per submitted SMS and endpoint
 KILLS = 10
 POLL = 0.05  # seconds between looks at the sink
-FULL_RATE = 0.8  # "back to full rate": a 0.5 s window at 80 % of the rate before the first kill
+RECOVERY_WINDOW = 5.0  # seconds after a restart's first delivery whose rate is reported
 OUTAGE_SECONDS = 20.0
 DOC = common.ROOT / "docs" / "reliability.md"
 DATABASES = ("sqlite", "postgres")
@@ -159,24 +159,26 @@ async def kill_run(
 
 
 def recoveries(arrivals: Sequence[float], restarts: Sequence[tuple[float, float]]) -> list[Any]:
-    """Per kill: seconds from the restart to the first arrival, and to the first 0.5 s window
-    at ``FULL_RATE`` of the rate before the first kill (None if never)."""
+    """Per kill: seconds from the restart to the first arrival (``resumed``), and the rate of
+    the ``RECOVERY_WINDOW`` seconds after it (or until the next kill) as a share of the rate
+    before the first kill (``rate_share``)."""
     if not arrivals or not restarts:
         return []
     before = [at for at in arrivals if at < restarts[0][0]]
     rate = len(before) / max(restarts[0][0] - before[0], 1e-3) if len(before) > 1 else 0.0
-    wanted = FULL_RATE * rate * 0.5
     out = []
-    for _, restarted in restarts:
+    for k, (_, restarted) in enumerate(restarts):
         after = [at for at in arrivals if at >= restarted]
         resumed = (after[0] - restarted) if after else None
-        full = None
-        for i, at in enumerate(after):
-            window = sum(1 for later in after[i:] if later < at + 0.5)
-            if window >= wanted:
-                full = at - restarted
-                break
-        out.append({"resumed": resumed, "full_rate": full})
+        share = None
+        if after and rate:
+            start = after[0]
+            end = start + RECOVERY_WINDOW
+            if k + 1 < len(restarts):
+                end = min(end, restarts[k + 1][0])
+            window = [at for at in after if at < end]
+            share = round(len(window) / max(end - start, 1e-3) / rate, 2)
+        out.append({"resumed": resumed, "rate_share": share})
     return out
 
 

@@ -69,6 +69,11 @@ def _seconds(values: Sequence[float | None]) -> str:
     )
 
 
+def _shares(values: Sequence[float | None]) -> str:
+    known = [v for v in values if v is not None]
+    return f"{min(known):.2f}–{max(known):.2f}×" if known else "—"
+
+
 def _kill(result: dict[str, Any]) -> list[str]:
     rows = []
     for run in result["runs"]:
@@ -83,7 +88,7 @@ def _kill(result: dict[str, Any]) -> list[str]:
                 run["duplicates"],
                 run["seconds"],
                 _seconds([r["resumed"] for r in rec]) if rec else "—",
-                _seconds([r["full_rate"] for r in rec]) if rec else "—",
+                _shares([r["rate_share"] for r in rec]) if rec else "—",
             ]
         )
     return [
@@ -92,8 +97,9 @@ def _kill(result: dict[str, Any]) -> list[str]:
         (
             "`statushooks serve` (API and its dispatcher child) killed with SIGKILL, every process of"
             " it, at evenly spaced points of the drain, and restarted at once; the same drain without"
-            " kills first. *Resumed*: restart → first delivery; *full rate*: restart → the first"
-            f" 0.5 s with {faults.FULL_RATE:.0%} of the rate before the first kill."
+            " kills first. *Resumed*: restart → first delivery; *rate after*: the rate of the"
+            f" {faults.RECOVERY_WINDOW:g} s after that (or until the next kill) ÷ the rate before"
+            " the first kill."
         ),
         "",
         *_table(
@@ -106,7 +112,7 @@ def _kill(result: dict[str, Any]) -> list[str]:
                 "duplicates",
                 "drain s",
                 "resumed",
-                "full rate",
+                "rate after",
             ],
             rows,
         ),
