@@ -30,6 +30,9 @@ class Event:
     #: Position among the message's events (1, 2, …): the per-message order.
     sequence: int
     created_at: datetime
+    #: The W3C ``traceparent`` of the request that caused it, when tracing is on
+    #: (``tracing``); kept with its deliveries, not with the event.
+    traceparent: str | None = None
 
 
 class DeliveryState(enum.StrEnum):
@@ -81,6 +84,8 @@ class Delivery:
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None = None
+    #: The ``traceparent`` of the request that caused its event (tracing on), else None.
+    traceparent: str | None = None
 
 
 def storable_text(text: str) -> str:

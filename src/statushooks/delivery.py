@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypedDict
 
-from statushooks import exceptions, http, ids, retry, signing
+from statushooks import exceptions, http, ids, retry, signing, tracing
 from statushooks.deliveries import Attempt, Delivery
 from statushooks.endpoints import Endpoint
 from statushooks.events import catalog
@@ -92,6 +92,39 @@ async def attempt(
     clock: Clock = utcnow,
 ) -> Result:
     """Make attempt number ``delivery.attempts + 1`` of ``delivery`` to ``endpoint``."""
+    if not tracing.active():
+        return await _attempt(client, delivery, endpoint, payload, clock=clock)
+    with tracing.span(
+        "statushooks.attempt",
+        parent=delivery.traceparent,
+        kind="CLIENT",
+        **{
+            "statushooks.endpoint.id": endpoint.id,
+            "statushooks.event.type": delivery.event_type,
+            "statushooks.delivery.id": delivery.id,
+            "statushooks.attempt.number": delivery.attempts + 1,
+        },
+    ) as current:
+        result = await _attempt(client, delivery, endpoint, payload, clock=clock)
+        tracing.set_attributes(
+            current,
+            **{
+                "http.response.status_code": result.attempt.response_status,
+                "error.type": result.attempt.error_kind,
+                "statushooks.duration_ms": result.attempt.duration_ms,
+            },
+        )
+        return result
+
+
+async def _attempt(
+    client: http.Client,
+    delivery: Delivery,
+    endpoint: Endpoint,
+    payload: bytes,
+    *,
+    clock: Clock,
+) -> Result:
     started_at = clock()
     headers = request_headers(
         event_id=delivery.event_id,
@@ -100,6 +133,10 @@ async def attempt(
         payload=payload,
         now=started_at,
     )
+    if endpoint.send_traceparent:
+        traceparent = tracing.current_traceparent() or delivery.traceparent
+        if traceparent is not None:
+            headers["traceparent"] = traceparent
     start = time.perf_counter()
     try:
         response = await client.post(endpoint.url, body=payload, headers=headers)

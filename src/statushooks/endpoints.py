@@ -65,6 +65,8 @@ class Endpoint:
     failing_since: datetime | None = None
     created_at: datetime
     updated_at: datetime
+    #: Send each attempt's W3C ``traceparent`` header (when tracing is on: ``tracing``).
+    send_traceparent: bool = False
 
     def live_secrets(self, now: datetime) -> tuple[str, ...]:
         """The secrets that sign a request sent at ``now``."""

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from statushooks import accounts, exceptions, ids, links, messages, sms, urlguard
+from statushooks import accounts, exceptions, ids, links, messages, sms, tracing, urlguard
 from statushooks.config import Settings
 from statushooks.deliveries import Delivery, Event
 from statushooks.endpoints import (
@@ -107,6 +107,7 @@ class EndpointSpec:
     rate_limit: float | None = None
     ordered: bool = True
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    send_traceparent: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,7 +132,11 @@ class Service:
     async def _write(self, work: Callable[[Transaction], T], idempotency: Key | None = None) -> T:
         """``work`` in one write transaction, at most once per ``idempotency`` key."""
         now = self.clock()
-        return await self.store.write(lambda tx: idempotent.run(tx, idempotency, now, work))
+        if not tracing.active():
+            return await self.store.write(lambda tx: idempotent.run(tx, idempotency, now, work))
+        with tracing.span("statushooks.outbox.write"):
+            traced = tracing.in_current_context(work)
+            return await self.store.write(lambda tx: idempotent.run(tx, idempotency, now, traced))
 
     # -- accounts --------------------------------------------------------------------------
 
@@ -428,7 +433,9 @@ class Service:
 
         if not self.store.single_writer or len(items) < PLAN_AHEAD_MIN:
             return await self._write(apply, idempotency)
-        plan = await self.store.read(lambda tx: self._plan(tx, account_id, items))
+        plan = await self.store.read(
+            tracing.in_current_context(lambda tx: self._plan(tx, account_id, items))
+        )
 
         def write(tx: Transaction) -> list[BulkItemResult]:
             if not _still_holds(tx, account_id, plan):
@@ -535,6 +542,7 @@ class Service:
                     payload=orjson.dumps(body),
                     sequence=sequence,
                     created_at=now,
+                    traceparent=tracing.current_traceparent(),
                 )
             )
         return messages.evolve(message, last_sequence=sequence), events
@@ -562,6 +570,7 @@ class Service:
             payload=orjson.dumps(body),
             sequence=0,
             created_at=now,
+            traceparent=tracing.current_traceparent(),
         )
 
         def work(tx: Transaction) -> Delivery:

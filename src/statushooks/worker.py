@@ -23,7 +23,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from statushooks import config, exceptions
+from statushooks import config, exceptions, tracing
 from statushooks.dispatcher import Dispatcher
 from statushooks.storage.sql import Store
 from statushooks.supervisor import API_SOCKET, STOP_WITH_PARENT
@@ -125,7 +125,8 @@ def tune_gc() -> None:
 
 def run(main: Coroutine[Any, Any, T]) -> T:
     """``asyncio.run`` on uvloop where present, garbage collection tuned: the process entry
-    points use this."""
+    points use this. Traces are turned on here when ``OTEL_*`` asks for them (``tracing``)."""
+    tracing.configure()
     tune_gc()
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
         return runner.run(main)

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from statushooks import __version__, service, sms, supervisor
+from statushooks import __version__, service, sms, supervisor, tracing
 from statushooks.api import errors, openapi
 from statushooks.api.routes import (
     accounts,
@@ -101,6 +101,8 @@ def create_app(
         app.include_router(module.router)
     openapi.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
+    if tracing.active() or tracing.configure():
+        app.add_middleware(tracing.TracingMiddleware)  # outermost: spans the whole request
     return app
 
 

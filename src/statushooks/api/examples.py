@@ -60,6 +60,7 @@ ENDPOINT: dict[str, Any] = _response(
     max_in_flight=10,
     rate_limit=None,
     ordered=True,
+    send_traceparent=False,
     metadata={"team": "messaging"},
     failing_since=None,
     created_at=CREATED,

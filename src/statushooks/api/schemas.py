@@ -342,6 +342,10 @@ class EndpointFields(Input):
     )
     rate_limit: Annotated[float, Field(gt=0, le=10_000, strict=True)] | None = None
     ordered: StrictBool = True
+    send_traceparent: StrictBool = Field(
+        default=False,
+        description="Send each attempt's W3C traceparent header (when the service traces)",
+    )
     metadata: MetadataObject = Field(
         default_factory=dict,
         description=f"Yours to keep: any JSON object of at most {MAX_METADATA_BYTES} bytes",
@@ -378,6 +382,7 @@ class EndpointCreate(EndpointFields):
             rate_limit=self.rate_limit,
             ordered=self.ordered,
             metadata=self.metadata,
+            send_traceparent=self.send_traceparent,
         )
 
 
@@ -394,7 +399,7 @@ class EndpointUpdate(EndpointFields):
     @classmethod
     def _no_nulls(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            for name in (*NOT_NULLABLE, "ordered", "metadata"):
+            for name in (*NOT_NULLABLE, "ordered", "metadata", "send_traceparent"):
                 if name in data and data[name] is None:
                     raise ValueError(f"{name} may not be null")
         return data
@@ -424,6 +429,7 @@ class EndpointOut(Output):
     max_in_flight: int
     rate_limit: float | None
     ordered: bool
+    send_traceparent: bool
     metadata: dict[str, Any]
     failing_since: datetime | None
     created_at: datetime
@@ -455,6 +461,7 @@ def _endpoint_fields(endpoint: Endpoint) -> dict[str, Any]:
         "max_in_flight": endpoint.max_in_flight,
         "rate_limit": endpoint.rate_limit,
         "ordered": endpoint.ordered,
+        "send_traceparent": endpoint.send_traceparent,
         "metadata": dict(endpoint.metadata),
         "failing_since": endpoint.failing_since,
         "created_at": endpoint.created_at,

@@ -416,9 +416,10 @@ class Queue:
                     last_error=row[10],
                     created_at=when(row[11]),  # type: ignore[arg-type]
                     updated_at=now,
+                    traceparent=row[12],
                 ),
                 endpoint=endpoints[row[3]],
-                payload=bytes(row[12]),
+                payload=bytes(row[13]),
             )
             for row in rows
         ]
@@ -556,7 +557,7 @@ def _ring_statement(bounded: bool) -> driver.Statement:
 
 _LEASED_COLUMNS = (
     "id, account_id, event_id, endpoint_id, message_id, event_type, sequence, attempts,"
-    " next_attempt_at, last_response_status, last_error, created_at"
+    " next_attempt_at, last_response_status, last_error, created_at, traceparent"
 )
 # Only columns no index holds (``tables.deliveries``): the lease is heap-only.
 _LEASE_SET = "SET lease_owner = ?, lease_id = ?, lease_expires_at = ?, updated_at = ?"

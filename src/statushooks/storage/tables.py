@@ -116,6 +116,8 @@ endpoints = sa.Table(
     sa.Column("metadata", sa.JSON(), nullable=False),
     sa.Column("failing_since", UTCDateTime()),
     *_created_updated(),
+    #: Send each attempt's W3C ``traceparent`` to the receiver (``tracing``).
+    sa.Column("send_traceparent", sa.Boolean(), nullable=False, server_default=sa.false()),
 )
 
 messages = sa.Table(
@@ -198,6 +200,8 @@ deliveries = sa.Table(
     sa.Column("last_error", sa.Text()),
     *_created_updated(),
     sa.Column("completed_at", UTCDateTime()),
+    #: The W3C traceparent of the request that caused the event (tracing on), else NULL.
+    sa.Column("traceparent", sa.String(55)),
     #: The dispatcher's per-endpoint claim: due pending rows in order, and in-flight counts.
     sa.Index("ix_deliveries_endpoint_due", "endpoint_id", "state", "next_attempt_at"),
     sa.Index("ix_deliveries_account_id_id", "account_id", "id"),

@@ -99,6 +99,7 @@ _DELIVERY_COLUMNS = (
     "id", "account_id", "event_id", "endpoint_id", "message_id", "event_type", "sequence",
     "state", "attempts", "next_attempt_at", "lease_owner", "lease_id", "lease_expires_at",
     "last_response_status", "last_error", "created_at", "updated_at", "completed_at",
+    "traceparent",
 )  # fmt: skip
 _INSERT_DELIVERY = _insert(t.deliveries, _DELIVERY_COLUMNS)
 _INSERT_MESSAGE = _insert(t.messages, _MESSAGE_COLUMNS)
@@ -389,6 +390,7 @@ class Transaction:
                 when(d.created_at),
                 when(d.updated_at),
                 when(d.completed_at),
+                d.traceparent,
             )
             for d in deliveries
         ]
