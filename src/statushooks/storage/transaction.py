@@ -346,6 +346,19 @@ class Transaction:
             raise exceptions.NotFoundError(f"no link {code}")
         return str(row.account_id), str(row.message_id), str(row.url)
 
+    def link_target(self, code: str) -> tuple[str, bool]:
+        """``(url, clicked)`` of a tracked link: its original URL, and whether its message was
+        clicked already."""
+        query = (
+            sa.select(t.links.c.url, t.messages.c.status)
+            .join(t.messages, t.messages.c.id == t.links.c.message_id)
+            .where(t.links.c.code == code)
+        )
+        row = self._one(query)
+        if row is None:
+            raise exceptions.NotFoundError(f"no link {code}")
+        return str(row.url), row.status == MessageStatus.CLICKED.value
+
     # -- events and deliveries -------------------------------------------------------------
 
     def insert_events(self, events: Sequence[Event]) -> None:
