@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 import orjson
-
 from pydantic import (
     AfterValidator,
     AwareDatetime,
