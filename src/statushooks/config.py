@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     public_base_url: str = DEFAULT_PUBLIC_BASE_URL
     admin_token: str | None = None
+    #: Bearer token of ``GET /metrics`` (the admin token is taken there too).
+    metrics_token: str | None = None
     retry_schedule: str = DEFAULT_RETRY_SCHEDULE
     allow_private_urls: bool = False
     delivery_timeout: float = Field(default=DEFAULT_DELIVERY_TIMEOUT, gt=0)

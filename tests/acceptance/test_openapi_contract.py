@@ -125,7 +125,13 @@ CONFIG = schemathesis.Config.from_dict(
         "phases": {"stateful": {"max-steps": STATEFUL_STEPS}},
         # The account's key exists only once the server runs: API_KEY stands for it until
         # the request is sent (before_call).
-        "auth": {"openapi": {"apiKey": {"bearer": API_KEY}, "adminToken": {"bearer": ADMIN_TOKEN}}},
+        "auth": {
+            "openapi": {
+                "apiKey": {"bearer": API_KEY},
+                "adminToken": {"bearer": ADMIN_TOKEN},
+                "metricsToken": {"bearer": ADMIN_TOKEN},  # /metrics takes the admin token too
+            }
+        },
         "operations": [
             {
                 "include-path": STATUS_REPORT,

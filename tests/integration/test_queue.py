@@ -789,3 +789,41 @@ async def test_a_ring_within_one_window_is_served_in_turn(svc, store, account_id
     assert len(first) == queue.MAX_ENDPOINTS_PER_CLAIM and len(second) == 50
     assert sorted(first | second) == endpoints
     assert q.ring.small
+
+
+async def test_metrics_count_the_attempts_of_their_window_only(store, monkeypatch):
+    """/metrics counts the attempts started in the last METRICS_WINDOW seconds, at most the
+    METRICS_SAMPLE newest: older ones, however many, are not read."""
+    monkeypatch.setattr(stats, "METRICS_SAMPLE", 3)
+    at = now()
+
+    def attempt(age: float, status: int | None, error_kind: str | None) -> dict[str, Any]:
+        started = at - timedelta(seconds=age)
+        return {
+            "id": ids.new_id("att", started.timestamp()),
+            "delivery_id": "dlv_x",
+            "endpoint_id": "ep_x",
+            "number": 1,
+            "started_at": started,
+            "duration_ms": 250.0,
+            "request_headers": {},
+            "response_status": status,
+            "response_body": "",
+            "error_kind": error_kind,
+            "error_message": None,
+        }
+
+    old = [attempt(stats.METRICS_WINDOW + 60, 200, None) for _ in range(5)]
+    recent = [attempt(5, 200, None), attempt(4, None, "timeout")]
+
+    def insert(tx: Transaction) -> None:
+        tx.conn.execute(sa.insert(t.attempts), old + recent)
+
+    await store.write(insert)
+    counted = await store.read(lambda tx: stats.metrics(tx, now=at))
+    assert counted.attempts_by_outcome == {"success": 1, "timeout": 1}
+    assert dict(counted.latency_quantiles)[0.5] == 0.25
+    newest = [attempt(1, 500, "status") for _ in range(3)]
+    await store.write(lambda tx: tx.conn.execute(sa.insert(t.attempts), newest))
+    counted = await store.read(lambda tx: stats.metrics(tx, now=at))
+    assert counted.attempts_by_outcome == {"status": 3}
