@@ -217,6 +217,14 @@ async def test_bad_idempotency_key(account: Account) -> None:
             b'{"url": "http://127.0.0.1:9/", "metadata": {"n": [123456789012345678901234567890]}}',
         ),
         ("POST", "/v1/endpoints", b'{"url": "http://127.0.0.1:9/", "description": "\\ud800"}'),
+        (
+            "POST",
+            "/v1/endpoints",
+            b'{"url": "http://127.0.0.1:9/", "metadata": {"deep": '
+            + b"[" * 100_000
+            + b"]" * 100_000
+            + b"}}",
+        ),
         ("POST", "/v1/sms", b'{"to": "+447810000001", "from": "A", "text": "x\\udc00y"}'),
         (
             "POST",
