@@ -120,7 +120,7 @@ def parse_target(url: str) -> Target:
         host = urllib.parse.unquote(hostname)
         shown = f"[{hostname}]"
     else:
-        host = hostname if hostname.isascii() else hostname.encode("idna").decode("ascii")
+        host = urlguard.ascii_host(hostname)
         shown = host
     port = DEFAULT_PORTS[scheme] if parts.port is None else parts.port
     path = urllib.parse.quote(parts.path or "/", safe=_PATH_SAFE)

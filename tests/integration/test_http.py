@@ -437,6 +437,7 @@ def test_targets_are_parsed_once_into_origin_host_header_and_path():
     ipv6 = http.parse_target("http://[::1]:8080")
     assert (ipv6.host, ipv6.host_header, ipv6.path) == ("::1", "[::1]:8080", "/")
     assert http.parse_target("http://bücher.example/").host == "xn--bcher-kva.example"
+    assert http.parse_target("http://faß.de/hook").host == "xn--fa-hia.de"
     assert http.parse_target("http://example.com:0/").port == 0  # not the default port
 
 
