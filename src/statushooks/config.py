@@ -17,6 +17,10 @@ DEFAULT_DELIVERY_TIMEOUT = 15.0  # seconds, whole attempt including the body
 DEFAULT_LEASE_SECONDS = 60.0  # seconds; must outlive the delivery timeout
 DEFAULT_WORKERS = 1  # API processes of ``statushooks serve`` (docs/api.md: two were no faster)
 PLACEHOLDER_TOKENS = frozenset({"", "changethis", "changeme", "secret", "admin", "token"})
+#: Outside development a token (admin, metrics) has at least this many characters, this
+#: many of them different: ``openssl rand -hex 24`` gives 48 (of 16 kinds).
+MIN_TOKEN_LENGTH = 24
+MIN_TOKEN_DISTINCT = 8
 
 
 class Settings(BaseSettings):
@@ -77,11 +81,19 @@ class Settings(BaseSettings):
                 f"delivery_timeout ({self.delivery_timeout:g}), or two workers could send "
                 "the same delivery at once"
             )
-        if self.environment != "development" and self._admin_token_is_placeholder():
-            raise ValueError(
-                "STATUSHOOKS_ADMIN_TOKEN is missing or a placeholder; set a real secret "
-                "outside development"
-            )
+        if self.environment != "development":
+            if self._admin_token_is_placeholder():
+                raise ValueError(
+                    "STATUSHOOKS_ADMIN_TOKEN is missing or a placeholder; set a real secret "
+                    "outside development"
+                )
+            for name, token in (("ADMIN", self.admin_token), ("METRICS", self.metrics_token)):
+                if token is not None and not is_strong_token(token):
+                    raise ValueError(
+                        f"STATUSHOOKS_{name}_TOKEN is too weak: outside development it needs "
+                        f"at least {MIN_TOKEN_LENGTH} characters, {MIN_TOKEN_DISTINCT} of them "
+                        "different (e.g. openssl rand -hex 24)"
+                    )
         return self
 
     def _admin_token_is_placeholder(self) -> bool:
@@ -118,6 +130,11 @@ class Settings(BaseSettings):
     @property
     def auto_disable_min_span_seconds(self) -> float:
         return durations.parse_duration(self.auto_disable_min_span)
+
+
+def is_strong_token(token: str) -> bool:
+    """Whether a bearer token is long and varied enough to be a secret (not ``x``, ``aaaa…``)."""
+    return len(token) >= MIN_TOKEN_LENGTH and len(set(token)) >= MIN_TOKEN_DISTINCT
 
 
 def load_settings(**overrides: object) -> Settings:
