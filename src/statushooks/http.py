@@ -20,6 +20,10 @@ docs/architecture.md, "The HTTP client").
   that before the head is complete: past it the request fails (``kind``
   ``headers_too_large``) and the connection is dropped, so a 48 MB or endless header costs
   16 KiB of memory and no time.
+* **Framing** (RFC 9112 §6.3): a body is framed by ``Content-Length`` or a last transfer
+  coding ``chunked``; any other (``Transfer-Encoding: identity``, none) runs to the close, and
+  is whole only if the close is orderly (a reset cuts it: a connect error). A chunked
+  answer's trailers are not headers and never overwrite one.
 * Connections are pooled per origin, reused one request at a time, and closed after
   ``KEEPALIVE_TIMEOUT`` seconds idle. A pooled connection the peer closed before answering gets
   the request again, once, on a fresh connection (webhooks are at-least-once; receivers
@@ -332,8 +336,8 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         self.reusable = False
         if self._answer_pending():
-            if self._headers_done and not self._framed:
-                self._finish(keep_alive=False)  # an answer delimited by the close
+            if self._headers_done and not self._framed and exc is None:
+                self._finish(keep_alive=False)  # an answer delimited by an orderly close
             elif not self._received:
                 self._fail(_NoAnswer("the endpoint closed the connection without answering"))
             else:
@@ -354,11 +358,15 @@ class _Connection(asyncio.Protocol):
             self._start_answer()
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self._headers_done:
+            return  # a chunked answer's trailer: not a header (it may not overwrite one)
         self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
         self._headers_done = True
-        self._framed = "content-length" in self._headers or "transfer-encoding" in self._headers
+        self._framed = "content-length" in self._headers or _is_chunked(
+            self._headers.get("transfer-encoding")
+        )
 
     def on_body(self, body: bytes) -> None:
         room = self._limit - len(self._body)
@@ -551,6 +559,14 @@ class HttpClient:
         if self._ssl_context is None:
             self._ssl_context = ssl.create_default_context()
         return self._ssl_context
+
+
+def _is_chunked(transfer_encoding: str | None) -> bool:
+    """Whether an answer's last transfer coding is ``chunked`` (RFC 9112 §6.3): otherwise,
+    ``identity`` say, its body runs to the close."""
+    if transfer_encoding is None:
+        return False
+    return transfer_encoding.rpartition(",")[2].strip().lower() == "chunked"
 
 
 def is_ip_address(host: str) -> bool:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
+import struct
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -169,6 +171,45 @@ async def test_a_body_delimited_by_the_close_is_read_whole(client):
     async with scripted(answering(b"HTTP/1.0 200 OK\r\n\r\nuntil the end", keep=False)) as server:
         response = await client.post(server.url(), body=BODY, headers={})
     assert response.status == 200 and response.body == b"until the end"
+
+
+async def test_a_close_delimited_body_with_transfer_encoding_identity_is_read_whole(client):
+    """``Transfer-Encoding: identity`` (no chunked coding) frames nothing: the body runs to
+    the close, like one with no framing header at all (it was reported as a broken answer)."""
+    raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n\r\nuntil the end"
+    async with scripted(answering(raw, keep=False)) as server:
+        response = await client.post(server.url(), body=BODY, headers={})
+    assert response.status == 200 and response.body == b"until the end"
+
+
+async def test_trailers_do_not_overwrite_headers(client):
+    """A chunked answer's trailers are not headers: a trailer ``Retry-After`` is ignored."""
+    raw = (
+        b"HTTP/1.1 429 Too Many\r\nRetry-After: 7\r\nTransfer-Encoding: chunked\r\n"
+        b"Trailer: Retry-After\r\n\r\n2\r\nhi\r\n0\r\nRetry-After: 99999\r\nX-Late: 1\r\n\r\n"
+    )
+    async with scripted(answering(raw)) as server:
+        response = await client.post(server.url(), body=BODY, headers={})
+    assert response.status == 429 and response.body == b"hi"
+    assert response.headers["retry-after"] == "7" and "x-late" not in response.headers
+
+
+async def test_a_close_delimited_body_cut_by_a_reset_is_a_connect_error(client):
+    """A body delimited by the close is complete only when the close is orderly (EOF): a reset
+    (RST) cuts it, and the answer is not taken as whole."""
+
+    async def reset(_request: Request, writer: Writer) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\n\r\npart of")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()  # SO_LINGER 0: the close is a reset
+        return False
+
+    async with scripted(reset) as server:
+        with pytest.raises(exceptions.EndpointConnectError, match="reset|middle"):
+            await client.post(server.url(), body=BODY, headers={})
 
 
 async def test_headers_are_lower_case_and_the_last_repeat_wins(client):
@@ -485,6 +526,9 @@ ON_UVLOOP = [
     test_request_carries_its_headers_and_body,
     test_a_body_larger_than_the_socket_takes_at_once_arrives_whole,
     test_a_body_delimited_by_the_close_is_read_whole,
+    test_a_close_delimited_body_with_transfer_encoding_identity_is_read_whole,
+    test_trailers_do_not_overwrite_headers,
+    test_a_close_delimited_body_cut_by_a_reset_is_a_connect_error,
     test_a_head_of_exactly_the_cap_is_read,
     test_connections_are_reused,
     test_a_pooled_connection_closed_unanswered_is_retried_once_fresh,
