@@ -8,7 +8,7 @@ import socket
 import ssl
 import struct
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -460,6 +460,77 @@ async def test_a_name_that_does_not_resolve_is_a_dns_error(client, monkeypatch):
     with pytest.raises(exceptions.EndpointConnectError) as caught:
         await client.post("http://hooks.example.com/", body=BODY, headers={})
     assert caught.value.kind == "dns"
+
+
+async def test_one_lookup_per_host_at_a_time_even_past_the_deadline(monkeypatch):
+    """Concurrent requests to one host share one lookup; a lookup that never answers fails
+    its requests at their deadline, and later requests wait on it instead of starting
+    another (each would hold a resolver thread: libuv has 4)."""
+    lookups: list[str] = []
+    never = asyncio.Event()
+
+    async def black_hole(host: str, _port: int) -> list[str]:
+        lookups.append(host)
+        await never.wait()
+        return []
+
+    monkeypatch.setattr(urlguard, "_lookup", black_hole)
+    async with http.HttpClient(timeout=0.3, allow_private=True) as client:
+        posts = [client.post("http://hooks.example.com/", body=BODY, headers={}) for _ in range(5)]
+        results = await asyncio.gather(*posts, return_exceptions=True)
+        assert all(isinstance(r, exceptions.DeliveryTimeoutError) for r in results), results
+        with pytest.raises(exceptions.DeliveryTimeoutError):
+            await client.post("http://hooks.example.com/", body=BODY, headers={})
+        assert lookups == ["hooks.example.com"]
+        never.set()  # the lookup ends (empty): the next request looks up afresh
+        await asyncio.sleep(0.01)
+        with pytest.raises(exceptions.EndpointConnectError):
+            await client.post("http://hooks.example.com/", body=BODY, headers={})
+    assert lookups == ["hooks.example.com"] * 2
+
+
+@contextlib.contextmanager
+def black_holed(address: str, port: int) -> Iterator[None]:
+    """``address:port`` drops every new connection's SYN: a listener whose accept queue is
+    full (and never accepted from), so a connect there hangs."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    fillers: list[socket.socket] = []
+    try:
+        listener.bind((address, port))
+        listener.listen(0)
+        for _ in range(8):  # bounded: the queue is full after one or two
+            filler = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            filler.settimeout(0.2)
+            fillers.append(filler)
+            try:
+                filler.connect((address, port))
+            except TimeoutError:
+                break
+        else:
+            pytest.skip("the accept queue never filled: no black hole on this host")
+        yield
+    finally:
+        for sock in (*fillers, listener):
+            sock.close()
+
+
+async def test_a_black_holed_first_address_leaves_the_next_its_share(monkeypatch):
+    """A name's addresses are tried in turn, each with its share of the time left: a first
+    address that never answers does not eat the whole deadline."""
+    async with scripted(answering(NO_CONTENT)) as server:
+
+        async def two_addresses(_host: str, _port: int) -> list[str]:
+            return ["127.0.0.2", "127.0.0.1"]
+
+        monkeypatch.setattr(urlguard, "_lookup", two_addresses)
+        with black_holed("127.0.0.2", server.port):
+            async with http.HttpClient(timeout=2.0, allow_private=True) as client:
+                started = asyncio.get_running_loop().time()
+                url = f"http://hooks.example.com:{server.port}/"
+                response = await client.post(url, body=BODY, headers={})
+                elapsed = asyncio.get_running_loop().time() - started
+    assert response.status == 204
+    assert 0.5 < elapsed < 1.9  # the first address had its half, the second answered
 
 
 @pytest.mark.parametrize(
