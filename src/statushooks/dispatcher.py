@@ -78,6 +78,36 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"[-WORKER_ID_LENGTH:]
 
 
+def worker_is_gone(worker_id: str) -> bool:
+    """Whether the worker of ``worker_id`` (``default_worker_id``) ran on this host and its
+    process no longer runs (or is a zombie): it is dead before its row expires. A worker on
+    another host, or of another shape of id, is not known to be gone (its row's expiry
+    tells). A pid reused by another process reads as alive: the expiry tells then too."""
+    host, _, rest = worker_id.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid() or pid <= 1:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # PermissionError: it runs, as another user
+        return False
+    return _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """Whether ``pid`` has exited but not been reaped (Linux ``/proc``; elsewhere: no)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rpartition(b")")[2].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False
+
+
 @dataclass(kw_only=True)
 class DispatcherStats:
     """Counters of one dispatcher since it started."""
@@ -138,6 +168,7 @@ class Dispatcher:
                 settings.auto_disable_after_seconds, settings.auto_disable_min_span_seconds
             ),
             lease_ahead=settings.lease_ahead,
+            is_gone=worker_is_gone,
         )
         self.policy = retry.RetryPolicy.from_settings(settings)
         self.stats = DispatcherStats()

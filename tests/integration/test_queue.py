@@ -304,6 +304,49 @@ async def test_a_leaving_worker_gives_its_share_back(svc, store, account_id):
     assert a.held == {ep: 4}
 
 
+async def test_a_dead_workers_leases_and_share_are_taken_back_at_once(svc, store, account_id):
+    """A worker found dead (its process gone: ``is_gone``) loses its row, its share and its
+    leases at the next renewal of a live worker, long before its leases would expire; a live
+    one keeps them, and a worker never takes itself for dead."""
+    ep = await endpoint_id(svc, account_id, max_in_flight=4)
+    for _ in range(6):
+        await submit(svc, account_id)
+    dead: set[str] = set()
+    a, b = await live_queues(store, "a", "b")
+    b.is_gone = dead.__contains__
+    held = await a.claim(limit=10, now=now())
+    assert len(held) == 2  # a's share of 4
+    await b.renew(now=now())
+    assert b.membership.workers == 2  # a is alive: nothing taken
+    assert len(await b.claim(limit=10, now=now())) == 2
+    dead.update({"a", "b"})  # b is not gone to itself
+    await b.renew(now=now())
+    assert b.membership == queue.Membership(workers=1, rank=0)
+    retaken = await b.claim(limit=10, now=now())
+    # Its share is now the whole cap: 2 more, a's 2 (the oldest, released) first.
+    assert {c.delivery.id for c in retaken} == {c.delivery.id for c in held}
+    assert b.held == {ep: 4}
+    stale = await a.complete([completion(c) for c in held], now=now())
+    assert set(stale.stale) == {c.delivery.id for c in held}  # fenced: b holds them now
+
+
+async def test_an_expired_workers_leases_are_released(svc, store, account_id):
+    """A worker whose row expired (no heartbeat for WORKER_TTL) is dead: the next renewal of a
+    live worker releases its leases, which had a long while to run."""
+    await endpoint_id(svc, account_id, max_in_flight=4)
+    for _ in range(4):
+        await submit(svc, account_id)
+    a, b = await live_queues(store, "a", "b")
+    held = await a.claim(limit=10, now=now())
+    assert len(held) == 2
+    later = now() + queue.WORKER_TTL + timedelta(seconds=1)
+    assert held[0].delivery.lease_expires_at is not None
+    assert held[0].delivery.lease_expires_at > later  # the lease alone would hold them
+    await b.renew(now=later)
+    assert b.membership.workers == 1
+    assert len(await b.claim(limit=10, now=later)) == 4
+
+
 def test_shares_add_up_to_the_cap():
     for cap in (1, 2, 3, 10, 17):
         for workers in (1, 2, 3, 5):
@@ -689,7 +732,7 @@ async def test_the_queue_runs_no_statement_through_jit(store):
 
     def plans(conn: sa.Connection) -> list[dict[str, Any]]:
         return [
-            explain(conn, queue._FORGET_WORKERS.postgresql, stamp),
+            explain(conn, queue._OTHER_WORKERS.postgresql, f"{stamp}, 'w'"),
             explain(conn, queue._RENEW_WORKER.postgresql, f"'w', {stamp}, {stamp}"),
             explain(conn, queue._LIVE_WORKERS.postgresql, ""),
         ]
