@@ -227,7 +227,10 @@ class Dispatcher:
         owned = self._given_http is None
         client = self._given_http or httpclient.HttpClient.from_settings(self.settings)
         self._client = client
-        helpers = [asyncio.create_task(self._watch_new_work(), name="watch-new-work")]
+        helpers = [
+            asyncio.create_task(self._watch_new_work(), name="watch-new-work"),
+            asyncio.create_task(self._heartbeat(), name="heartbeat"),
+        ]
         loop = asyncio.get_running_loop()
 
         def committed() -> None:  # in the watcher's thread, or on this loop
@@ -365,6 +368,18 @@ class Dispatcher:
         if bucket is None or bucket.rate != rate_limit:
             bucket = self._buckets[endpoint_id] = TokenBucket(rate_limit, now)
         return bucket.available(now)
+
+    async def _heartbeat(self) -> None:
+        """Renew this worker's row every ``queue.RENEW_INTERVAL`` whether or not it claims
+        (one whose every slot is busy with slow requests claims nothing for a while): the
+        other workers take a worker without a heartbeat for ``queue.WORKER_TTL`` for dead."""
+        interval = queue.RENEW_INTERVAL.total_seconds()
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.queue.heartbeat(now=self._clock())
+            except exceptions.StorageError as exc:  # the next beat tries again
+                logger.warning("worker %s heartbeat failed: %s", self.worker_id, exc)
 
     async def _watch_new_work(self) -> None:
         while True:

@@ -361,6 +361,11 @@ class Queue:
         self._renewed_at = now
         return True
 
+    async def heartbeat(self, *, now: datetime) -> None:
+        """Renew this worker's row unless a claim did within ``RENEW_INTERVAL``."""
+        if self._renewal_due(now):
+            await self.renew(now=now)
+
     async def renew(self, *, now: datetime) -> Membership:
         """Renew this worker's row and learn the live workers (its share of the endpoints'
         caps follows them)."""
