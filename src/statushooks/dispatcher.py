@@ -20,8 +20,7 @@ procrastinate's worker.
   deliveries); from other processes the backend's watcher (``Store.watch``: ``LISTEN`` on
   PostgreSQL, reconnected when it drops; on an SQLite file a look at its data version every
   2 ms while the dispatcher sleeps with nothing more due); and a slow poll
-  (``poll_interval``) for retries that become due and as the fallback. A dispatcher sleeps
-  no longer than until the earliest retry it scheduled itself, so its retries go out on time.
+  (``poll_interval``) for retries that become due and as the fallback.
 * **Decisions** come from ``retry.RetryPolicy``: succeed, retry at T (``Retry-After``
   honoured), exhaust (the dead letter), or disable the endpoint (410 Gone).
 * **Fairness**: each worker serves its share of every endpoint's ``max_in_flight`` (the live
@@ -50,7 +49,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from statushooks import delivery, exceptions, ids, retry
+from statushooks import delivery, exceptions, ids, retention, retry
 from statushooks import http as httpclient
 from statushooks.config import Settings
 from statushooks.deliveries import Attempt
@@ -63,9 +62,6 @@ logger = logging.getLogger(__name__)
 FLUSH_ATTEMPTS = 5  # tries to write one batch of results before leaving it to lease expiry
 FLUSH_RETRY_DELAY = 0.5  # seconds between those tries
 WORKER_ID_LENGTH = 100  # characters of ``deliveries.lease_owner``
-#: Seconds a dispatcher sleeps past its earliest retry's due time, so that the claim finds it
-#: due (the claim compares with the clock it reads then).
-RETRY_WAKE_MARGIN = 0.005
 Clock = Callable[[], datetime]
 
 
@@ -184,9 +180,6 @@ class Dispatcher:
         #: How many times work came (``_work_came``): a claim that ran meanwhile may have
         #: looked before that work was committed.
         self._work_signals = 0
-        #: The earliest retry this dispatcher scheduled that has not come due yet: it sleeps
-        #: no longer than that, so its own retries go out on time, not at the next poll.
-        self._next_retry: datetime | None = None
         #: Results not written yet (their leases are still held).
         self._results: list[queue.Completion] = []
         #: Per endpoint, how many of ``_results`` there are: they hold no request open, so the
@@ -230,6 +223,7 @@ class Dispatcher:
         helpers = [
             asyncio.create_task(self._watch_new_work(), name="watch-new-work"),
             asyncio.create_task(self._heartbeat(), name="heartbeat"),
+            asyncio.create_task(self._prune(), name="retention"),
         ]
         loop = asyncio.get_running_loop()
 
@@ -282,22 +276,13 @@ class Dispatcher:
         if watcher is not None:
             watcher.resume()
         try:
-            async with asyncio.timeout(self._sleep_seconds()):
+            async with asyncio.timeout(self.settings.poll_interval):
                 await self._wake.wait()
         except TimeoutError:
             self._more_due = True  # retries may have come due meanwhile
-            if self._next_retry is not None and self._next_retry <= self._clock():
-                self._next_retry = None
         finally:
             if watcher is not None:
                 watcher.pause()
-
-    def _sleep_seconds(self) -> float:
-        """Until the next poll, or until the earliest retry this dispatcher scheduled."""
-        if self._next_retry is None:
-            return self.settings.poll_interval
-        until = (self._next_retry - self._clock()).total_seconds() + RETRY_WAKE_MARGIN
-        return min(self.settings.poll_interval, max(until, 0.0))
 
     async def _exchange(self, limit: int) -> None:
         """One cycle's transaction: write the buffered results, claim up to ``limit``; the
@@ -368,6 +353,11 @@ class Dispatcher:
         if bucket is None or bucket.rate != rate_limit:
             bucket = self._buckets[endpoint_id] = TokenBucket(rate_limit, now)
         return bucket.available(now)
+
+    async def _prune(self) -> None:
+        """Delete what is older than ``Settings.retention``, now and then (``retention``)."""
+        older_than = timedelta(seconds=self.settings.retention_seconds)
+        await retention.prune_periodically(self.store, older_than=older_than, clock=self._clock)
 
     async def _heartbeat(self) -> None:
         """Renew this worker's row every ``queue.RENEW_INTERVAL`` whether or not it claims
@@ -503,10 +493,6 @@ class Dispatcher:
                 retry_at=decision.retry_at,
             )
         )
-        if decision.retry_at is not None and (
-            self._next_retry is None or decision.retry_at < self._next_retry
-        ):
-            self._next_retry = decision.retry_at
         self._count_finished(claim.endpoint.id)
         self._open_leases.pop(claim.delivery.id, None)
         self.stats.attempted += 1
