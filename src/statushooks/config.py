@@ -15,6 +15,7 @@ DEFAULT_PUBLIC_BASE_URL = "http://localhost:8080"
 DEFAULT_RETRY_SCHEDULE = "0s,5s,5m,30m,2h,5h,10h,10h"
 DEFAULT_DELIVERY_TIMEOUT = 15.0  # seconds, whole attempt including the body
 DEFAULT_LEASE_SECONDS = 60.0  # seconds; must outlive the delivery timeout
+DEFAULT_RETENTION = "30d"
 DEFAULT_WORKERS = 1  # API processes of ``statushooks serve`` (docs/api.md: two were no faster)
 PLACEHOLDER_TOKENS = frozenset({"", "changethis", "changeme", "secret", "admin", "token"})
 #: Outside development a token (admin, metrics) has at least this many characters, this
@@ -58,13 +59,17 @@ class Settings(BaseSettings):
     shutdown_timeout: float = Field(default=10.0, ge=0)
     #: ``statushooks serve``: API processes serving its port (beside the dispatcher's process).
     workers: int = Field(default=DEFAULT_WORKERS, ge=1)
+    #: Finished deliveries, their attempts and events, and messages none of them refer to any
+    #: more are deleted once older than this (``retention``), by the dispatcher and by
+    #: ``statushooks prune``.
+    retention: str = DEFAULT_RETENTION
 
     @field_validator("public_base_url")
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
-    @field_validator("retry_schedule", "auto_disable_after", "auto_disable_min_span")
+    @field_validator("retry_schedule", "auto_disable_after", "auto_disable_min_span", "retention")
     @classmethod
     def _check_durations(cls, value: str) -> str:
         try:
@@ -130,6 +135,10 @@ class Settings(BaseSettings):
     @property
     def auto_disable_min_span_seconds(self) -> float:
         return durations.parse_duration(self.auto_disable_min_span)
+
+    @property
+    def retention_seconds(self) -> float:
+        return durations.parse_duration(self.retention)
 
 
 def is_strong_token(token: str) -> bool:
