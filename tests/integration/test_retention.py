@@ -148,3 +148,27 @@ async def test_prune_stops_at_max_batches(svc, store):
     second = await retention.prune(store, older_than=PERIOD, now=now, batch=2)
     assert second.attempts == second.deliveries == 4
     assert (await counts(store))["messages"] == 0
+
+
+async def test_the_running_dispatcher_prunes(svc, store, settings, monkeypatch):
+    """The dispatcher prunes on its own, every PRUNE_INTERVAL (shortened here)."""
+    from statushooks import testing
+    from statushooks.dispatcher import Dispatcher
+
+    monkeypatch.setattr(retention, "PRUNE_INTERVAL", 0.05)
+    now = datetime.now(UTC)
+    old = dataclasses.replace(svc, clock=lambda: now - PERIOD - timedelta(days=1))
+    account_id = (await svc.create_account("acme")).account.id
+    await svc.create_endpoint(
+        account_id,
+        service.EndpointSpec(url="http://127.0.0.1:9/hook", enabled_events=(interact.NAME,)),
+    )
+    await sent_message(old, account_id, finished=True)
+    assert (await counts(store))["messages"] == 1
+
+    async def pruned() -> bool:
+        return (await counts(store))["messages"] == 0
+
+    async with testing.running(Dispatcher(store, settings)):
+        await testing.wait_until(pruned, timeout=10.0)
+    assert (await counts(store))["attempts"] == 0
