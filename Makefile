@@ -8,7 +8,7 @@ STAMP_BENCH := $(VENV)/.installed-bench
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test lint typecheck pytest bench faults clean
+.PHONY: run test lint typecheck pytest bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,11 +46,6 @@ pytest: $(STAMP_DEV)
 ## bench: the benchmark harness (never part of make test)
 bench: $(STAMP_BENCH)
 	$(BIN)/python -m bench $(BENCH_ARGS)
-
-## faults: the fault suite, writes docs/reliability.md (never part of make test;
-## FAULTS_ARGS=--quick for the short version)
-faults: $(STAMP_DEV)
-	$(BIN)/python -m bench.faults $(FAULTS_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
