@@ -314,6 +314,44 @@ def migrate(db: Db = None) -> None:
     out.print("database schema is up to date")
 
 
+@app.command()
+def prune(
+    db: Db = None,
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            help="Delete what is older than this, e.g. 30d [env STATUSHOOKS_RETENTION; "
+            "default 30d].",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Delete finished deliveries, attempts, events and messages older than the retention
+    period, and expired idempotency keys, in small batches (the dispatcher does it too)."""
+    from statushooks import retention
+    from statushooks.storage.sql import Store
+
+    settings = load(db=db)
+    if older_than is not None:
+        settings = config.load_settings(**{**settings.model_dump(), "retention": older_than})
+    period = timedelta(seconds=settings.retention_seconds)
+
+    async def run_prune() -> retention.Pruned:
+        store = await Store.open(settings.database_url)
+        try:
+            return await retention.prune(store, older_than=period, now=datetime.now(UTC))
+        finally:
+            await store.close()
+
+    pruned: retention.Pruned = run(run_prune())
+    out.print(
+        f"pruned (older than {settings.retention}): {pruned.attempts} attempts, "
+        f"{pruned.deliveries} deliveries, {pruned.events} events, {pruned.messages} messages, "
+        f"{pruned.idempotency_keys} idempotency keys",
+        markup=False,
+    )
+
+
 # -- accounts ------------------------------------------------------------------------------
 
 

@@ -15,8 +15,13 @@ DEFAULT_PUBLIC_BASE_URL = "http://localhost:8080"
 DEFAULT_RETRY_SCHEDULE = "0s,5s,5m,30m,2h,5h,10h,10h"
 DEFAULT_DELIVERY_TIMEOUT = 15.0  # seconds, whole attempt including the body
 DEFAULT_LEASE_SECONDS = 60.0  # seconds; must outlive the delivery timeout
+DEFAULT_RETENTION = "30d"
 DEFAULT_WORKERS = 1  # API processes of ``statushooks serve`` (docs/api.md: two were no faster)
 PLACEHOLDER_TOKENS = frozenset({"", "changethis", "changeme", "secret", "admin", "token"})
+#: Outside development a token (admin, metrics) has at least this many characters, this
+#: many of them different: ``openssl rand -hex 24`` gives 48 (of 16 kinds).
+MIN_TOKEN_LENGTH = 24
+MIN_TOKEN_DISTINCT = 8
 
 
 class Settings(BaseSettings):
@@ -28,6 +33,8 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     public_base_url: str = DEFAULT_PUBLIC_BASE_URL
     admin_token: str | None = None
+    #: Bearer token of ``GET /metrics`` (the admin token is taken there too).
+    metrics_token: str | None = None
     retry_schedule: str = DEFAULT_RETRY_SCHEDULE
     allow_private_urls: bool = False
     delivery_timeout: float = Field(default=DEFAULT_DELIVERY_TIMEOUT, gt=0)
@@ -52,13 +59,17 @@ class Settings(BaseSettings):
     shutdown_timeout: float = Field(default=10.0, ge=0)
     #: ``statushooks serve``: API processes serving its port (beside the dispatcher's process).
     workers: int = Field(default=DEFAULT_WORKERS, ge=1)
+    #: Finished deliveries, their attempts and events, and messages none of them refer to any
+    #: more are deleted once older than this (``retention``), by the dispatcher and by
+    #: ``statushooks prune``.
+    retention: str = DEFAULT_RETENTION
 
     @field_validator("public_base_url")
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
-    @field_validator("retry_schedule", "auto_disable_after", "auto_disable_min_span")
+    @field_validator("retry_schedule", "auto_disable_after", "auto_disable_min_span", "retention")
     @classmethod
     def _check_durations(cls, value: str) -> str:
         try:
@@ -75,11 +86,19 @@ class Settings(BaseSettings):
                 f"delivery_timeout ({self.delivery_timeout:g}), or two workers could send "
                 "the same delivery at once"
             )
-        if self.environment != "development" and self._admin_token_is_placeholder():
-            raise ValueError(
-                "STATUSHOOKS_ADMIN_TOKEN is missing or a placeholder; set a real secret "
-                "outside development"
-            )
+        if self.environment != "development":
+            if self._admin_token_is_placeholder():
+                raise ValueError(
+                    "STATUSHOOKS_ADMIN_TOKEN is missing or a placeholder; set a real secret "
+                    "outside development"
+                )
+            for name, token in (("ADMIN", self.admin_token), ("METRICS", self.metrics_token)):
+                if token is not None and not is_strong_token(token):
+                    raise ValueError(
+                        f"STATUSHOOKS_{name}_TOKEN is too weak: outside development it needs "
+                        f"at least {MIN_TOKEN_LENGTH} characters, {MIN_TOKEN_DISTINCT} of them "
+                        "different (e.g. openssl rand -hex 24)"
+                    )
         return self
 
     def _admin_token_is_placeholder(self) -> bool:
@@ -116,6 +135,15 @@ class Settings(BaseSettings):
     @property
     def auto_disable_min_span_seconds(self) -> float:
         return durations.parse_duration(self.auto_disable_min_span)
+
+    @property
+    def retention_seconds(self) -> float:
+        return durations.parse_duration(self.retention)
+
+
+def is_strong_token(token: str) -> bool:
+    """Whether a bearer token is long and varied enough to be a secret (not ``x``, ``aaaa…``)."""
+    return len(token) >= MIN_TOKEN_LENGTH and len(set(token)) >= MIN_TOKEN_DISTINCT
 
 
 def load_settings(**overrides: object) -> Settings:

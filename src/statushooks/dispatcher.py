@@ -51,7 +51,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from statushooks import delivery, exceptions, ids, retry
+from statushooks import delivery, exceptions, ids, retention, retry
 from statushooks import http as httpclient
 from statushooks.config import Settings
 from statushooks.deliveries import Attempt
@@ -79,6 +79,36 @@ def utcnow() -> datetime:
 def default_worker_id() -> str:
     """``host:pid:random``: unique per dispatcher, readable in ``deliveries.lease_owner``."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"[-WORKER_ID_LENGTH:]
+
+
+def worker_is_gone(worker_id: str) -> bool:
+    """Whether the worker of ``worker_id`` (``default_worker_id``) ran on this host and its
+    process no longer runs (or is a zombie): it is dead before its row expires. A worker on
+    another host, or of another shape of id, is not known to be gone (its row's expiry
+    tells). A pid reused by another process reads as alive: the expiry tells then too."""
+    host, _, rest = worker_id.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid() or pid <= 1:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # PermissionError: it runs, as another user
+        return False
+    return _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """Whether ``pid`` has exited but not been reaped (Linux ``/proc``; elsewhere: no)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rpartition(b")")[2].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False
 
 
 @dataclass(kw_only=True)
@@ -141,6 +171,7 @@ class Dispatcher:
                 settings.auto_disable_after_seconds, settings.auto_disable_min_span_seconds
             ),
             lease_ahead=settings.lease_ahead,
+            is_gone=worker_is_gone,
         )
         self.policy = retry.RetryPolicy.from_settings(settings)
         self.stats = DispatcherStats()
@@ -200,7 +231,11 @@ class Dispatcher:
         owned = self._given_http is None
         client = self._given_http or httpclient.HttpClient.from_settings(self.settings)
         self._client = client
-        helpers = [asyncio.create_task(self._watch_new_work(), name="watch-new-work")]
+        helpers = [
+            asyncio.create_task(self._watch_new_work(), name="watch-new-work"),
+            asyncio.create_task(self._heartbeat(), name="heartbeat"),
+            asyncio.create_task(self._prune(), name="retention"),
+        ]
         loop = asyncio.get_running_loop()
 
         def committed() -> None:  # in the watcher's thread, or on this loop
@@ -339,6 +374,23 @@ class Dispatcher:
         if bucket is None or bucket.rate != rate_limit:
             bucket = self._buckets[endpoint_id] = TokenBucket(rate_limit, now)
         return bucket.available(now)
+
+    async def _prune(self) -> None:
+        """Delete what is older than ``Settings.retention``, now and then (``retention``)."""
+        older_than = timedelta(seconds=self.settings.retention_seconds)
+        await retention.prune_periodically(self.store, older_than=older_than, clock=self._clock)
+
+    async def _heartbeat(self) -> None:
+        """Renew this worker's row every ``queue.RENEW_INTERVAL`` whether or not it claims
+        (one whose every slot is busy with slow requests claims nothing for a while): the
+        other workers take a worker without a heartbeat for ``queue.WORKER_TTL`` for dead."""
+        interval = queue.RENEW_INTERVAL.total_seconds()
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.queue.heartbeat(now=self._clock())
+            except exceptions.StorageError as exc:  # the next beat tries again
+                logger.warning("worker %s heartbeat failed: %s", self.worker_id, exc)
 
     async def _watch_new_work(self) -> None:
         while True:

@@ -9,6 +9,10 @@ docs/architecture.md, "Performance design").
   every spelling), and every host name is resolved by ``urlguard.resolve``, which checks each
   address: the connection is made to exactly the addresses that were checked (for
   ``DNS_CACHE_TTL`` seconds at most).
+* **Bounded lookups and connects**: one lookup per host at a time, shared by its requests and
+  not cancelled by their deadlines (a lookup that never answers holds one resolver thread,
+  not one per request); each address gets an equal share of the time left to connect, so a
+  black-holed first address leaves the next one time.
 * **Redirects are never followed**; a 3xx is an answer like any other.
 * **A total deadline** per request (``timeout``): resolving, connecting, the TLS handshake,
   sending and reading the body included.
@@ -20,6 +24,10 @@ docs/architecture.md, "Performance design").
   that before the head is complete: past it the request fails (``kind``
   ``headers_too_large``) and the connection is dropped, so a 48 MB or endless header costs
   16 KiB of memory and no time.
+* **Framing** (RFC 9112 §6.3): a body is framed by ``Content-Length`` or a last transfer
+  coding ``chunked``; any other (``Transfer-Encoding: identity``, none) runs to the close, and
+  is whole only if the close is orderly (a reset cuts it: a connect error). A chunked
+  answer's trailers are not headers and never overwrite one.
 * Connections are pooled per origin, reused one request at a time, and closed after
   ``KEEPALIVE_TIMEOUT`` seconds idle. A pooled connection the peer closed before answering gets
   the request again, once, on a fresh connection (webhooks are at-least-once; receivers
@@ -120,7 +128,7 @@ def parse_target(url: str) -> Target:
         host = urllib.parse.unquote(hostname)
         shown = f"[{hostname}]"
     else:
-        host = hostname if hostname.isascii() else hostname.encode("idna").decode("ascii")
+        host = urlguard.ascii_host(hostname)
         shown = host
     port = DEFAULT_PORTS[scheme] if parts.port is None else parts.port
     path = urllib.parse.quote(parts.path or "/", safe=_PATH_SAFE)
@@ -332,8 +340,8 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         self.reusable = False
         if self._answer_pending():
-            if self._headers_done and not self._framed:
-                self._finish(keep_alive=False)  # an answer delimited by the close
+            if self._headers_done and not self._framed and exc is None:
+                self._finish(keep_alive=False)  # an answer delimited by an orderly close
             elif not self._received:
                 self._fail(_NoAnswer("the endpoint closed the connection without answering"))
             else:
@@ -354,11 +362,15 @@ class _Connection(asyncio.Protocol):
             self._start_answer()
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self._headers_done:
+            return  # a chunked answer's trailer: not a header (it may not overwrite one)
         self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
         self._headers_done = True
-        self._framed = "content-length" in self._headers or "transfer-encoding" in self._headers
+        self._framed = "content-length" in self._headers or _is_chunked(
+            self._headers.get("transfer-encoding")
+        )
 
     def on_body(self, body: bytes) -> None:
         room = self._limit - len(self._body)
@@ -401,6 +413,8 @@ class HttpClient:
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._open: set[_Connection] = set()
         self._addresses: dict[tuple[str, int], tuple[float, list[str]]] = {}
+        #: Lookups under way, one per (host, port) (``_lookup``).
+        self._lookups: dict[tuple[str, int], asyncio.Future[list[str]]] = {}
         self._next_sweep = 0.0
 
     @classmethod
@@ -411,6 +425,8 @@ class HttpClient:
         """Close every connection, idle or busy."""
         for connection in list(self._open):
             connection.close()
+        for lookup in list(self._lookups.values()):
+            lookup.cancel()
         self._idle.clear()
         self._addresses.clear()
         await asyncio.sleep(0)  # let the transports report connection_lost
@@ -507,21 +523,29 @@ class HttpClient:
     # -- new connections
 
     async def _connect(self, target: Target, deadline: float) -> _Connection:
+        """A connection to the first of the target's addresses that takes one. Each address
+        has an equal share of the time left (the last one all of it), so one that never
+        answers (a black hole) leaves the others time to be tried."""
         loop = asyncio.get_running_loop()
         async with asyncio.timeout_at(deadline):
             addresses = await self._resolve(target)
             errors: list[str] = []
-            for address in addresses:
+            for index, address in enumerate(addresses):
+                share = (deadline - loop.time()) / (len(addresses) - index)
                 try:
-                    _, protocol = await loop.create_connection(
-                        lambda: _Connection(loop, self._forget),
-                        address,
-                        target.port,
-                        ssl=self._tls_context() if target.tls else None,
-                        server_hostname=target.host if target.tls else None,
-                    )
+                    async with asyncio.timeout(share if index < len(addresses) - 1 else None):
+                        _, protocol = await loop.create_connection(
+                            lambda: _Connection(loop, self._forget),
+                            address,
+                            target.port,
+                            ssl=self._tls_context() if target.tls else None,
+                            server_hostname=target.host if target.tls else None,
+                        )
                 except OSError as exc:
                     errors.append(f"{address}: {exc}")
+                    continue
+                except TimeoutError:
+                    errors.append(f"{address}: no connection within its {share:.1f} s share")
                     continue
                 self._open.add(protocol)
                 return protocol
@@ -537,20 +561,46 @@ class HttpClient:
         if is_ip_address(target.host):
             addresses = [target.host]  # check_url has judged it
         else:
-            try:
-                addresses = await urlguard.resolve(
-                    target.host, target.port, allow_private=self.allow_private
-                )
-            except exceptions.EndpointConnectError as exc:
-                exc.kind = DNS
-                raise
-        self._addresses[key] = (now + DNS_CACHE_TTL, addresses)
+            addresses = await asyncio.shield(self._lookup(key))
+        self._addresses[key] = (asyncio.get_running_loop().time() + DNS_CACHE_TTL, addresses)
         return addresses
+
+    def _lookup(self, key: tuple[str, int]) -> asyncio.Future[list[str]]:
+        """The one lookup of ``key`` under way, started if there is none: requests to one host
+        share it, and it is never cancelled by their deadlines (a lookup holds a resolver
+        thread until the system resolver gives up; one at a time per host, not one per
+        request)."""
+        lookup = self._lookups.get(key)
+        if lookup is None:
+            lookup = asyncio.ensure_future(self._resolve_name(*key))
+            self._lookups[key] = lookup
+            lookup.add_done_callback(lambda done: self._lookup_done(key, done))
+        return lookup
+
+    def _lookup_done(self, key: tuple[str, int], lookup: asyncio.Future[list[str]]) -> None:
+        self._lookups.pop(key, None)
+        if not lookup.cancelled():
+            lookup.exception()  # retrieved: requests that gave up on it no longer ask
+
+    async def _resolve_name(self, host: str, port: int) -> list[str]:
+        try:
+            return await urlguard.resolve(host, port, allow_private=self.allow_private)
+        except exceptions.EndpointConnectError as exc:
+            exc.kind = DNS
+            raise
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._ssl_context is None:
             self._ssl_context = ssl.create_default_context()
         return self._ssl_context
+
+
+def _is_chunked(transfer_encoding: str | None) -> bool:
+    """Whether an answer's last transfer coding is ``chunked`` (RFC 9112 §6.3): otherwise,
+    ``identity`` say, its body runs to the close."""
+    if transfer_encoding is None:
+        return False
+    return transfer_encoding.rpartition(",")[2].strip().lower() == "chunked"
 
 
 def is_ip_address(host: str) -> bool:

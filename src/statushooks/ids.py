@@ -57,12 +57,16 @@ os.register_at_fork(after_in_child=_forget_pool)
 def ksuid(now: float | None = None) -> str:
     """A new KSUID: 4 bytes of seconds since the KSUID epoch, 3 of the microsecond within it,
     13 random bytes, base62."""
+    return _ksuid(now, _random_bytes())
+
+
+def _ksuid(now: float | None, payload: bytes) -> str:
     if now is None:
         now = time.time()
     seconds = int(now)
     micros = min(int((now - seconds) * 1_000_000), 999_999)
     head = (((seconds - KSUID_EPOCH) << 24) | micros).to_bytes(7, "big")
-    number = int.from_bytes(head + _random_bytes(), "big")
+    number = int.from_bytes(head + payload, "big")
     # Three 9-digit chunks (2**160 < 62**27): the digit loops then run on small ints.
     high, rest = divmod(number, _CHUNK * _CHUNK)
     middle, low = divmod(rest, _CHUNK)
@@ -85,6 +89,12 @@ def _chunk(number: int) -> str:
 def new_id(prefix: str, now: float | None = None) -> str:
     """``prefix_`` + a KSUID, e.g. ``new_id("evt")`` → ``evt_2z020YIp98J0ow5egHEVQJQd2Sx``."""
     return f"{prefix}_{ksuid(now)}"
+
+
+def first_id(prefix: str, at: float) -> str:
+    """The smallest id of ``prefix`` made at unix time ``at``: every id made earlier sorts
+    before it, every id made at or after it does not (``id < first_id(...)``: made before)."""
+    return f"{prefix}_{_ksuid(at, bytes(RANDOM_BYTES))}"
 
 
 def has_prefix(value: str, prefix: str) -> bool:

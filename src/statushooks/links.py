@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 CODE_BYTES = 6
+MAX_USER_AGENT = 512  # characters of a click's User-Agent kept in its status history
 URL_PATTERN = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]")
 
 
@@ -17,6 +18,11 @@ class TrackedLink:
 
     code: str
     url: str
+
+
+def stored_user_agent(user_agent: str | None) -> str | None:
+    """A click's ``User-Agent`` as it is kept: its first ``MAX_USER_AGENT`` characters."""
+    return None if user_agent is None else user_agent[:MAX_USER_AGENT]
 
 
 def new_code() -> str:

@@ -15,8 +15,9 @@ status          meaning                                                  rank
 
 Transitions are monotonic: a report whose rank is not above the current one changes nothing
 and emits nothing (late or duplicate). The three rank-2 outcomes are final: the first one
-reported wins. ``clicked`` may follow ``submitted``, ``sent``, ``delivered`` or another
-``clicked`` (each click is its own change), never ``undelivered`` or ``failed``.
+reported wins. ``clicked`` may follow ``submitted``, ``sent`` or ``delivered``, never
+``undelivered`` or ``failed``; only a message's first click is a change (a later click changes
+nothing and emits nothing), so every ``clicked`` event a receiver gets is a first click.
 """
 
 from __future__ import annotations
@@ -180,7 +181,7 @@ def check_status_allowed(channel: Channel, status: MessageStatus) -> None:
 def is_advance(current: MessageStatus, reported: MessageStatus) -> bool:
     """Whether ``reported`` moves a message at ``current`` forward."""
     if reported is MessageStatus.CLICKED:
-        return current not in FAILURE_STATUSES
+        return current not in FAILURE_STATUSES and current is not MessageStatus.CLICKED
     return RANK[reported] > RANK[current]
 
 

@@ -143,12 +143,14 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
 
 
 def _seconds_until_http_date(text: str, now: datetime) -> float | None:
+    """Seconds until an HTTP-date; None if it is malformed or out of range (an offset of 20
+    digits overflows the C int ``email.utils`` builds it with)."""
     try:
         when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=UTC)
+        return max(0.0, (when - now).total_seconds())
+    except (TypeError, ValueError, OverflowError):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())

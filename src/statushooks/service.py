@@ -15,7 +15,17 @@ from typing import Any, TypeVar
 
 import orjson
 
-from statushooks import accounts, exceptions, ids, links, messages, sms, tracing, urlguard
+from statushooks import (
+    accounts,
+    deliveries,
+    exceptions,
+    ids,
+    links,
+    messages,
+    sms,
+    tracing,
+    urlguard,
+)
 from statushooks.config import Settings
 from statushooks.deliveries import Delivery, Event
 from statushooks.endpoints import (
@@ -403,12 +413,21 @@ class Service:
         return await self._report(account_id, [(report, None) for report in reports], idempotency)
 
     async def record_click(self, code: str, *, user_agent: str | None) -> str:
-        """Record a click on a tracked link; the original URL to redirect to."""
+        """Record a click on a tracked link; the original URL to redirect to.
+
+        Only a message's first click is recorded (a ``clicked`` status, its events and their
+        deliveries): a later click on any of its links is answered from a read and writes
+        nothing. The user agent is kept to its first ``links.MAX_USER_AGENT`` characters.
+        """
+        target, clicked = await self.store.read(lambda tx: tx.link_target(code))
+        if clicked:
+            return target
 
         def work(tx: Transaction) -> str:
             account_id, message_id, url = tx.get_link(code)
             report = StatusReport(message_id=message_id, status=MessageStatus.CLICKED)
-            detail = {"user_agent": user_agent, "url": url}
+            agent = links.stored_user_agent(user_agent)
+            detail = {"user_agent": agent and deliveries.storable_text(agent), "url": url}
             (item,) = self._apply(tx, account_id, [(report, detail)])
             item.unwrap()
             return url

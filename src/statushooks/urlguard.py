@@ -5,7 +5,9 @@ Two layers:
 * ``check_url`` when an endpoint is saved: scheme, userinfo, and hosts that are refused without
   looking them up — ``localhost``, cloud metadata names, and literal IP addresses in every
   spelling a resolver accepts (``2130706433``, ``0x7f000001``, ``0177.0.0.1``, ``127.1``,
-  ``[::ffff:127.0.0.1]``, NAT64, 6to4, Teredo, zone ids, full-width digits, …).
+  ``[::ffff:127.0.0.1]``, NAT64, 6to4, Teredo, zone ids, …). Names are IDNA2008 (UTS 46):
+  a name that mapping would change (full-width digits, a zero-width space) is refused, and
+  port 0, IPvFuture (``[v1.fe]``) and junk after a bracketed address (``[::1]x``) are too.
 * ``resolve`` on every connection: every address the name resolves to must be allowed, and the
   HTTP client connects to exactly those (pinned), so DNS rebinding cannot slip one in later.
 
@@ -22,6 +24,8 @@ import re
 import socket
 import urllib.parse
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+
+import idna
 
 from statushooks import exceptions
 
@@ -166,7 +170,20 @@ def url_refusal(url: str, *, allow_private: bool) -> str | None:
         return "credentials in the URL (user@host) are not allowed"
     if not parts.hostname:
         return "the URL has no host"
+    if parts.port == 0:
+        return "port 0 is not a port a receiver listens on"
+    if not _bracketed_host_is_whole(parts.netloc):
+        return "the host in brackets must be an IPv6 address, alone before the port"
     return host_refusal(parts.hostname, allow_private=allow_private)
+
+
+def _bracketed_host_is_whole(netloc: str) -> bool:
+    """Whether a host in brackets is an IPv6 address (not IPvFuture, ``[v1.fe]``) followed by
+    nothing but ``:port`` (``[::1]x`` is refused: ``urlsplit`` drops the ``x``)."""
+    if not netloc.startswith("["):
+        return True
+    inside, bracket, after = netloc[1:].partition("]")
+    return bool(bracket) and ":" in inside and (not after or after.startswith(":"))
 
 
 def host_refusal(host: str, *, allow_private: bool) -> str | None:
@@ -194,13 +211,31 @@ def _ipv6_literal_refusal(host: str, *, allow_private: bool) -> str | None:
     return address_refusal(ip, allow_private=allow_private)
 
 
+def ascii_host(host: str) -> str:
+    """A host name as it is looked up and sent: IDNA2008 A-labels (``faß.de`` is
+    ``xn--fa-hia.de``, as browsers send it; IDNA2003 made it ``fass.de``).
+
+    Raises:
+        ValueError: the name is not valid IDNA2008, or UTS 46 mapping would change it other
+            than by case (a zero-width space dropped, full-width digits or ``ⓛ`` folded):
+            what the user sees is then not the host that would be called.
+    """
+    if host.isascii():
+        return host
+    try:
+        mapped = idna.uts46_remap(host, std3_rules=False, transitional=False)
+        if mapped != host.lower():
+            raise ValueError(f"the host {host!r} changes under IDNA mapping (to {mapped!r})")
+        return idna.encode(mapped).decode("ascii")
+    except idna.IDNAError as exc:
+        raise ValueError(f"the host {host!r} is not a valid IDNA2008 name: {exc}") from exc
+
+
 def _normalize_name(host: str) -> str:
-    """Lowercase ASCII without a trailing dot; Unicode look-alikes are folded (IDNA, NFKC)."""
+    """Lowercase ASCII (IDNA2008 A-labels: ``ascii_host``) without a trailing dot."""
     if "%" in host:
         raise ValueError("percent-encoded host")
-    if not host.isascii():
-        host = host.encode("idna").decode("ascii")
-    name = host.lower().removesuffix(".")
+    name = ascii_host(host).lower().removesuffix(".")
     if not name:
         raise ValueError("empty host")
     return name

@@ -209,6 +209,23 @@ async def test_bad_idempotency_key(account: Account) -> None:
     [
         ("POST", "/v1/sms", b'{"to": "+447810000001", "from": "A\\u0000", "text": "x"}'),
         ("POST", "/v1/endpoints", b'{"url": "http://127.0.0.1:9/", "metadata": {"n": NaN}}'),
+        ("POST", "/v1/endpoints", b'{"url": "http://127.0.0.1:9/", "metadata": {"s": "\\ud800"}}'),
+        ("POST", "/v1/endpoints", b'{"url": "http://127.0.0.1:9/", "metadata": {"\\udfff": 1}}'),
+        (
+            "POST",
+            "/v1/endpoints",
+            b'{"url": "http://127.0.0.1:9/", "metadata": {"n": [123456789012345678901234567890]}}',
+        ),
+        ("POST", "/v1/endpoints", b'{"url": "http://127.0.0.1:9/", "description": "\\ud800"}'),
+        (
+            "POST",
+            "/v1/endpoints",
+            b'{"url": "http://127.0.0.1:9/", "metadata": {"deep": '
+            + b"[" * 100_000
+            + b"]" * 100_000
+            + b"}}",
+        ),
+        ("POST", "/v1/sms", b'{"to": "+447810000001", "from": "A", "text": "x\\udc00y"}'),
         (
             "POST",
             "/v1/sms",
@@ -225,9 +242,12 @@ async def test_bad_idempotency_key(account: Account) -> None:
 async def test_hostile_input_is_refused(
     account: Account, method: str, path: str, content: bytes | None
 ) -> None:
-    """NUL characters, NaN, out-of-range times and windows answer 4xx, never 5xx."""
+    """NUL characters, lone surrogates, NaN, integers past 64 bits, out-of-range times and
+    windows answer 4xx, never 5xx (503 means the database is down)."""
     headers = {"Content-Type": "application/json"} if content else {}
     response = await account.client.request(method, path, content=content, headers=headers)
     assert 400 <= response.status_code < 500, response.text
+    if content and (b"\\ud" in content or b"1234567890" * 3 in content):  # does not validate
+        assert response.status_code == 422, response.text
     assert response.headers["content-type"] == PROBLEM
     await _assert_nothing_stored(account)

@@ -56,6 +56,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int) -
         ("endpoints", "test"),
         ("recover",),
         ("listen",),
+        ("prune",),
     ],
 )
 def test_help_everywhere(args: tuple[str, ...]) -> None:
@@ -89,6 +90,7 @@ def test_python_dash_m() -> None:
         (("endpoints", "list"), 2),
         (("endpoints", "list", "--api-key", "k", "--api-url", "http://127.0.0.1:1"), 1),
         (("migrate", "--db", "mysql://x/y"), 1),
+        (("prune", "--db", "x.db", "--older-than", "soon"), 1),
     ],
 )
 def test_errors_are_one_line(args: tuple[str, ...], code: int) -> None:
@@ -124,6 +126,45 @@ def test_migrate_and_accounts_create(tmp_path: Path) -> None:
     plain = cli("accounts", "create", "Other", "--db", db)
     assert "sk_" in plain.stdout
     assert "shown only once" in plain.stderr
+
+
+async def test_prune_deletes_old_rows(tmp_path: Path) -> None:
+    """prune deletes what is older than the period and says how much of each kind."""
+    from datetime import UTC, datetime, timedelta
+
+    import sqlalchemy as sa
+
+    from statushooks import ids
+    from statushooks.storage import tables
+    from statushooks.storage.sql import Store
+
+    db = tmp_path / "prune.db"
+    store = await Store.open(f"sqlite:///{db}")
+    try:
+        for age in (timedelta(days=3), timedelta(hours=1)):
+            started = datetime.now(UTC) - age
+            row = {
+                "id": ids.new_id("att", started.timestamp()),
+                "delivery_id": "dlv_x",
+                "endpoint_id": "ep_x",
+                "number": 1,
+                "started_at": started,
+                "duration_ms": 1.0,
+                "request_headers": {},
+                "response_body": "",
+            }
+            await store.write(
+                lambda tx, row=row: tx.conn.execute(sa.insert(tables.attempts), [row])
+            )
+    finally:
+        await store.close()
+    result = await _run("prune", "--db", str(db), "--older-than", "1d")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        "pruned (older than 1d): 1 attempts, 0 deliveries, 0 events, 0 messages, 0 idempotency keys"
+    )
+    default = await _run("prune", "--db", str(db))
+    assert default.returncode == 0 and "older than 30d): 0 attempts" in default.stdout
 
 
 async def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

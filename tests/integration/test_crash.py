@@ -7,11 +7,13 @@ import contextlib
 import os
 import signal
 import sys
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from statushooks import service, testing
 from statushooks.deliveries import Delivery, DeliveryState
@@ -20,6 +22,9 @@ from statushooks.storage.sql import Store
 
 PHONE = "+14155552671"
 EXIT_WITHIN = 15.0  # seconds a worker process gets to exit
+#: Seconds after a restarted worker registers within which a dead worker's leased deliveries
+#: go out again (issue 24: the endpoint back to full rate within 5 s).
+RECOVERY = 5.0
 WORKER_ENV = {
     "STATUSHOOKS_ALLOW_PRIVATE_URLS": "1",
     "STATUSHOOKS_RETRY_SCHEDULE": "0s,200ms,200ms,200ms,200ms",
@@ -114,6 +119,51 @@ async def test_sigkill_then_restart_delivers_everything(svc, store, database_url
     for delivery in found:
         assert (f"/{endpoint_paths[delivery.endpoint_id]}", delivery.event_id) in received
     assert len(found) == 40 and len(requests) >= 40
+
+
+async def worker_ids(store: Store) -> list[str]:
+    query = sa.text("SELECT id FROM workers ORDER BY id")
+    found: list[str] = await store.read(lambda tx: list(tx.conn.execute(query).scalars()))
+    return found
+
+
+async def test_a_restart_after_sigkill_takes_the_dead_workers_leases_and_share_at_once(
+    svc, store, database_url, tmp_path
+):
+    """kill -9, then a restart: the restarted worker sees at its first claim that the dead
+    one's process is gone. It serves the endpoint's whole cap at once (the dead worker's row
+    is gone when its own appears) and sends the deliveries the dead one had leased within
+    RECOVERY seconds, not at their 30 s lease expiry."""
+    log = tmp_path / "worker.log"
+    slow_leases = {"STATUSHOOKS_LEASE_SECONDS": "30", "STATUSHOOKS_DELIVERY_TIMEOUT": "5"}
+    async with testing.WebhookSink() as sink:
+        sink.set_mode("/ep0", testing.Mode(delay=0.5))
+        account_id = await setup_load(svc, sink, endpoints=1, messages=24, cap=4)
+        async with worker(database_url, log, **slow_leases) as first:
+            await sink.wait_for(4, timeout=20.0)
+            first.send_signal(signal.SIGKILL)
+            assert await exit_code(first) == -signal.SIGKILL
+        stranded = [
+            d for d in await deliveries(store, account_id) if d.state is DeliveryState.LEASED
+        ]
+        assert stranded
+        [dead] = {d.lease_owner for d in stranded}
+        assert await worker_ids(store) == [dead]
+        async with worker(database_url, log, **slow_leases) as second:
+
+            async def registered() -> bool:
+                return await worker_ids(store) != [dead]
+
+            await testing.wait_until(registered, timeout=20.0)
+            ready = time.monotonic()
+            assert dead not in await worker_ids(store)  # gone as the new one came
+            await wait_all_succeeded(store, account_id, timeout=25.0)
+            second.send_signal(signal.SIGTERM)
+            assert await exit_code(second) == 0, log.read_text()
+        requests = list(sink.requests)
+    for delivery in stranded:
+        again = [r.received_at for r in requests if r.webhook_id == delivery.event_id]
+        assert max(again) - ready < RECOVERY, (delivery.id, max(again) - ready)
 
 
 async def endpoints_of(svc: service.Service, account_id: str):

@@ -796,3 +796,30 @@ async def wait_succeeded(store: Store, account_id: str, count: int) -> None:
         return bool(found == count)
 
     await testing.wait_until(succeeded, timeout=10.0)
+
+
+async def test_a_worker_busy_with_slow_requests_keeps_its_heartbeat(
+    svc, store, settings, sink, account_id, monkeypatch
+):
+    """A worker whose every slot waits on a slow endpoint claims nothing, yet renews its row
+    every RENEW_INTERVAL: another worker does not take it for dead (which would release its
+    lease and send the delivery twice)."""
+    monkeypatch.setattr(queue, "RENEW_INTERVAL", timedelta(seconds=0.2))
+    monkeypatch.setattr(queue, "WORKER_TTL", timedelta(seconds=1))
+    await endpoint(svc, account_id, sink.url("/slow"))
+    sink.set_mode("/slow", testing.Mode(delay=3.0))
+    await submit(svc, account_id)
+    busy = tuned(settings, dispatch_concurrency=1, delivery_timeout=5.0, lease_seconds=30.0)
+    async with dispatching(store, busy) as worker:
+
+        async def leased() -> bool:
+            return [d.state for d in await deliveries(store, account_id)] == [DeliveryState.LEASED]
+
+        await testing.wait_until(leased, timeout=5.0)
+        await asyncio.sleep(2.0)  # twice WORKER_TTL with every slot busy
+        other = queue.Queue(store, worker_id="other", lease_seconds=30.0, auto_disable_after=60.0)
+        membership = await other.renew(now=datetime.now(UTC))
+        assert membership.workers == 2
+        [still] = await deliveries(store, account_id)
+        assert still.state is DeliveryState.LEASED and still.lease_owner == worker.worker_id
+        await other.leave()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
+import struct
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -169,6 +171,45 @@ async def test_a_body_delimited_by_the_close_is_read_whole(client):
     async with scripted(answering(b"HTTP/1.0 200 OK\r\n\r\nuntil the end", keep=False)) as server:
         response = await client.post(server.url(), body=BODY, headers={})
     assert response.status == 200 and response.body == b"until the end"
+
+
+async def test_a_close_delimited_body_with_transfer_encoding_identity_is_read_whole(client):
+    """``Transfer-Encoding: identity`` (no chunked coding) frames nothing: the body runs to
+    the close, like one with no framing header at all (it was reported as a broken answer)."""
+    raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n\r\nuntil the end"
+    async with scripted(answering(raw, keep=False)) as server:
+        response = await client.post(server.url(), body=BODY, headers={})
+    assert response.status == 200 and response.body == b"until the end"
+
+
+async def test_trailers_do_not_overwrite_headers(client):
+    """A chunked answer's trailers are not headers: a trailer ``Retry-After`` is ignored."""
+    raw = (
+        b"HTTP/1.1 429 Too Many\r\nRetry-After: 7\r\nTransfer-Encoding: chunked\r\n"
+        b"Trailer: Retry-After\r\n\r\n2\r\nhi\r\n0\r\nRetry-After: 99999\r\nX-Late: 1\r\n\r\n"
+    )
+    async with scripted(answering(raw)) as server:
+        response = await client.post(server.url(), body=BODY, headers={})
+    assert response.status == 429 and response.body == b"hi"
+    assert response.headers["retry-after"] == "7" and "x-late" not in response.headers
+
+
+async def test_a_close_delimited_body_cut_by_a_reset_is_a_connect_error(client):
+    """A body delimited by the close is complete only when the close is orderly (EOF): a reset
+    (RST) cuts it, and the answer is not taken as whole."""
+
+    async def reset(_request: Request, writer: Writer) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\n\r\npart of")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()  # SO_LINGER 0: the close is a reset
+        return False
+
+    async with scripted(reset) as server:
+        with pytest.raises(exceptions.EndpointConnectError, match="middle of its answer"):
+            await client.post(server.url(), body=BODY, headers={})
 
 
 async def test_headers_are_lower_case_and_the_last_repeat_wins(client):
@@ -421,6 +462,77 @@ async def test_a_name_that_does_not_resolve_is_a_dns_error(client, monkeypatch):
     assert caught.value.kind == "dns"
 
 
+async def test_one_lookup_per_host_at_a_time_even_past_the_deadline(monkeypatch):
+    """Concurrent requests to one host share one lookup; a lookup that never answers fails
+    its requests at their deadline, and later requests wait on it instead of starting
+    another (each would hold a resolver thread: libuv has 4)."""
+    lookups: list[str] = []
+    never = asyncio.Event()
+
+    async def black_hole(host: str, _port: int) -> list[str]:
+        lookups.append(host)
+        await never.wait()
+        return []
+
+    monkeypatch.setattr(urlguard, "_lookup", black_hole)
+    async with http.HttpClient(timeout=0.3, allow_private=True) as client:
+        posts = [client.post("http://hooks.example.com/", body=BODY, headers={}) for _ in range(5)]
+        results = await asyncio.gather(*posts, return_exceptions=True)
+        assert all(isinstance(r, exceptions.DeliveryTimeoutError) for r in results), results
+        with pytest.raises(exceptions.DeliveryTimeoutError):
+            await client.post("http://hooks.example.com/", body=BODY, headers={})
+        assert lookups == ["hooks.example.com"]
+        never.set()  # the lookup ends (empty): the next request looks up afresh
+        await asyncio.sleep(0.01)
+        with pytest.raises(exceptions.EndpointConnectError):
+            await client.post("http://hooks.example.com/", body=BODY, headers={})
+    assert lookups == ["hooks.example.com"] * 2
+
+
+@contextlib.contextmanager
+def black_holed(address: str, port: int) -> Iterator[None]:
+    """``address:port`` drops every new connection's SYN: a listener whose accept queue is
+    full (and never accepted from), so a connect there hangs."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    fillers: list[socket.socket] = []
+    try:
+        listener.bind((address, port))
+        listener.listen(0)
+        for _ in range(8):  # bounded: the queue is full after one or two
+            filler = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            filler.settimeout(0.2)
+            fillers.append(filler)
+            try:
+                filler.connect((address, port))
+            except TimeoutError:
+                break
+        else:
+            pytest.skip("the accept queue never filled: no black hole on this host")
+        yield
+    finally:
+        for sock in (*fillers, listener):
+            sock.close()
+
+
+async def test_a_black_holed_first_address_leaves_the_next_its_share(monkeypatch):
+    """A name's addresses are tried in turn, each with its share of the time left: a first
+    address that never answers does not eat the whole deadline."""
+    async with scripted(answering(NO_CONTENT)) as server:
+
+        async def two_addresses(_host: str, _port: int) -> list[str]:
+            return ["127.0.0.2", "127.0.0.1"]
+
+        monkeypatch.setattr(urlguard, "_lookup", two_addresses)
+        with black_holed("127.0.0.2", server.port):
+            async with http.HttpClient(timeout=2.0, allow_private=True) as client:
+                started = asyncio.get_running_loop().time()
+                url = f"http://hooks.example.com:{server.port}/"
+                response = await client.post(url, body=BODY, headers={})
+                elapsed = asyncio.get_running_loop().time() - started
+    assert response.status == 204
+    assert 0.5 < elapsed < 1.9  # the first address had its half, the second answered
+
+
 @pytest.mark.parametrize(
     "url", ["http://127.0.0.1:9/hook", "http://localhost:9/hook", "http://2130706433/hook"]
 )
@@ -437,6 +549,7 @@ def test_targets_are_parsed_once_into_origin_host_header_and_path():
     ipv6 = http.parse_target("http://[::1]:8080")
     assert (ipv6.host, ipv6.host_header, ipv6.path) == ("::1", "[::1]:8080", "/")
     assert http.parse_target("http://bücher.example/").host == "xn--bcher-kva.example"
+    assert http.parse_target("http://faß.de/hook").host == "xn--fa-hia.de"
     assert http.parse_target("http://example.com:0/").port == 0  # not the default port
 
 
@@ -484,6 +597,9 @@ ON_UVLOOP = [
     test_request_carries_its_headers_and_body,
     test_a_body_larger_than_the_socket_takes_at_once_arrives_whole,
     test_a_body_delimited_by_the_close_is_read_whole,
+    test_a_close_delimited_body_with_transfer_encoding_identity_is_read_whole,
+    test_trailers_do_not_overwrite_headers,
+    test_a_close_delimited_body_cut_by_a_reset_is_a_connect_error,
     test_a_head_of_exactly_the_cap_is_read,
     test_connections_are_reused,
     test_a_pooled_connection_closed_unanswered_is_retried_once_fresh,

@@ -304,6 +304,49 @@ async def test_a_leaving_worker_gives_its_share_back(svc, store, account_id):
     assert a.held == {ep: 4}
 
 
+async def test_a_dead_workers_leases_and_share_are_taken_back_at_once(svc, store, account_id):
+    """A worker found dead (its process gone: ``is_gone``) loses its row, its share and its
+    leases at the next renewal of a live worker, long before its leases would expire; a live
+    one keeps them, and a worker never takes itself for dead."""
+    ep = await endpoint_id(svc, account_id, max_in_flight=4)
+    for _ in range(6):
+        await submit(svc, account_id)
+    dead: set[str] = set()
+    a, b = await live_queues(store, "a", "b")
+    b.is_gone = dead.__contains__
+    held = await a.claim(limit=10, now=now())
+    assert len(held) == 2  # a's share of 4
+    await b.renew(now=now())
+    assert b.membership.workers == 2  # a is alive: nothing taken
+    assert len(await b.claim(limit=10, now=now())) == 2
+    dead.update({"a", "b"})  # b is not gone to itself
+    await b.renew(now=now())
+    assert b.membership == queue.Membership(workers=1, rank=0)
+    retaken = await b.claim(limit=10, now=now())
+    # Its share is now the whole cap: 2 more, a's 2 (the oldest, released) first.
+    assert {c.delivery.id for c in retaken} == {c.delivery.id for c in held}
+    assert b.held == {ep: 4}
+    stale = await a.complete([completion(c) for c in held], now=now())
+    assert set(stale.stale) == {c.delivery.id for c in held}  # fenced: b holds them now
+
+
+async def test_an_expired_workers_leases_are_released(svc, store, account_id):
+    """A worker whose row expired (no heartbeat for WORKER_TTL) is dead: the next renewal of a
+    live worker releases its leases, which had a long while to run."""
+    await endpoint_id(svc, account_id, max_in_flight=4)
+    for _ in range(4):
+        await submit(svc, account_id)
+    a, b = await live_queues(store, "a", "b")
+    held = await a.claim(limit=10, now=now())
+    assert len(held) == 2
+    later = now() + queue.WORKER_TTL + timedelta(seconds=1)
+    assert held[0].delivery.lease_expires_at is not None
+    assert held[0].delivery.lease_expires_at > later  # the lease alone would hold them
+    await b.renew(now=later)
+    assert b.membership.workers == 1
+    assert len(await b.claim(limit=10, now=later)) == 4
+
+
 def test_shares_add_up_to_the_cap():
     for cap in (1, 2, 3, 10, 17):
         for workers in (1, 2, 3, 5):
@@ -727,7 +770,7 @@ async def test_the_queue_runs_no_statement_through_jit(store):
 
     def plans(conn: sa.Connection) -> list[dict[str, Any]]:
         return [
-            explain(conn, queue._FORGET_WORKERS.postgresql, stamp),
+            explain(conn, queue._OTHER_WORKERS.postgresql, f"{stamp}, 'w'"),
             explain(conn, queue._RENEW_WORKER.postgresql, f"'w', {stamp}, {stamp}"),
             explain(conn, queue._LIVE_WORKERS.postgresql, ""),
         ]
@@ -827,3 +870,41 @@ async def test_a_ring_within_one_window_is_served_in_turn(svc, store, account_id
     assert len(first) == queue.MAX_ENDPOINTS_PER_CLAIM and len(second) == 50
     assert sorted(first | second) == endpoints
     assert q.ring.small
+
+
+async def test_metrics_count_the_attempts_of_their_window_only(store, monkeypatch):
+    """/metrics counts the attempts started in the last METRICS_WINDOW seconds, at most the
+    METRICS_SAMPLE newest: older ones, however many, are not read."""
+    monkeypatch.setattr(stats, "METRICS_SAMPLE", 3)
+    at = now()
+
+    def attempt(age: float, status: int | None, error_kind: str | None) -> dict[str, Any]:
+        started = at - timedelta(seconds=age)
+        return {
+            "id": ids.new_id("att", started.timestamp()),
+            "delivery_id": "dlv_x",
+            "endpoint_id": "ep_x",
+            "number": 1,
+            "started_at": started,
+            "duration_ms": 250.0,
+            "request_headers": {},
+            "response_status": status,
+            "response_body": "",
+            "error_kind": error_kind,
+            "error_message": None,
+        }
+
+    old = [attempt(stats.METRICS_WINDOW + 60, 200, None) for _ in range(5)]
+    recent = [attempt(5, 200, None), attempt(4, None, "timeout")]
+
+    def insert(tx: Transaction) -> None:
+        tx.conn.execute(sa.insert(t.attempts), old + recent)
+
+    await store.write(insert)
+    counted = await store.read(lambda tx: stats.metrics(tx, now=at))
+    assert counted.attempts_by_outcome == {"success": 1, "timeout": 1}
+    assert dict(counted.latency_quantiles)[0.5] == 0.25
+    newest = [attempt(1, 500, "status") for _ in range(3)]
+    await store.write(lambda tx: tx.conn.execute(sa.insert(t.attempts), newest))
+    counted = await store.read(lambda tx: stats.metrics(tx, now=at))
+    assert counted.attempts_by_outcome == {"status": 3}

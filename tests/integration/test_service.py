@@ -163,6 +163,31 @@ async def test_tracked_link_click(svc: Service) -> None:
     assert orjson.loads(events[-1].payload)["data"]["status"] == "clicked"
 
 
+async def test_only_a_first_click_is_recorded(svc: Service) -> None:
+    """A second click on any link of a message redirects but records nothing: one clicked
+    status, one clicked event, and the user agent kept to its first 512 characters."""
+    account_id, _ = await account_with_endpoint(svc)
+    message = await svc.submit_sms(
+        account_id,
+        to="+447810000001",
+        sender="N",
+        text="See https://example.com/a and https://example.com/b",
+        track_links=True,
+    )
+    assert message.text is not None
+    first, second = (part.split()[0] for part in message.text.split("/l/")[1:])
+    huge = "M" * (1024 * 1024)
+    assert await svc.record_click(first, user_agent=huge) == "https://example.com/a"
+    for code in (first, second, first):
+        await svc.record_click(code, user_agent="again")
+    assert await svc.record_click(second, user_agent=None) == "https://example.com/b"
+    _, history, events = await svc.get_message(account_id, message.id)
+    assert [h.status for h in history].count(MessageStatus.CLICKED) == 1
+    assert history[-1].detail == {"user_agent": "M" * 512, "url": "https://example.com/a"}
+    statuses = [orjson.loads(e.payload)["data"]["status"] for e in events]
+    assert statuses == ["submitted", "clicked"]
+
+
 async def test_rotate_secret_keeps_old_one_for_a_day(svc: Service) -> None:
     """Rotation puts a new secret first and lets the old one sign for 24 hours."""
     account_id, endpoint_id = await account_with_endpoint(svc)

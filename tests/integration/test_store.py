@@ -236,6 +236,35 @@ async def test_sqlite_connections_checkpoint_late_and_the_writer_caches_more(
         await store.close()
 
 
+async def test_sqlite_commits_are_durable_unless_the_url_opts_out(tmp_path: Path) -> None:
+    """Every SQLite connection (writer, readers, migrations) syncs at each commit
+    (``synchronous=FULL``: an answered write survives a power loss); ``?synchronous=normal``
+    is the explicit opt-in to the faster mode, and an unknown mode is refused."""
+    from statushooks.storage import engine as engines
+
+    def synchronous(conn: sa.Connection) -> int:
+        return int(conn.exec_driver_sql("PRAGMA synchronous").scalar_one())
+
+    full, normal = 2, 1
+    for suffix, expected in (("", full), ("?synchronous=normal", normal)):
+        url = f"sqlite:///{tmp_path / 'durable.db'}{suffix}"
+        store = await Store.open(url)
+        try:
+            assert await store.run_write(synchronous) == expected
+            assert await store.write(lambda tx: synchronous(tx.conn)) == expected
+            assert await store.read(lambda tx: synchronous(tx.conn)) == expected
+        finally:
+            await store.close()
+        migration_engine = engines.create_engine(url)
+        try:
+            async with migration_engine.connect() as conn:
+                assert await conn.run_sync(synchronous) == expected
+        finally:
+            await migration_engine.dispose()
+    with pytest.raises(exceptions.ConfigurationError, match="synchronous"):
+        await Store.open(f"sqlite:///{tmp_path / 'durable.db'}?synchronous=off")
+
+
 async def test_an_sqlite_file_store_checkpoints_in_the_background(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

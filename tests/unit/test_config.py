@@ -67,6 +67,17 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"lease_seconds": 10, "delivery_timeout": 15}, "lease_seconds"),
         ({"environment": "production"}, "ADMIN_TOKEN"),
         ({"environment": "production", "admin_token": "changethis"}, "ADMIN_TOKEN"),
+        ({"environment": "production", "admin_token": "x"}, "ADMIN_TOKEN is too weak"),
+        ({"environment": "production", "admin_token": "s3cr3t-9f8e7d"}, "ADMIN_TOKEN is too weak"),
+        ({"environment": "production", "admin_token": "a" * 64}, "ADMIN_TOKEN is too weak"),
+        (
+            {
+                "environment": "production",
+                "admin_token": "3f9a1c0e7b5d2468ace13579",
+                "metrics_token": "m",
+            },
+            "METRICS_TOKEN is too weak",
+        ),
         ({"delivery_timeout": 0}, "delivery_timeout"),
         ({"workers": 0}, "workers"),
     ],
@@ -78,9 +89,11 @@ def test_bad_settings_are_refused(overrides: dict[str, object], message: str) ->
 
 
 def test_production_with_real_token() -> None:
-    """Outside development a real admin token is accepted."""
-    settings = config.load_settings(environment="production", admin_token="s3cr3t-9f8e7d")
-    assert settings.admin_token == "s3cr3t-9f8e7d"
+    """Outside development a real admin token is accepted; in development any token is."""
+    token = "3f9a1c0e7b5d2468ace13579bdf02468"
+    settings = config.load_settings(environment="production", admin_token=token)
+    assert settings.admin_token == token
+    assert config.load_settings(admin_token="x", metrics_token="y").admin_token == "x"
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,7 @@ def make(channel: Channel = Channel.SMS, status: MessageStatus = S.SUBMITTED) ->
         (S.FAILED, S.UNDELIVERED, False),
         (S.DELIVERED, S.CLICKED, True),
         (S.SUBMITTED, S.CLICKED, True),
-        (S.CLICKED, S.CLICKED, True),
+        (S.CLICKED, S.CLICKED, False),
         (S.CLICKED, S.DELIVERED, False),
         (S.FAILED, S.CLICKED, False),
         (S.UNDELIVERED, S.CLICKED, False),

@@ -138,7 +138,7 @@ def test_no_signature_headers():
         receiver.verify(BODY, {"content-type": "application/json"}, SECRET, now=NOW)
 
 
-@pytest.mark.parametrize("timestamp", ["soon", "1.5", "-1", "١٢٣"])
+@pytest.mark.parametrize("timestamp", ["soon", "1.5", "-1", "١٢٣", "9" * 5000, "1" * 5000])
 def test_malformed_timestamp(timestamp):
     """A non-integer webhook-timestamp is an InvalidHeadersError."""
     headers = {**standard_headers(), "webhook-timestamp": timestamp}
@@ -160,6 +160,24 @@ def test_malformed_secret_is_chained(secret):
     with pytest.raises(receiver.InvalidSecretError) as info:
         receiver.verify(BODY, standard_headers(), secret, now=NOW)
     assert isinstance(info.value.__cause__, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        ("x\ud800", standard_headers()),
+        (BODY, {**standard_headers(), "webhook-signature": "v1,\ud800"}),
+        (BODY, {**standard_headers(), "webhook-id": "\ud800"}),
+        (BODY, {"YCloud-Signature": "t=" + "9" * 5000 + ",s=abc"}),
+        (BODY, {"YCloud-Signature": "t=1750853447,s=\ud800"}),
+        ("x\udc00", ycloud_headers()),
+    ],
+)
+def test_every_failure_is_a_receiver_error(body, headers):
+    """Hostile headers and bodies fail as a ReceiverError, never as a bare ValueError (a
+    5,000-digit webhook-timestamp raised one from int())."""
+    with pytest.raises(receiver.ReceiverError):
+        receiver.verify(body, headers, SECRET, now=NOW)
 
 
 def test_verify_without_now_uses_the_clock():

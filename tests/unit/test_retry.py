@@ -194,6 +194,9 @@ def test_attempt_numbers_start_at_one():
         ("Wed Jun 25 12:00:30 2025", 30.0),
         ("Wed, 32 Jun 2025 12:00:30 GMT", None),
         ("Wed, 25 Jun 2025 12:00:30 +0000", 30.0),
+        ("Mon, 01 Jan 2020 00:00:00 +99999999999999999999", None),
+        ("Mon, 01 Jan 0001 00:00:00 +9999", None),
+        ("9" * 5000, float("9" * 5000)),
     ],
 )
 def test_parse_retry_after(value, expected):

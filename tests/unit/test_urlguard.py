@@ -18,7 +18,6 @@ REFUSED_ADDRESS_URLS = [
     "http://017700000001/",
     "http://127.1/",
     "http://127.0.0.1.:8080/",
-    "http://１２７.０.０.１/",
     "http://[::1]/",
     "http://[::ffff:127.0.0.1]/",
     "http://[::ffff:7f00:1]/",
@@ -52,7 +51,6 @@ REFUSED_ADDRESS_URLS = [
     "http://localhost/",
     "http://LOCALHOST./",
     "http://api.localhost/",
-    "http://ⓛocalhost/",
 ]
 METADATA_URLS = [
     "http://169.254.169.254/latest/meta-data/",
@@ -84,6 +82,18 @@ MALFORMED_URLS = [
     "http://08.0.0.1/",
     "http://256.256.256.256/",
     "http://%31%32%37.0.0.1/",
+    # Hosts that UTS 46 mapping changes: what is shown is not what would be called.
+    "http://１２７.０.０.１/",
+    "http://ⓛocalhost/",
+    "http://exa\u200bmple.com/hook",
+    "http://exa\u00adample.com/hook",
+    # Not IDNA2008 (a symbol; a leading combining mark).
+    "http://☃.example/",
+    "http://\u0301a.example/",
+    # Junk after a bracketed address, IPvFuture, port 0.
+    "http://[::1]x/",
+    "http://[v1.fe]/",
+    "http://example.com:0/",
 ]
 ALLOWED_URLS = [
     "https://example.com/hook",
@@ -94,6 +104,8 @@ ALLOWED_URLS = [
     "https://[2606:2800:220:1:248:1893:25c8:1946]/",
     "https://[::ffff:93.184.216.34]/",
     "https://localhost.example.com/",
+    "http://faß.de/hook",
+    "https://bücher.example/",
 ]
 
 
@@ -283,3 +295,13 @@ async def test_resolve_with_no_answer_is_a_connect_error(monkeypatch):
     fake_getaddrinfo(monkeypatch, [])
     with pytest.raises(exceptions.EndpointConnectError):
         await urlguard.resolve("empty.example", 80, allow_private=False)
+
+
+def test_host_names_are_idna2008():
+    """Hosts are sent as IDNA2008 A-labels, as browsers send them (IDNA2003 made faß.de
+    fass.de); an ASCII name is left as it is."""
+    assert urlguard.ascii_host("faß.de") == "xn--fa-hia.de"
+    assert urlguard.ascii_host("Bücher.example") == "xn--bcher-kva.example"
+    assert urlguard.ascii_host("Example.COM") == "Example.COM"
+    with pytest.raises(ValueError, match="changes under IDNA mapping"):
+        urlguard.ascii_host("exa\u200bmple.com")

@@ -82,8 +82,24 @@ async def require_admin(settings: SettingsDep, credentials: Credentials) -> None
         raise _unauthorized("this route needs the admin token")
 
 
+async def require_metrics_reader(settings: SettingsDep, credentials: Credentials) -> None:
+    """The metrics token (``STATUSHOOKS_METRICS_TOKEN``) or the admin token passes."""
+    tokens = [token for token in (settings.metrics_token, settings.admin_token) if token]
+    if not tokens:
+        raise ApiProblem(
+            "forbidden",
+            "/metrics is off: set STATUSHOOKS_METRICS_TOKEN (or STATUSHOOKS_ADMIN_TOKEN)",
+        )
+    if credentials is None:
+        raise _unauthorized("send the metrics token as 'Authorization: Bearer …'")
+    sent = credentials.credentials.encode()
+    if not any(hmac.compare_digest(sent, token.encode()) for token in tokens):
+        raise _unauthorized("/metrics needs the metrics token or the admin token")
+
+
 AccountId = Annotated[str, Depends(authenticated_account)]
 Admin = Depends(require_admin)
+MetricsReader = Depends(require_metrics_reader)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -17,7 +17,7 @@ holds every request constraint); ``document`` adds what FastAPI cannot know:
   the database                            503
   ======================================  =====================================
 
-* two bearer security schemes, ``apiKey`` (an account's) and ``adminToken``;
+* three bearer security schemes, ``apiKey`` (an account's), ``adminToken`` and ``metricsToken``;
 * the shape of every id in a path or a query, the event type names, and no ``null`` for a
   parameter left out; every other string parameter is free of NUL characters, as the body
   limit middleware requires;
@@ -79,7 +79,11 @@ TAGS: list[dict[str, str]] = [
     {"name": "event types", "description": "The event catalog: each type's schema and example."},
     {"name": "accounts", "description": "Accounts and API keys (the admin token only)."},
     {"name": "links", "description": "Tracked links: a click redirects and emits `clicked`."},
-    {"name": "health", "description": "Liveness, readiness and Prometheus metrics (no auth)."},
+    {
+        "name": "health",
+        "description": "Liveness and readiness (no auth); Prometheus metrics (the metrics token "
+        "or the admin token).",
+    },
     {
         "name": "webhooks",
         "description": "What statushooks POSTs to your endpoints. Every request is signed per "
@@ -99,14 +103,21 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
     "adminToken": {
         "type": "http",
         "scheme": "bearer",
-        "description": "The admin token (`STATUSHOOKS_ADMIN_TOKEN`); the account routes only.",
+        "description": "The admin token (`STATUSHOOKS_ADMIN_TOKEN`): the account routes, and "
+        "`/metrics`.",
+    },
+    "metricsToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The metrics token (`STATUSHOOKS_METRICS_TOKEN`): `/metrics` only.",
     },
 }
 
 ERROR_DESCRIPTIONS: dict[int, str] = {
     400: "The body is not JSON",
     401: "No credentials, or unknown ones",
-    403: "The admin API is off (no `STATUSHOOKS_ADMIN_TOKEN`)",
+    403: "The admin API is off (no `STATUSHOOKS_ADMIN_TOKEN`; for `/metrics`, nor "
+    "`STATUSHOOKS_METRICS_TOKEN`)",
     404: "No such resource in this account",
     409: "The request conflicts with the resource's state, or with a concurrent write",
     413: "The body is over 1 MiB",
@@ -328,7 +339,7 @@ def error_statuses(route: APIRoute, method: str, operation: dict[str, Any]) -> l
         statuses.add(422)
     if calls & {deps.authenticated_account, deps.get_sender}:
         statuses.add(401)
-    if deps.require_admin in calls:
+    if calls & {deps.require_admin, deps.require_metrics_reader}:
         statuses |= {401, 403}
     if any(p["in"] == "path" or p["name"].endswith("_id") for p in parameters):
         statuses.add(404)
@@ -345,6 +356,8 @@ def _complete(operation: dict[str, Any], route: APIRoute, method: str) -> None:
     calls = _calls(route.dependant)
     if deps.require_admin in calls:
         operation["security"] = [{"adminToken": []}]
+    elif deps.require_metrics_reader in calls:
+        operation["security"] = [{"adminToken": []}, {"metricsToken": []}]
     elif calls & {deps.authenticated_account, deps.get_sender}:
         operation["security"] = [{"apiKey": []}]
     for parameter in operation.get("parameters", []):

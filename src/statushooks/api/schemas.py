@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
+import orjson
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -360,9 +361,15 @@ class EndpointFields(Input):
     @classmethod
     def _small_metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
         try:
-            size = len(json.dumps(value, allow_nan=False))
+            json.dumps(value, allow_nan=False)
         except ValueError:
             raise ValueError("numbers must be finite") from None
+        try:  # the encoder the store writes JSON with: 64-bit integers, UTF-8 text
+            size = len(orjson.dumps(value))
+        except orjson.JSONEncodeError:
+            raise ValueError(
+                "integers must fit in 64 bits and text must be valid Unicode (no lone surrogates)"
+            ) from None
         if size > MAX_METADATA_BYTES:
             raise ValueError(f"at most {MAX_METADATA_BYTES} bytes of JSON")
         return value

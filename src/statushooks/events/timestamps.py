@@ -1,4 +1,5 @@
-"""RFC 3339 UTC timestamps in the two shapes the dialects use."""
+"""RFC 3339 UTC timestamps in the two shapes the dialects use: always four digits of year
+(``strftime("%Y")`` writes year 999 as ``999`` on glibc, which neither shape allows)."""
 
 from __future__ import annotations
 
@@ -23,11 +24,10 @@ def _utc(moment: datetime) -> datetime:
 @functools.lru_cache(maxsize=1024)
 def seconds(moment: datetime) -> str:
     """``2025-06-25T12:10:47Z``: UTC, whole seconds, no fraction."""
-    return _utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _utc(moment).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
 @functools.lru_cache(maxsize=1024)
 def millis(moment: datetime) -> str:
     """``2022-03-01T12:00:00.000Z``: UTC with milliseconds (truncated)."""
-    utc = _utc(moment)
-    return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
+    return _utc(moment).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"

@@ -10,6 +10,8 @@ from statushooks.receiver import _events
 from statushooks.receiver import _exceptions as errors
 
 DEFAULT_TOLERANCE = 300  # seconds, in both directions
+#: Digits a ``webhook-timestamp`` may have (unix seconds have 10 until the year 2286).
+MAX_TIMESTAMP_DIGITS = 18
 _STANDARD_HEADERS = (signing.HEADER_ID, signing.HEADER_TIMESTAMP, signing.HEADER_SIGNATURE)
 _YCLOUD_HEADER = signing.YCLOUD_HEADER_SIGNATURE.lower()
 
@@ -39,18 +41,21 @@ def verify(
     Raises:
         WebhookVerificationError: one of its subclasses says why.
     """
-    raw = body.encode() if isinstance(body, str) else body
+    raw = _raw_body(body)
     secrets = _secrets(secret)
     lowered = {name.lower(): value for name, value in headers.items()}
     current = time.time() if now is None else now
-    if any(name in lowered for name in _STANDARD_HEADERS):
-        _verify_standard(raw, lowered, secrets, tolerance=tolerance, now=current)
-    elif _YCLOUD_HEADER in lowered:
-        _verify_ycloud(raw, lowered[_YCLOUD_HEADER], secrets, tolerance=tolerance, now=current)
-    else:
-        raise errors.MissingHeadersError(
-            "no webhook-signature or YCloud-Signature header in the request"
-        )
+    try:
+        if any(name in lowered for name in _STANDARD_HEADERS):
+            _verify_standard(raw, lowered, secrets, tolerance=tolerance, now=current)
+        elif _YCLOUD_HEADER in lowered:
+            _verify_ycloud(raw, lowered[_YCLOUD_HEADER], secrets, tolerance=tolerance, now=current)
+        else:
+            raise errors.MissingHeadersError(
+                "no webhook-signature or YCloud-Signature header in the request"
+            )
+    except (ValueError, TypeError) as exc:  # every failure is a ReceiverError
+        raise errors.InvalidHeadersError(f"the webhook headers cannot be read: {exc}") from exc
 
 
 def verify_and_parse(
@@ -69,6 +74,18 @@ def verify_and_parse(
     """
     verify(body, headers, secret, tolerance=tolerance, now=now)
     return _events.parse(body)
+
+
+def _raw_body(body: bytes | str) -> bytes:
+    """The bytes that were signed; a ``str`` body is taken as their UTF-8 decoding."""
+    if isinstance(body, bytes):
+        return body
+    try:
+        return body.encode()
+    except UnicodeEncodeError as exc:  # a lone surrogate: no bytes were ever signed as this
+        raise errors.InvalidSignatureError(
+            "the body is not valid Unicode text: pass the raw request bytes"
+        ) from exc
 
 
 def _secrets(secret: str | Sequence[str]) -> tuple[str, ...]:
@@ -108,13 +125,17 @@ def _verify_ycloud(
     except ValueError as exc:
         raise errors.InvalidHeadersError(str(exc)) from exc
     _check_timestamp(timestamp, tolerance=tolerance, now=now)
-    if not signing.verify_ycloud(header=header, body=body, secrets=secrets):
+    try:
+        matched = signing.verify_ycloud(header=header, body=body, secrets=secrets)
+    except ValueError as exc:  # a signature that is not text it could have been (\ud800)
+        raise errors.InvalidHeadersError(f"the YCloud-Signature is malformed: {exc}") from exc
+    if not matched:
         raise errors.InvalidSignatureError("the YCloud-Signature does not match")
 
 
 def _parse_timestamp(value: str) -> int:
     text = value.strip()
-    if not (text.isascii() and text.isdigit()):
+    if not (text.isascii() and text.isdigit()) or len(text) > MAX_TIMESTAMP_DIGITS:
         raise errors.InvalidHeadersError(
             f"webhook-timestamp must be unix seconds, got {value[:32]!r}"
         )

@@ -38,9 +38,9 @@ def create_engine(url: str) -> AsyncEngine:
     url = normalize_url(url)
     if is_sqlite_url(url):
         engine = create_async_engine(
-            url, connect_args={"timeout": sqlite.SQLITE_BUSY_TIMEOUT / 1000}
+            sqlite.driver_url(url), connect_args={"timeout": sqlite.SQLITE_BUSY_TIMEOUT / 1000}
         )
-        sqlite.configure(engine.sync_engine)
+        sqlite.configure(engine.sync_engine, synchronous=sqlite.synchronous_mode(url))
         return engine
     return postgres.create_engine(url)
 

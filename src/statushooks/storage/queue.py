@@ -29,8 +29,11 @@ as before; ``held`` counts leases, sent or waiting.
 A claim:
 
 1. **Renews** this worker's row (at most once a second per worker, in a transaction of its
-   own) and learns the live workers: a worker that died loses its share once its row expires
-   (its deliveries once their leases expire).
+   own) and learns the live workers. A worker is dead once its row expires (``WORKER_TTL``),
+   or at once when it ran on this host and its process is gone (``is_gone``: a restart after
+   a ``kill -9`` sees it at its first claim); the first live worker to see it removes its row
+   and releases its leases, so its deliveries and its share of every endpoint's cap are
+   claimable again without waiting for the leases to expire.
 2. **Picks endpoints** from a window of the *ring* (``Ring``): the endpoints with pending
    deliveries in id order, walked from where this worker's last claim stopped, at most
    ``RING_WINDOW`` of them (a loose index scan of ``ix_deliveries_pending``: an endpoint without
@@ -83,8 +86,10 @@ from statushooks.storage.sql import Store
 
 RENEW_INTERVAL = timedelta(seconds=1)  # a worker renews its row at most this often
 #: A worker's row expires this long after its last renewal (renewed every RENEW_INTERVAL
-#: while it claims; the dispatcher claims at least every ``poll_interval``).
-WORKER_TTL = timedelta(seconds=10)
+#: while it claims; the dispatcher claims at least every ``poll_interval``): a worker that
+#: missed about four beats is dead, its share goes back to the others and its leases are
+#: released (``_renew``).
+WORKER_TTL = timedelta(seconds=5)
 MAX_ENDPOINTS_PER_CLAIM = 100  # endpoints served by one claim (SQLite compound SELECT limit: 500)
 #: Endpoints with pending deliveries one claim looks at, at most (``Ring``): a claim's cost is
 #: bounded by this, whatever the number of endpoints with due work.
@@ -181,9 +186,13 @@ class Queue:
         lease_seconds: float,
         auto_disable_after: float,
         lease_ahead: int = 0,
+        is_gone: Callable[[str], bool] | None = None,
     ) -> None:
         self.store = store
         self.worker_id = worker_id
+        #: ``is_gone(worker_id)``: whether another worker is known dead before its row
+        #: expires (``dispatcher.worker_is_gone``: its process on this host is gone).
+        self.is_gone = is_gone or _not_known_gone
         self.lease = timedelta(seconds=lease_seconds)
         #: Seconds an endpoint must have failed every attempt before it is disabled.
         self.auto_disable_after = auto_disable_after
@@ -352,10 +361,15 @@ class Queue:
         self._renewed_at = now
         return True
 
+    async def heartbeat(self, *, now: datetime) -> None:
+        """Renew this worker's row unless a claim did within ``RENEW_INTERVAL``."""
+        if self._renewal_due(now):
+            await self.renew(now=now)
+
     async def renew(self, *, now: datetime) -> Membership:
         """Renew this worker's row and learn the live workers (its share of the endpoints'
         caps follows them)."""
-        renew = functools.partial(_renew, now=now, worker_id=self.worker_id)
+        renew = functools.partial(_renew, now=now, worker_id=self.worker_id, is_gone=self.is_gone)
         self.membership = await self.store.run_write(renew)
         return self.membership
 
@@ -651,18 +665,49 @@ _RENEW_WORKER = driver.Statement.of(
     "INSERT INTO workers (id, seen_at, expires_at) VALUES (?, ?{timestamp}, ?{timestamp})"
     " ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at, expires_at = excluded.expires_at"
 )
-_FORGET_WORKERS = driver.Statement.of("DELETE FROM workers WHERE expires_at <= ?{timestamp}")
+_OTHER_WORKERS = driver.Statement.of(
+    "SELECT id, CASE WHEN expires_at <= ?{timestamp} THEN 1 ELSE 0 END FROM workers WHERE id <> ?"
+)
+_FORGET_WORKERS = driver.Statement.of("DELETE FROM workers WHERE id {in_ids}")
+# The dead workers' leases, released: a scan of the pending deliveries (the partial index
+# ix_deliveries_pending), run only when a worker was found dead.
+_RELEASE_DEAD = driver.Statement.of(
+    "UPDATE deliveries SET lease_owner = NULL, lease_id = NULL, lease_expires_at = NULL,"
+    " updated_at = ? WHERE state = 'pending' AND lease_owner {in_ids}"
+    " AND lease_expires_at > ?{timestamp} RETURNING endpoint_id"
+)
 _LIVE_WORKERS = driver.Statement.of("SELECT id FROM workers ORDER BY id")
 _LEAVE = driver.Statement.of("DELETE FROM workers WHERE id = ?")
 
 
-def _renew(conn: Connection, *, now: datetime, worker_id: str) -> Membership:
+def _not_known_gone(_worker_id: str) -> bool:
+    return False
+
+
+def _renew(
+    conn: Connection, *, now: datetime, worker_id: str, is_gone: Callable[[str], bool]
+) -> Membership:
     db = driver.of(conn)
     stamp = db.when(now)
-    db.execute(conn, _FORGET_WORKERS, (stamp,))
+    _forget_dead_workers(conn, now=now, worker_id=worker_id, is_gone=is_gone)
     db.execute(conn, _RENEW_WORKER, (worker_id, stamp, db.when(now + WORKER_TTL)))
     live = [row[0] for row in db.execute(conn, _LIVE_WORKERS, ())]
     return Membership(workers=len(live), rank=live.index(worker_id))
+
+
+def _forget_dead_workers(
+    conn: Connection, *, now: datetime, worker_id: str, is_gone: Callable[[str], bool]
+) -> list[str]:
+    """Remove the rows of the other workers that are dead (expired, or ``is_gone``) and
+    release their leases; the dead workers' ids."""
+    db = driver.of(conn)
+    stamp = db.when(now)
+    others = db.execute(conn, _OTHER_WORKERS, (stamp, worker_id))
+    dead = [str(row[0]) for row in others if row[1] or is_gone(str(row[0]))]
+    if dead:
+        db.execute(conn, _FORGET_WORKERS, (db.ids(dead),))
+        db.execute(conn, _RELEASE_DEAD, (stamp, db.ids(dead), stamp))
+    return dead
 
 
 def _leave(conn: Connection, *, worker_id: str) -> None:

@@ -64,6 +64,35 @@ READER_THREADS = 2
 GROUP_MAX = 64
 
 
+#: ``PRAGMA synchronous`` of every connection unless the URL asks for another
+#: (``?synchronous=normal``): FULL syncs the WAL at every commit, so an acknowledged write
+#: survives a power loss or an OS crash. NORMAL (faster, an explicit opt-in) survives a crash
+#: of the process only: the last commits before a power loss can be lost.
+DEFAULT_SYNCHRONOUS = "full"
+SYNCHRONOUS_MODES = frozenset({"full", "normal", "extra"})
+_SYNCHRONOUS_PARAMETER = "synchronous"
+
+
+def synchronous_mode(url: str | sa.URL) -> str:
+    """The ``PRAGMA synchronous`` an SQLite URL asks for (``?synchronous=``), by default FULL.
+
+    Raises:
+        ConfigurationError: a mode other than full, normal or extra.
+    """
+    asked = sa.make_url(url).query.get(_SYNCHRONOUS_PARAMETER, DEFAULT_SYNCHRONOUS)
+    mode = (asked if isinstance(asked, str) else asked[-1]).lower()
+    if mode not in SYNCHRONOUS_MODES:
+        raise exceptions.ConfigurationError(
+            f"unsupported SQLite synchronous={mode!r}: use full (the default), normal or extra"
+        )
+    return mode
+
+
+def driver_url(url: str | sa.URL) -> sa.URL:
+    """``url`` without the query parameters that are statushooks' own (``synchronous``)."""
+    return sa.make_url(url).difference_update_query([_SYNCHRONOUS_PARAMETER])
+
+
 def sqlite_path(url: str | sa.URL) -> str | None:
     """The database file of an SQLite URL; None in memory."""
     database = sa.make_url(url).database
@@ -82,7 +111,8 @@ def create_engine(url: str | sa.URL) -> sa.Engine:
     Connections are held by the backend's threads for their whole life (no pool); in memory
     there is one connection, shared (it is only used from the writer's thread).
     """
-    url = sa.make_url(url).set(drivername="sqlite")
+    synchronous = synchronous_mode(url)
+    url = driver_url(url).set(drivername="sqlite")
     in_memory = sqlite_path(url) is None
     engine = sa.create_engine(
         url,
@@ -91,13 +121,15 @@ def create_engine(url: str | sa.URL) -> sa.Engine:
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
     )
-    configure(engine)
+    configure(engine, synchronous=synchronous)
     return engine
 
 
-def configure(engine: sa.Engine) -> None:
-    """WAL, busy timeout, foreign keys, and ``BEGIN IMMEDIATE`` for writes, on every
-    connection of ``engine``."""
+def configure(engine: sa.Engine, *, synchronous: str = DEFAULT_SYNCHRONOUS) -> None:
+    """WAL, ``synchronous`` (``synchronous_mode``), busy timeout, foreign keys, and
+    ``BEGIN IMMEDIATE`` for writes, on every connection of ``engine``."""
+    if synchronous not in SYNCHRONOUS_MODES:
+        raise exceptions.ConfigurationError(f"unsupported SQLite synchronous={synchronous!r}")
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -106,7 +138,7 @@ def configure(engine: sa.Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT}")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT}")
         cursor.close()

@@ -1,7 +1,8 @@
 """Read-only aggregate queries: per-endpoint stats and the Prometheus metrics, from the DB.
 
 Everything here is computed at request (scrape) time from the ``deliveries``, ``attempts`` and
-``endpoints`` tables, so every API process reports the same numbers.
+``endpoints`` tables, so every API process reports the same numbers; each query reads a bounded
+part of them (a window of attempts, the open deliveries), never a whole table's history.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -21,8 +23,12 @@ from statushooks.storage.transaction import Transaction
 
 #: Percentiles are computed over at most this many of the newest attempts in the window.
 LATENCY_SAMPLE = 10_000
-#: Attempt latency histogram buckets, in seconds (Prometheus ``le``).
-LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+#: ``/metrics``: the attempts counted are those of the last ``METRICS_WINDOW`` seconds, at
+#: most the ``METRICS_SAMPLE`` newest: a scrape reads a bounded number of rows.
+METRICS_WINDOW = 60  # seconds
+METRICS_SAMPLE = 50_000
+#: Attempt duration quantiles ``/metrics`` shows.
+LATENCY_QUANTILES = (0.5, 0.95, 0.99)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,12 +48,12 @@ class EndpointStats:
 
 @dataclass(frozen=True, kw_only=True)
 class Metrics:
+    #: Open deliveries: ``pending`` and ``leased`` (the finished ones are not counted).
     deliveries_by_state: dict[str, int]
+    #: Attempts of the window (``METRICS_WINDOW``, at most ``METRICS_SAMPLE``) by outcome.
     attempts_by_outcome: dict[str, int]
-    #: Cumulative counts per bucket upper bound (seconds), then ``+Inf``.
-    latency_buckets: list[tuple[float, int]]
-    latency_count: int
-    latency_sum_seconds: float
+    #: Duration quantiles (seconds) of the window's attempts; None without attempts.
+    latency_quantiles: list[tuple[float, float | None]]
     queue_depth: int
     queue_due: int
     endpoints_by_state: dict[str, int]
@@ -105,25 +111,20 @@ def _count_by(
 
 
 def metrics(tx: Transaction, *, now: datetime) -> Metrics:
-    """Every number ``/metrics`` exposes, across all accounts."""
-    deliveries = _count_by(tx, shown_delivery_state(now), sa.true())
+    """Every number ``/metrics`` exposes, across all accounts, at a cost that does not grow
+    with the history kept: open deliveries (the partial index of pending rows), endpoints,
+    and the newest attempts of the last ``METRICS_WINDOW`` seconds (at most
+    ``METRICS_SAMPLE``, read newest first by primary key: ids sort by time)."""
+    open_rows = t.deliveries.c.state == DeliveryState.PENDING.value
+    deliveries = _count_by(tx, shown_delivery_state(now), open_rows)
     endpoints = _count_by(tx, t.endpoints.c.state, sa.true())
-    outcome = sa.case(
-        (_is_success(), "success"),
-        else_=sa.func.coalesce(t.attempts.c.error_kind, "error"),
-    )
-    attempts = _count_by(tx, outcome, sa.true())
-    seconds = t.attempts.c.duration_ms / 1000.0
-    columns = [sa.func.sum(sa.case((seconds <= bound, 1), else_=0)) for bound in LATENCY_BUCKETS]
-    row = (
-        tx.conn.execute(
-            sa.select(sa.func.count(), sa.func.sum(seconds), *columns).select_from(t.attempts)
-        )
-    ).one()
-    count = int(row[0])
-    buckets = [
-        (bound, int(value or 0)) for bound, value in zip(LATENCY_BUCKETS, row[2:], strict=True)
-    ]
+    outcomes: dict[str, int] = {}
+    durations: list[float] = []
+    for status, error_kind, duration_ms in tx.conn.execute(_recent_attempts(now)).all():
+        outcome = "success" if status is not None and 200 <= status < 300 else error_kind
+        outcomes[outcome or "error"] = outcomes.get(outcome or "error", 0) + 1
+        durations.append(float(duration_ms) / 1000.0)
+    durations.sort()
     due = (
         tx.conn.execute(
             sa.select(sa.func.count())
@@ -135,12 +136,28 @@ def metrics(tx: Transaction, *, now: datetime) -> Metrics:
         )
     ).scalar_one()
     return Metrics(
-        deliveries_by_state={s.value: deliveries.get(s.value, 0) for s in DeliveryState},
-        attempts_by_outcome=attempts,
-        latency_buckets=[*buckets, (math.inf, count)],
-        latency_count=count,
-        latency_sum_seconds=float(row[1] or 0.0),
+        deliveries_by_state={
+            state.value: deliveries.get(state.value, 0)
+            for state in (DeliveryState.PENDING, DeliveryState.LEASED)
+        },
+        attempts_by_outcome=outcomes,
+        latency_quantiles=[(q, percentile(durations, q)) for q in LATENCY_QUANTILES],
         queue_depth=deliveries.get(DeliveryState.PENDING.value, 0),
         queue_due=int(due),
         endpoints_by_state={s.value: endpoints.get(s.value, 0) for s in EndpointState},
+    )
+
+
+def _recent_attempts(now: datetime) -> sa.Select[Any]:
+    """Status, error kind and duration of the newest attempts started in the window."""
+    a = t.attempts.c
+    newest = (
+        sa.select(a.response_status, a.error_kind, a.duration_ms, a.started_at)
+        .order_by(a.id.desc())
+        .limit(METRICS_SAMPLE)
+        .subquery()
+    )
+    since = now - timedelta(seconds=METRICS_WINDOW)
+    return sa.select(newest.c.response_status, newest.c.error_kind, newest.c.duration_ms).where(
+        newest.c.started_at >= since
     )

@@ -276,4 +276,6 @@ idempotency_keys = sa.Table(
     sa.Column("response_status", sa.Integer()),
     sa.Column("response_body", sa.LargeBinary()),
     sa.Column("created_at", UTCDateTime(), nullable=False),
+    #: Retention deletes the keys past their lifetime, oldest first, a batch at a time.
+    sa.Index("ix_idempotency_keys_created_at", "created_at"),
 )

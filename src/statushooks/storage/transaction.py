@@ -347,6 +347,19 @@ class Transaction:
             raise exceptions.NotFoundError(f"no link {code}")
         return str(row.account_id), str(row.message_id), str(row.url)
 
+    def link_target(self, code: str) -> tuple[str, bool]:
+        """``(url, clicked)`` of a tracked link: its original URL, and whether its message was
+        clicked already."""
+        query = (
+            sa.select(t.links.c.url, t.messages.c.status)
+            .join(t.messages, t.messages.c.id == t.links.c.message_id)
+            .where(t.links.c.code == code)
+        )
+        row = self._one(query)
+        if row is None:
+            raise exceptions.NotFoundError(f"no link {code}")
+        return str(row.url), row.status == MessageStatus.CLICKED.value
+
     # -- events and deliveries -------------------------------------------------------------
 
     def insert_events(self, events: Sequence[Event]) -> None:
@@ -510,6 +523,79 @@ class Transaction:
             .values(**records.requeue_values(now))
         )
         self.queued(result.rowcount)
+        return int(result.rowcount)
+
+    # -- retention (``statushooks.retention``): one small batch per call, oldest first ------
+
+    def prune_attempts(self, *, made_before: str, limit: int) -> int:
+        """Delete up to ``limit`` attempts whose id sorts before ``made_before``."""
+        a = t.attempts.c
+        batch = sa.select(a.id).where(a.id < made_before).order_by(a.id).limit(limit)
+        return self._delete_ids(t.attempts, batch)
+
+    def prune_deliveries(self, *, made_before: str, limit: int) -> int:
+        """Delete up to ``limit`` finished (succeeded or failed) deliveries made before
+        ``made_before`` (an id); open ones are kept, however old."""
+        d = t.deliveries.c
+        finished = (DeliveryState.SUCCEEDED.value, DeliveryState.FAILED.value)
+        batch = (
+            sa.select(d.id)
+            .where(d.id < made_before, d.state.in_(finished))
+            .order_by(d.id)
+            .limit(limit)
+        )
+        return self._delete_ids(t.deliveries, batch)
+
+    def prune_events(self, *, made_before: str, limit: int) -> int:
+        """Delete up to ``limit`` events made before ``made_before`` that no delivery refers
+        to any more."""
+        e = t.events.c
+        delivered = sa.exists().where(t.deliveries.c.event_id == e.id)
+        batch = sa.select(e.id).where(e.id < made_before, ~delivered).order_by(e.id).limit(limit)
+        return self._delete_ids(t.events, batch)
+
+    def prune_messages(self, *, made_before: str, updated_before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` messages made before ``made_before`` and unchanged since
+        ``updated_before`` that no event refers to any more, with their status history and
+        tracked links."""
+        m = t.messages.c
+        with_events = sa.exists().where(t.events.c.message_id == m.id)
+        query = (
+            sa.select(m.id)
+            .where(m.id < made_before, m.updated_at < updated_before, ~with_events)
+            .order_by(m.id)
+            .limit(limit)
+        )
+        message_ids = [str(row.id) for row in self._all(query)]
+        if not message_ids:
+            return 0
+        for table in (t.status_history, t.links):
+            self.conn.execute(sa.delete(table).where(table.c.message_id.in_(message_ids)))
+        result = self.conn.execute(sa.delete(t.messages).where(m.id.in_(message_ids)))
+        return int(result.rowcount)
+
+    def prune_idempotency_keys(self, *, created_before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` idempotency keys created before ``created_before``."""
+        k = t.idempotency_keys.c
+        batch = (
+            sa.select(k.account_id, k.key)
+            .where(k.created_at < created_before)
+            .order_by(k.created_at)
+            .limit(limit)
+        )
+        keys = [(str(row.account_id), str(row.key)) for row in self._all(batch)]
+        if not keys:
+            return 0
+        result = self.conn.execute(
+            sa.delete(t.idempotency_keys).where(sa.tuple_(k.account_id, k.key).in_(keys))
+        )
+        return int(result.rowcount)
+
+    def _delete_ids(self, table: sa.Table, batch: sa.Select[Any]) -> int:
+        ids = [str(row[0]) for row in self._all(batch)]
+        if not ids:
+            return 0
+        result = self.conn.execute(sa.delete(table).where(table.c.id.in_(ids)))
         return int(result.rowcount)
 
     # -- paging ----------------------------------------------------------------------------

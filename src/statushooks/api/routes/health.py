@@ -1,8 +1,8 @@
-"""Health and metrics: ``/healthz``, ``/readyz`` and Prometheus ``/metrics`` (no auth)."""
+"""Health and metrics: ``/healthz`` and ``/readyz`` (no auth), Prometheus ``/metrics`` (the
+metrics token or the admin token)."""
 
 from __future__ import annotations
 
-import math
 import os
 
 from fastapi import APIRouter, Response
@@ -10,7 +10,7 @@ from fastapi.responses import PlainTextResponse
 
 from statushooks import service
 from statushooks.api import queries, schemas
-from statushooks.api.deps import StoreDep
+from statushooks.api.deps import MetricsReader, StoreDep
 from statushooks.storage import stats
 
 router = APIRouter(tags=["health"])
@@ -32,9 +32,11 @@ async def read_readiness(store: StoreDep) -> schemas.Health:
     return schemas.Health(status="ok")
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
+@router.get("/metrics", response_class=PlainTextResponse, dependencies=[MetricsReader])
 async def read_metrics(store: StoreDep) -> PlainTextResponse:
-    """Prometheus text format, computed from the database at scrape time."""
+    """Prometheus text format, computed from the database at scrape time (bounded reads: open
+    deliveries, endpoints, the last minute's attempts). Needs the metrics token
+    (``STATUSHOOKS_METRICS_TOKEN``) or the admin token."""
     metrics = await queries.metrics(store, now=service.utcnow())
     return PlainTextResponse(render_metrics(metrics), media_type=PROMETHEUS_MEDIA_TYPE)
 
@@ -47,29 +49,24 @@ def _labelled(name: str, label: str, values: dict[str, int]) -> list[str]:
     return [f'{name}{{{label}="{key}"}} {value}' for key, value in sorted(values.items())]
 
 
-def _le(bound: float) -> str:
-    return "+Inf" if math.isinf(bound) else f"{bound:g}"
+def _quantile(value: float | None) -> str:
+    return "NaN" if value is None else f"{value:.6f}"
 
 
 def render_metrics(metrics: stats.Metrics) -> str:
     """The Prometheus text exposition (format 0.0.4)."""
-    lines = _family(
-        "statushooks_deliveries", "gauge", "Deliveries by state (outcome when finished)."
-    )
+    lines = _family("statushooks_deliveries", "gauge", "Open deliveries by state.")
     lines += _labelled("statushooks_deliveries", "state", metrics.deliveries_by_state)
+    window = f"the last {stats.METRICS_WINDOW} s (at most {stats.METRICS_SAMPLE:,} newest)"
     lines += _family(
-        "statushooks_attempts_total",
-        "counter",
-        "Delivery attempts by outcome (success or error kind).",
+        "statushooks_attempts_recent",
+        "gauge",
+        f"Delivery attempts of {window} by outcome (success or error kind).",
     )
-    lines += _labelled("statushooks_attempts_total", "outcome", metrics.attempts_by_outcome)
-    name = "statushooks_attempt_duration_seconds"
-    lines += _family(name, "histogram", "Duration of delivery attempts.")
-    lines += [f'{name}_bucket{{le="{_le(b)}"}} {count}' for b, count in metrics.latency_buckets]
-    lines += [
-        f"{name}_sum {metrics.latency_sum_seconds:.6f}",
-        f"{name}_count {metrics.latency_count}",
-    ]
+    lines += _labelled("statushooks_attempts_recent", "outcome", metrics.attempts_by_outcome)
+    name = "statushooks_attempt_duration_recent_seconds"
+    lines += _family(name, "gauge", f"Duration quantiles of the delivery attempts of {window}.")
+    lines += [f'{name}{{quantile="{q:g}"}} {_quantile(v)}' for q, v in metrics.latency_quantiles]
     lines += _family("statushooks_queue_depth", "gauge", "Deliveries waiting for an attempt.")
     lines += [f"statushooks_queue_depth {metrics.queue_depth}"]
     lines += _family("statushooks_queue_due", "gauge", "Waiting deliveries already due.")
