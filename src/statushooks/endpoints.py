@@ -10,11 +10,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from statushooks import signing
 from statushooks.messages import MessageStatus
 
 DEFAULT_MAX_IN_FLIGHT = 10
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 24
+#: Standard Webhooks signature versions an endpoint may be signed with: ``v1`` (HMAC-SHA256,
+#: a ``whsec_`` secret shared with the receiver) and ``v1a`` (Ed25519: a ``whsk_`` secret key
+#: kept here, its ``whpk_`` public key given to the receiver).
+HMAC = signing.SIGNATURE_VERSION
+ED25519 = signing.ED25519_VERSION
+SIGNATURE_VERSIONS = (HMAC, ED25519)
 
 
 class EndpointState(enum.StrEnum):
@@ -37,6 +44,11 @@ class EndpointSecret:
 
     def is_live(self, now: datetime) -> bool:
         return self.expires_at is None or self.expires_at > now
+
+    @property
+    def version(self) -> str:
+        """The signature version it makes: ``v1`` or ``v1a``."""
+        return signing.signature_version(self.value)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,6 +82,16 @@ class Endpoint:
         """The secrets that sign a request sent at ``now``."""
         return tuple(secret.value for secret in self.secrets if secret.is_live(now))
 
+    @property
+    def signature_versions(self) -> tuple[str, ...]:
+        """The versions its current secrets (those not expiring) sign with, ``v1`` first."""
+        current = {secret.version for secret in self.secrets if secret.expires_at is None}
+        return tuple(version for version in SIGNATURE_VERSIONS if version in current)
+
+    def secrets_of(self, version: str) -> tuple[EndpointSecret, ...]:
+        """Its secrets of one signature version, newest first."""
+        return tuple(secret for secret in self.secrets if secret.version == version)
+
     def accepts(self, event_type: str, status: MessageStatus) -> bool:
         """Whether an event of this type and status fans out to this endpoint."""
         if self.state is EndpointState.DISABLED:
@@ -79,6 +101,9 @@ class Endpoint:
         return not self.statuses or status in self.statuses
 
 
-def new_secret() -> str:
-    """A Standard Webhooks secret: ``whsec_`` + base64 of 24 random bytes."""
+def new_secret(version: str = HMAC) -> str:
+    """A Standard Webhooks secret: ``whsec_`` + base64 of 24 random bytes for ``v1``, or an
+    Ed25519 secret key ``whsk_`` + base64 of a 32-byte random seed for ``v1a``."""
+    if version == ED25519:
+        return signing.new_ed25519_secret(os.urandom(signing.ED25519_SEED_BYTES))
     return SECRET_PREFIX + base64.b64encode(os.urandom(SECRET_BYTES)).decode()

@@ -20,6 +20,8 @@ from statushooks.config import Settings
 from statushooks.deliveries import Delivery, Event
 from statushooks.endpoints import (
     DEFAULT_MAX_IN_FLIGHT,
+    HMAC,
+    SIGNATURE_VERSIONS,
     Endpoint,
     EndpointSecret,
     EndpointState,
@@ -107,6 +109,12 @@ class EndpointSpec:
     rate_limit: float | None = None
     ordered: bool = True
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    #: The Standard Webhooks versions it is signed with (``v1`` HMAC, ``v1a`` Ed25519).
+    signature_versions: tuple[str, ...] = (HMAC,)
+
+
+#: ``EndpointSpec`` fields that are not ``Endpoint`` fields: they are kept another way.
+_DERIVED = frozenset({"signature_versions"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -187,7 +195,7 @@ class Service:
         endpoint = Endpoint(
             id=ids.new_id("ep", now.timestamp()),
             account_id=account_id,
-            secrets=(EndpointSecret(value=new_secret()),),
+            secrets=tuple(EndpointSecret(value=new_secret(v)) for v in spec.signature_versions),
             created_at=now,
             updated_at=now,
             disabled_reason="disabled by user" if spec.state is EndpointState.DISABLED else None,
@@ -215,6 +223,7 @@ class Service:
             self._check_endpoint_spec(spec)
             updated = dataclasses.replace(current, **_spec_fields(spec), updated_at=now)
             updated = _with_state_reason(current, updated)
+            updated = _with_signature_versions(updated, spec.signature_versions, now)
             tx.update_endpoint(updated)
             if updated.state is EndpointState.ACTIVE and current.state is not EndpointState.ACTIVE:
                 tx.queued(1)
@@ -231,14 +240,18 @@ class Service:
     async def rotate_secret(
         self, account_id: str, endpoint_id: str, *, idempotency: Key | None = None
     ) -> Endpoint:
-        """A new secret signs from now on; the old ones keep signing alongside for 24 h."""
+        """A new secret (of each signature version the endpoint uses) signs from now on; the
+        old ones keep signing alongside for 24 h."""
         now = self.clock()
-        fresh = EndpointSecret(value=new_secret())
+        fresh = {
+            version: EndpointSecret(value=new_secret(version)) for version in SIGNATURE_VERSIONS
+        }
 
         def work(tx: Transaction) -> Endpoint:
             current = tx.get_endpoint(account_id, endpoint_id)
+            new = tuple(fresh[version] for version in current.signature_versions)
             updated = dataclasses.replace(
-                current, secrets=(fresh, *_kept_secrets(current, now)), updated_at=now
+                current, secrets=(*new, *_kept_secrets(current, now)), updated_at=now
             )
             tx.update_endpoint(updated)
             return updated
@@ -253,6 +266,11 @@ class Service:
             raise _invalid("max_in_flight", "must be at least 1")
         if spec.rate_limit is not None and spec.rate_limit <= 0:
             raise _invalid("rate_limit", "must be a positive number of requests per second")
+        versions = spec.signature_versions
+        if not versions or len(set(versions)) != len(versions):
+            raise _invalid("signature_versions", "one or both of v1 and v1a, each once")
+        if any(version not in SIGNATURE_VERSIONS for version in versions):
+            raise _invalid("signature_versions", "one or both of v1 and v1a, each once")
 
     # -- messages --------------------------------------------------------------------------
 
@@ -686,7 +704,35 @@ def _invalid(field_name: str, message: str) -> exceptions.ValidationError:
 
 
 def _spec_fields(spec: EndpointSpec) -> dict[str, Any]:
-    return {f.name: getattr(spec, f.name) for f in dataclasses.fields(EndpointSpec)}
+    return {
+        f.name: getattr(spec, f.name)
+        for f in dataclasses.fields(EndpointSpec)
+        if f.name not in _DERIVED
+    }
+
+
+def _with_signature_versions(
+    endpoint: Endpoint, versions: Sequence[str], now: datetime
+) -> Endpoint:
+    """The endpoint signed with ``versions``: a new secret for a version it lacked; the
+    current secrets of a version dropped keep signing alongside for ``SECRET_OVERLAP``."""
+    current = endpoint.signature_versions
+    if tuple(versions) == current:
+        return endpoint
+    added = tuple(
+        EndpointSecret(value=new_secret(version)) for version in versions if version not in current
+    )
+    overlap_until = now + SECRET_OVERLAP
+    kept = tuple(
+        secret
+        if secret.version in versions
+        else dataclasses.replace(
+            secret, expires_at=min(secret.expires_at or overlap_until, overlap_until)
+        )
+        for secret in endpoint.secrets
+        if secret.is_live(now)
+    )
+    return dataclasses.replace(endpoint, secrets=(*added, *kept))
 
 
 def _spec_of(endpoint: Endpoint) -> EndpointSpec:

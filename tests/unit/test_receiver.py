@@ -414,7 +414,7 @@ def test_every_exception_is_exported_under_one_root():
         for value in vars(_exceptions).values()
         if inspect.isclass(value) and issubclass(value, Exception)
     ]
-    assert len(classes) == 10
+    assert len(classes) == 11
     for cls in classes:
         assert cls.__name__ in receiver.__all__
         assert issubclass(cls, receiver.ReceiverError)

@@ -33,6 +33,7 @@ from statushooks.receiver._events import (
     parse,
 )
 from statushooks.receiver._exceptions import (
+    Ed25519UnavailableError,
     InvalidHeadersError,
     InvalidSecretError,
     InvalidSignatureError,
@@ -52,6 +53,7 @@ __all__ = [
     "YCLOUD_EMAIL_DELIVERY_UPDATED",
     "YCLOUD_SMS_UPDATED",
     "YCLOUD_VOICE_UPDATED",
+    "Ed25519UnavailableError",
     "Event",
     "InteractSmsStatusData",
     "InteractSmsStatusEvent",
