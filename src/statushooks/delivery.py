@@ -126,15 +126,20 @@ async def attempt(
 
 def _answer(response: http.Response, now: datetime) -> tuple[retry.Outcome, _Fields]:
     ok = 200 <= response.status < 300
+    control = retry.parse_delivery_control(response.headers.get(retry.DELIVERY_CONTROL_HEADER))
     outcome = retry.Outcome(
         status_code=response.status,
         retry_after=retry.parse_retry_after(response.headers.get("retry-after"), now),
+        delivery_control=control,
     )
+    message = None if ok else f"the endpoint answered HTTP {response.status}"
+    if message is not None and control is not None:
+        message += f" with {retry.DELIVERY_CONTROL_HEADER}: {control}"
     return outcome, {
         "response_status": response.status,
         "response_body": decode_body(response.body),
         "error_kind": None if ok else STATUS,
-        "error_message": None if ok else f"the endpoint answered HTTP {response.status}",
+        "error_message": message,
     }
 
 

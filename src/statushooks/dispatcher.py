@@ -22,7 +22,8 @@ procrastinate's worker.
   2 ms while the dispatcher sleeps with nothing more due); and a slow poll
   (``poll_interval``) for retries that become due and as the fallback.
 * **Decisions** come from ``retry.RetryPolicy``: succeed, retry at T (``Retry-After``
-  honoured), exhaust (the dead letter), or disable the endpoint (410 Gone).
+  honoured), exhaust (the dead letter; also on ``webhook-delivery: abort-message``), or
+  disable the endpoint (410 Gone, or ``webhook-delivery: disable``).
 * **Fairness**: each worker serves its share of every endpoint's ``max_in_flight`` (the live
   workers split it: ``storage.queue``), and an in-process token bucket honours its
   ``rate_limit`` (requests per second, per process). A worker leaves the workers' table when
@@ -439,6 +440,7 @@ class Dispatcher:
                 attempt=result.attempt,
                 action=decision.action,
                 retry_at=decision.retry_at,
+                disable_reason=decision.disable_reason,
             )
         )
         self._count_finished(claim.endpoint.id)

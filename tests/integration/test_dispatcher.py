@@ -229,6 +229,45 @@ async def test_gone_disables_the_endpoint(svc, store, settings, sink, account_id
     assert len(await deliveries(store, account_id)) == 1  # no new deliveries to it
 
 
+@pytest.mark.parametrize("status", [503, 200])
+async def test_receiver_asks_to_disable(svc, store, settings, sink, account_id, status):
+    """webhook-delivery: disable disables the endpoint with the reason recorded, on a failed
+    answer (the delivery fails) or a 2xx (it stays delivered); no more deliveries go to it."""
+    headers = {"Webhook-Delivery": "disable"}
+    sink.set_mode("/off", testing.Mode(status=status, headers=headers))
+    ep = await endpoint(svc, account_id, sink.url("/off"))
+    await submit(svc, account_id)
+    async with dispatching(store, tuned(settings, **FAST)):
+        done = await single_delivery(store, account_id)
+        expected = DeliveryState.SUCCEEDED if status == 200 else DeliveryState.FAILED
+        assert done.state is expected and done.attempts == 1
+        off = await svc.get_endpoint(account_id, ep.id)
+        assert off.state is EndpointState.DISABLED
+        assert off.disabled_reason is not None
+        assert off.disabled_reason.startswith(retry.RECEIVER_DISABLED_REASON)
+        await submit(svc, account_id)
+        assert len(await deliveries(store, account_id)) == 1  # no new deliveries to it
+    assert len(sink.requests_for("/off")) == 1
+
+
+async def test_receiver_aborts_the_message(svc, store, settings, sink, account_id):
+    """webhook-delivery: abort-message fails the delivery at once instead of retrying it; the
+    endpoint stays active and later deliveries go out."""
+    headers = {"webhook-delivery": "abort-message"}
+    sink.set_mode("/abort", testing.Mode(fail_times=1, fail_status=500, headers=headers))
+    ep = await endpoint(svc, account_id, sink.url("/abort"))
+    await submit(svc, account_id)
+    async with dispatching(store, tuned(settings, **FAST)):
+        done = await single_delivery(store, account_id)
+        assert done.state is DeliveryState.FAILED and done.attempts == 1
+        assert done.last_error is not None and "abort-message" in done.last_error
+        assert (await svc.get_endpoint(account_id, ep.id)).state is EndpointState.ACTIVE
+        await submit(svc, account_id, "again")
+        found = await wait_done(store, account_id, 2)
+    assert sorted(d.state for d in found) == [DeliveryState.FAILED, DeliveryState.SUCCEEDED]
+    assert len(sink.requests_for("/abort")) == 2
+
+
 async def test_retry_after_is_honoured(svc, store, settings, sink, account_id):
     """A 429 with Retry-After: 1 delays the next attempt by a second, not the schedule's 0.3 s."""
     sink.set_mode("/busy", testing.Mode(fail_times=1, fail_status=429, retry_after="1"))

@@ -131,10 +131,20 @@ class Completion:
     action: Action
     #: When to try again (``retry`` only).
     retry_at: datetime | None = None
+    #: Why to disable the endpoint when the receiver asked for it (``webhook-delivery:
+    #: disable``, on any answer); a ``disable`` action without one is a 410 (``GONE_REASON``).
+    disable_reason: str | None = None
 
     @property
     def succeeded(self) -> bool:
         return self.action == "succeed"
+
+    @property
+    def disables(self) -> str | None:
+        """The reason this result disables its endpoint, or None."""
+        if self.disable_reason is not None:
+            return self.disable_reason
+        return GONE_REASON if self.action == "disable" else None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,7 +154,8 @@ class CompletionReport:
     applied: int
     #: Deliveries whose lease had been lost: nothing was written for them.
     stale: tuple[str, ...] = ()
-    #: Endpoints disabled by this batch (410 Gone, or failing for too long).
+    #: Endpoints disabled by this batch (410 Gone, the receiver's ``webhook-delivery:
+    #: disable``, or failing for too long).
     disabled: tuple[str, ...] = ()
 
 
@@ -455,11 +466,19 @@ class Queue:
     def _disable_endpoints(
         self, conn: Connection, valid: Sequence[Completion], now: datetime
     ) -> tuple[str, ...]:
-        gone = sorted({c.endpoint_id for c in valid if c.action == "disable"})
+        by_reason: dict[str, set[str]] = defaultdict(set)
+        for completion in valid:
+            reason = completion.disables
+            if reason is not None:
+                by_reason[reason].add(completion.endpoint_id)
         disabled: list[str] = []
-        if gone:
-            disabled += _disable(conn, gone, GONE_REASON + f" at {now.isoformat()}", now)
-        failing = sorted({c.endpoint_id for c in valid if not c.succeeded} - set(gone))
+        gone: set[str] = set()
+        for reason, endpoint_ids in sorted(by_reason.items()):
+            newly = sorted(endpoint_ids - gone)
+            if newly:
+                disabled += _disable(conn, newly, reason + f" at {now.isoformat()}", now)
+            gone |= endpoint_ids
+        failing = sorted({c.endpoint_id for c in valid if not c.succeeded} - gone)
         if failing:
             cutoff = now - timedelta(seconds=self.auto_disable_after)
             reason = (
