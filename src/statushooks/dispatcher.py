@@ -24,6 +24,8 @@ procrastinate's worker.
 * **Decisions** come from ``retry.RetryPolicy``: succeed, retry at T (``Retry-After``
   honoured), exhaust (the dead letter; also on ``webhook-delivery: abort-message``), or
   disable the endpoint (410 Gone, or ``webhook-delivery: disable``).
+* **Burst suspension** (``statushooks.suspension``): an endpoint whose attempts fail in a
+  burst is left out of the claims for a short, growing pause, then resumes by itself.
 * **Fairness**: each worker serves its share of every endpoint's ``max_in_flight`` (the live
   workers split it: ``storage.queue``), and an in-process token bucket honours its
   ``rate_limit`` (requests per second, per process). A worker leaves the workers' table when
@@ -50,7 +52,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from statushooks import delivery, exceptions, ids, retry
+from statushooks import delivery, exceptions, ids, retry, suspension
 from statushooks import http as httpclient
 from statushooks.config import Settings
 from statushooks.deliveries import Attempt
@@ -91,6 +93,8 @@ class DispatcherStats:
     #: Results not written because the lease had been lost meanwhile.
     stale: int = 0
     released: int = 0
+    #: Endpoints suspended after a burst of failures (``statushooks.suspension``).
+    suspended: int = 0
 
 
 class TokenBucket:
@@ -135,6 +139,7 @@ class Dispatcher:
                 settings.auto_disable_after_seconds, settings.auto_disable_min_span_seconds
             ),
             lease_ahead=settings.lease_ahead,
+            suspension_policy=suspension.SuspensionPolicy.from_settings(settings),
         )
         self.policy = retry.RetryPolicy.from_settings(settings)
         self.stats = DispatcherStats()
@@ -468,6 +473,9 @@ class Dispatcher:
             logger.warning("%d results were stale (lease lost): not written", len(stale))
         for endpoint_id in report.disabled:
             logger.warning("endpoint %s disabled", endpoint_id)
+        for endpoint_id in report.suspended:
+            logger.warning("endpoint %s suspended after a burst of failures", endpoint_id)
+        self.stats.suspended += len(report.suspended)
 
     # -- shutdown --------------------------------------------------------------------------
 

@@ -75,6 +75,13 @@ class Endpoint:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     #: When the current unbroken run of failed attempts began (auto-disable clock).
     failing_since: datetime | None = None
+    #: Failed attempts since the last success or suspension, and when the first was made
+    #: (``statushooks.suspension``).
+    failures: int = 0
+    failures_since: datetime | None = None
+    #: Burst suspensions in a row, and until when the current one lasts.
+    suspensions: int = 0
+    suspended_until: datetime | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -91,6 +98,12 @@ class Endpoint:
     def secrets_of(self, version: str) -> tuple[EndpointSecret, ...]:
         """Its secrets of one signature version, newest first."""
         return tuple(secret for secret in self.secrets if secret.version == version)
+
+    def suspended_at(self, now: datetime) -> datetime | None:
+        """Until when it is suspended after a burst of failures, if it is at ``now``."""
+        if self.suspended_until is not None and self.suspended_until > now:
+            return self.suspended_until
+        return None
 
     def accepts(self, event_type: str, status: MessageStatus) -> bool:
         """Whether an event of this type and status fans out to this endpoint."""

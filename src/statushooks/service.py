@@ -742,12 +742,21 @@ def _spec_of(endpoint: Endpoint) -> EndpointSpec:
 
 
 def _with_state_reason(current: Endpoint, updated: Endpoint) -> Endpoint:
-    """Keep ``disabled_reason`` and the failure clock consistent with a state change."""
+    """Keep ``disabled_reason``, the failure clock and the burst suspension consistent with a
+    state change: resuming an endpoint starts it afresh."""
     if updated.state is current.state:
         return updated
     if updated.state is EndpointState.DISABLED:
         return dataclasses.replace(updated, disabled_reason="disabled by user")
-    return dataclasses.replace(updated, disabled_reason=None, failing_since=None)
+    return dataclasses.replace(
+        updated,
+        disabled_reason=None,
+        failing_since=None,
+        failures=0,
+        failures_since=None,
+        suspensions=0,
+        suspended_until=None,
+    )
 
 
 def _example_status(body: Mapping[str, Any]) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from alembic import command
 
 from statushooks import config, service, sms
 from statushooks.deliveries import Delivery, DeliveryState
@@ -22,12 +23,30 @@ LEASED_ROW = sa.text(
 )
 
 
+def downgrade_sqlite(
+    path: Path, revision: str, *statements: tuple[sa.TextClause, dict[str, Any]]
+) -> None:
+    """Take the SQLite file at ``path`` down to ``revision``, then run ``statements`` there."""
+    engine = sa.create_engine(f"sqlite:///{path}")
+    try:
+        with engine.begin() as connection:
+            config = migrate.alembic_config()
+            config.attributes["connection"] = connection
+            command.downgrade(config, revision)
+            for statement, params in statements:
+                connection.execute(statement, params)
+    finally:
+        engine.dispose()
+
+
 async def test_rows_leased_before_0007_stay_leased_but_are_stored_pending(tmp_path: Path) -> None:
     """0007 makes leases heap-only: a row an earlier worker stored as ``leased`` is stored
     ``pending`` with its lease kept, so it still shows ``leased`` until the lease expires and
-    its worker's result is still accepted."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
-    await migrate.upgrade_url(url, "0006")
+    its worker's result is still accepted. (The rows are made at the head revision, then the
+    database is taken down to 0006, where the row is leased as a worker of then did.)"""
+    path = tmp_path / "old.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    await migrate.upgrade_url(url)
     store = await Store.open(url, upgrade=False)
     try:
         settings = config.load_settings(database_url=url, allow_private_urls=True)
@@ -43,11 +62,13 @@ async def test_rows_leased_before_0007_stay_leased_but_are_stored_pending(tmp_pa
         )
         await svc.submit_sms(account, to="+14155552671", sender="Acme", text="hi")
         [delivery] = (await store.read(lambda tx: tx.list_deliveries(account))).data
-        expires = (datetime.now(UTC) + timedelta(minutes=5)).isoformat(" ")
-        await store.write(
-            lambda tx: tx.conn.execute(LEASED_ROW, {"expires": expires, "id": delivery.id})
-        )
-        await migrate.upgrade_url(url)
+    finally:
+        await store.close()
+    expires = (datetime.now(UTC) + timedelta(minutes=5)).isoformat(" ")
+    downgrade_sqlite(path, "0006", (LEASED_ROW, {"expires": expires, "id": delivery.id}))
+    await migrate.upgrade_url(url)
+    store = await Store.open(url, upgrade=False)
+    try:
 
         def after_upgrade(tx: Transaction) -> tuple[tuple[Any, ...], Delivery, set[str]]:
             stored = tx.conn.execute(

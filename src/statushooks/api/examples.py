@@ -65,6 +65,7 @@ ENDPOINT: dict[str, Any] = _response(
     metadata={"team": "messaging"},
     signature_versions=["v1", "v1a"],
     failing_since=None,
+    suspended_until=None,
     created_at=CREATED,
     updated_at=CREATED,
 )

@@ -458,6 +458,9 @@ class EndpointOut(Output):
     metadata: dict[str, Any]
     signature_versions: list[SignatureVersion]
     failing_since: datetime | None
+    #: Until when the dispatcher leaves it alone after a burst of failures (null: it is not
+    #: suspended); it resumes by itself then.
+    suspended_until: datetime | None
     created_at: datetime
     updated_at: datetime
 
@@ -495,6 +498,7 @@ def _endpoint_fields(endpoint: Endpoint) -> dict[str, Any]:
         "metadata": dict(endpoint.metadata),
         "signature_versions": list(endpoint.signature_versions),
         "failing_since": endpoint.failing_since,
+        "suspended_until": endpoint.suspended_at(datetime.now(UTC)),
         "created_at": endpoint.created_at,
         "updated_at": endpoint.updated_at,
     }

@@ -74,7 +74,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from statushooks import durations, ids
+from statushooks import durations, ids, suspension
 from statushooks.deliveries import Attempt, Delivery, DeliveryState
 from statushooks.endpoints import Endpoint, EndpointState
 from statushooks.storage import driver, records
@@ -157,6 +157,8 @@ class CompletionReport:
     #: Endpoints disabled by this batch (410 Gone, the receiver's ``webhook-delivery:
     #: disable``, or failing for too long).
     disabled: tuple[str, ...] = ()
+    #: Endpoints suspended by this batch (a burst of failures: ``statushooks.suspension``).
+    suspended: tuple[str, ...] = ()
 
 
 def share(max_in_flight: int, workers: int, rank: int) -> int:
@@ -192,12 +194,15 @@ class Queue:
         lease_seconds: float,
         auto_disable_after: float,
         lease_ahead: int = 0,
+        suspension_policy: suspension.SuspensionPolicy | None = None,
     ) -> None:
         self.store = store
         self.worker_id = worker_id
         self.lease = timedelta(seconds=lease_seconds)
         #: Seconds an endpoint must have failed every attempt before it is disabled.
         self.auto_disable_after = auto_disable_after
+        #: When a burst of failures suspends an endpoint (none by default).
+        self.suspension = suspension_policy or suspension.SuspensionPolicy(threshold=0)
         self._renewed_at: datetime | None = None
         self.membership = Membership()
         #: This worker's leases per endpoint: claimed, not yet completed, released or forgotten.
@@ -460,8 +465,11 @@ class Queue:
         if not valid:
             return CompletionReport(applied=0, stale=stale)
         _move_failure_clocks(conn, valid)
+        suspended = _suspend_bursts(conn, valid, self.suspension, now)
         disabled = self._disable_endpoints(conn, valid, now)
-        return CompletionReport(applied=len(valid), stale=stale, disabled=disabled)
+        return CompletionReport(
+            applied=len(valid), stale=stale, disabled=disabled, suspended=suspended
+        )
 
     def _disable_endpoints(
         self, conn: Connection, valid: Sequence[Completion], now: datetime
@@ -522,7 +530,8 @@ _UNLEASED = " AND (lease_expires_at IS NULL OR lease_expires_at <= ?{timestamp})
 # The ring: the endpoints with pending deliveries, in id order, walked from ``after`` (and up to
 # ``upto``) one probe of ix_deliveries_pending each (a loose index scan: endpoints without
 # pending rows are not in that index, and one with many costs one probe), ``?`` of them at most.
-# Of those, the active ones whose earliest pending delivery not under a live lease is due are
+# Of those, the active ones not suspended (``statushooks.suspension``) whose earliest pending
+# delivery not under a live lease is due are
 # returned with their columns (one probe each, in due order), and whether they come after the
 # cursor (in the database's own order of ids), with two markers: the walk's last row (``n`` =
 # the window) and, if the ring ended first, a row without an id. Leased rows are
@@ -540,6 +549,7 @@ _RING_WALK = (
 )
 _RING_DUE = (
     f"endpoints.id = ring.id AND endpoints.state = '{EndpointState.ACTIVE.value}'"
+    " AND (endpoints.suspended_until IS NULL OR endpoints.suspended_until <= ?{timestamp})"
     " AND (SELECT next_attempt_at FROM deliveries WHERE deliveries.endpoint_id = ring.id"
     f" AND deliveries.state = '{PENDING}'{_UNLEASED} ORDER BY next_attempt_at LIMIT 1)"
     " <= ?{timestamp}"
@@ -825,7 +835,7 @@ def _walk(
     db = driver.of(conn)
     stamp = db.when(now)
     bounds = (after,) if upto is None else (after, upto, upto)
-    params = (*bounds, budget, cursor or "", stamp, stamp, budget)
+    params = (*bounds, budget, cursor or "", stamp, stamp, stamp, budget)
     rows = db.execute(conn, _ring_statement(upto is not None), params)
     later: list[Endpoint] = []
     earlier: list[Endpoint] = []
@@ -1064,31 +1074,100 @@ def failure_clocks(
     return reset, started
 
 
+def tail_failures(completions: Sequence[Completion]) -> dict[str, int]:
+    """Per endpoint, the failed attempts of a batch after its last success (all of them
+    without one), in attempt order."""
+    counts: dict[str, int] = defaultdict(int)
+    for completion in sorted(completions, key=lambda c: c.attempt.started_at):
+        if completion.succeeded:
+            counts[completion.endpoint_id] = 0
+        else:
+            counts[completion.endpoint_id] += 1
+    return counts
+
+
 def _move_failure_clocks(conn: Connection, valid: Sequence[Completion]) -> None:
-    """Move the endpoints' failure clocks (``failure_clocks``): one row per endpoint, in id
-    order (two exchanges lock clock rows in one order: no deadlock). A row is written, and
-    locked, only where its clock changes: a healthy endpoint's row is left alone."""
+    """Move the endpoints' failure clocks (``failure_clocks``) and their burst counts
+    (``statushooks.suspension``): one row per endpoint, in id order (two exchanges lock clock
+    rows in one order: no deadlock). A row is written, and locked, only where an attempt
+    failed or a success ends a run of failures: a healthy endpoint's row is left alone."""
     reset, started = failure_clocks(valid)
+    tails = tail_failures(valid)
     db = driver.of(conn)
     rows = []
     for endpoint_id in sorted({c.endpoint_id for c in valid}):
-        clock = (
-            endpoint_id in reset,
-            db.when(reset.get(endpoint_id)),
-            db.when(started.get(endpoint_id)),
-        )
-        rows.append((*clock, endpoint_id, *clock))
+        is_reset = endpoint_id in reset
+        clock = (is_reset, db.when(reset.get(endpoint_id)), db.when(started.get(endpoint_id)))
+        tail = tails[endpoint_id]
+        rows.append((*clock, *clock, is_reset, tail, tail, is_reset, is_reset, endpoint_id, tail))
     db.execute_many(conn, _MOVE_CLOCK, rows)
 
 
-# A reset clock takes the given value; a started one keeps a clock already running.
-_CLOCK = "CASE WHEN ? THEN ?{timestamp} ELSE COALESCE(failing_since, ?{timestamp}) END"
-_MOVE_CLOCK = driver.Statement.each(
-    sqlite=f"UPDATE endpoints SET failing_since = {_CLOCK} WHERE id = ?"
-    f" AND failing_since IS NOT {_CLOCK}",
-    postgresql=f"UPDATE endpoints SET failing_since = {_CLOCK} WHERE id = ?"
-    f" AND failing_since IS DISTINCT FROM {_CLOCK}",
+# A reset clock takes the given value; a started one keeps a clock already running. The burst
+# count of a reset endpoint is its failures after its success, with its suspensions ended.
+_CLOCK = "CASE WHEN ? THEN ?{timestamp} ELSE COALESCE({column}, ?{timestamp}) END"
+_MOVE_CLOCK = driver.Statement.of(
+    "UPDATE endpoints SET"
+    f" failing_since = {_CLOCK.replace('{column}', 'failing_since')},"
+    f" failures_since = {_CLOCK.replace('{column}', 'failures_since')},"
+    " failures = CASE WHEN ? THEN ? ELSE failures + ? END,"
+    " suspensions = CASE WHEN ? THEN 0 ELSE suspensions END,"
+    " suspended_until = CASE WHEN ? THEN NULL ELSE suspended_until END"
+    " WHERE id = ? AND (? > 0 OR failing_since IS NOT NULL OR failures <> 0"
+    " OR suspensions <> 0 OR suspended_until IS NOT NULL)"
 )
+# The endpoints of a batch whose burst count reached the suspension threshold.
+# An endpoint suspended already is left alone: its failures then are attempts that were under
+# way when the suspension began.
+_BURSTS = driver.Statement.of(
+    "SELECT id, failures, failures_since, suspensions FROM endpoints"
+    " WHERE id {in_ids} AND failures >= ?"
+    " AND (suspended_until IS NULL OR suspended_until <= ?{timestamp})"
+)
+# Suspend an endpoint (or, with a NULL pause, only count again), one per row.
+_SUSPEND = driver.Statement.of(
+    "UPDATE endpoints SET suspended_until = COALESCE(?{timestamp}, suspended_until),"
+    " suspensions = suspensions + CASE WHEN ?{timestamp} IS NULL THEN 0 ELSE 1 END,"
+    " failures = 0, failures_since = NULL WHERE id = ?"
+)
+
+
+def _suspend_bursts(
+    conn: Connection,
+    valid: Sequence[Completion],
+    policy: suspension.SuspensionPolicy,
+    now: datetime,
+) -> tuple[str, ...]:
+    """Suspend the endpoints of a batch whose failures make a burst (``suspension``); which.
+    Only a batch with a failure reads anything."""
+    failing = sorted({c.endpoint_id for c in valid if not c.succeeded})
+    if not policy.enabled or not failing:
+        return ()
+    db = driver.of(conn)
+    found = db.execute(conn, _BURSTS, (db.ids(failing), policy.threshold, db.when(now)))
+    verdicts = [
+        verdict
+        for row in found
+        if (
+            verdict := policy.judge(
+                suspension.Burst(
+                    endpoint_id=row[0],
+                    failures=row[1],
+                    failures_since=db.datetime_of(row[2]),
+                    suspensions=row[3],
+                ),
+                now,
+            )
+        )
+        is not None
+    ]
+    if verdicts:
+        rows = [
+            (db.when(v.suspend_until), db.when(v.suspend_until), v.endpoint_id)
+            for v in sorted(verdicts, key=lambda v: v.endpoint_id)
+        ]
+        db.execute_many(conn, _SUSPEND, rows)
+    return tuple(v.endpoint_id for v in verdicts if v.suspend_until is not None)
 
 
 def _disable(
