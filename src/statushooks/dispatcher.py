@@ -446,6 +446,9 @@ class Dispatcher:
                 action=decision.action,
                 retry_at=decision.retry_at,
                 disable_reason=decision.disable_reason,
+                event_id=claim.delivery.event_id,
+                event_type=claim.delivery.event_type,
+                message_id=claim.delivery.message_id,
             )
         )
         self._count_finished(claim.endpoint.id)

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from statushooks import signing
+from statushooks.events import operational
 from statushooks.messages import MessageStatus
 
 DEFAULT_MAX_IN_FLIGHT = 10
@@ -105,10 +106,13 @@ class Endpoint:
             return self.suspended_until
         return None
 
-    def accepts(self, event_type: str, status: MessageStatus) -> bool:
-        """Whether an event of this type and status fans out to this endpoint."""
+    def accepts(self, event_type: str, status: MessageStatus | None) -> bool:
+        """Whether an event of this type and status fans out to this endpoint: an
+        operational event (no status) only if the endpoint names its type."""
         if self.state is EndpointState.DISABLED:
             return False
+        if status is None or operational.is_operational(event_type):
+            return event_type in self.enabled_events
         if self.enabled_events and event_type not in self.enabled_events:
             return False
         return not self.statuses or status in self.statuses

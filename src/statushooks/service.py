@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from statushooks import accounts, exceptions, ids, links, messages, sms, urlguard
+from statushooks import accounts, exceptions, ids, links, messages, notices, sms, urlguard
 from statushooks.config import Settings
 from statushooks.deliveries import Delivery, Event
 from statushooks.endpoints import (
@@ -27,7 +27,7 @@ from statushooks.endpoints import (
     EndpointState,
     new_secret,
 )
-from statushooks.events import catalog
+from statushooks.events import catalog, operational
 from statushooks.messages import Channel, Message, MessageStatus
 from statushooks.storage import idempotency as idempotent
 from statushooks.storage import records
@@ -204,6 +204,7 @@ class Service:
 
         def work(tx: Transaction) -> Endpoint:
             tx.insert_endpoint(endpoint)
+            tx.emit_notices([notices.notice(operational.ENDPOINT_CREATED, endpoint, now)])
             return endpoint
 
         return await self._write(work, idempotency)
@@ -225,6 +226,7 @@ class Service:
             updated = _with_state_reason(current, updated)
             updated = _with_signature_versions(updated, spec.signature_versions, now)
             tx.update_endpoint(updated)
+            tx.emit_notices(_update_notices(current, updated, now))
             if updated.state is EndpointState.ACTIVE and current.state is not EndpointState.ACTIVE:
                 tx.queued(1)
             return updated
@@ -235,7 +237,14 @@ class Service:
         return await self.store.read(lambda tx: tx.get_endpoint(account_id, endpoint_id))
 
     async def delete_endpoint(self, account_id: str, endpoint_id: str) -> None:
-        await self._write(lambda tx: tx.delete_endpoint(account_id, endpoint_id))
+        now = self.clock()
+
+        def work(tx: Transaction) -> None:
+            endpoint = tx.get_endpoint(account_id, endpoint_id)
+            tx.delete_endpoint(account_id, endpoint_id)
+            tx.emit_notices([notices.notice(operational.ENDPOINT_DELETED, endpoint, now)])
+
+        await self._write(work)
 
     async def rotate_secret(
         self, account_id: str, endpoint_id: str, *, idempotency: Key | None = None
@@ -570,7 +579,7 @@ class Service:
         now = self.clock()
         event_id = ids.new_id("evt", now.timestamp())
         body = catalog.example_payload(kind, event_id=event_id, now=now)
-        status = MessageStatus(_example_status(body))
+        status = None if kind.channel is None else MessageStatus(_example_status(body))
         event = Event(
             id=event_id,
             account_id=account_id,
@@ -757,6 +766,14 @@ def _with_state_reason(current: Endpoint, updated: Endpoint) -> Endpoint:
         suspensions=0,
         suspended_until=None,
     )
+
+
+def _update_notices(current: Endpoint, updated: Endpoint, now: datetime) -> list[notices.Notice]:
+    """``endpoint.updated``, and ``endpoint.disabled`` when it was disabled by hand."""
+    found = [notices.notice(operational.ENDPOINT_UPDATED, updated, now)]
+    if updated.state is EndpointState.DISABLED and current.state is not EndpointState.DISABLED:
+        found.append(notices.disabled(updated, updated.disabled_reason or "", now))
+    return found
 
 
 def _example_status(body: Mapping[str, Any]) -> str:

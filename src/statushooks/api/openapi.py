@@ -495,6 +495,18 @@ def signature_headers(event_type: catalog.EventType) -> list[dict[str, Any]]:
     return headers
 
 
+def _webhook_description(event_type: catalog.EventType, statuses: str) -> str:
+    if event_type.channel is None:
+        return (
+            "Operational event: sent only to the endpoints that name it in `enabled_events`, "
+            "never to the endpoint it is about."
+        )
+    return (
+        f"Dialect `{event_type.dialect}`, {event_type.channel} messages; "
+        f"sent when a message reaches {statuses}."
+    )
+
+
 def _webhooks(components: dict[str, Any]) -> dict[str, Any]:
     """One webhook per event type; its payload schema goes in ``components`` by type name."""
     webhooks: dict[str, Any] = {}
@@ -507,8 +519,7 @@ def _webhooks(components: dict[str, Any]) -> dict[str, Any]:
             "post": {
                 "tags": ["webhooks"],
                 "summary": event_type.description,
-                "description": f"Dialect `{event_type.dialect}`, {event_type.channel} messages; "
-                f"sent when a message reaches {statuses}.",
+                "description": _webhook_description(event_type, statuses),
                 "operationId": "webhook_" + event_type.name.replace(".", "_"),
                 "parameters": signature_headers(event_type),
                 "requestBody": {

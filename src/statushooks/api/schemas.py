@@ -665,7 +665,8 @@ class StatusRecordOut(Output):
 class EventSummary(Output):
     id: str
     type: str
-    status: MessageStatus
+    #: The message status it reports (null for an operational event).
+    status: MessageStatus | None
     sequence: int
     created_at: datetime
 
@@ -868,7 +869,8 @@ class AttemptOut(Output):
 class EventTypeOut(Output):
     name: str
     dialect: str
-    channel: Channel
+    #: The channel of the messages it is about (null for an operational event).
+    channel: Channel | None
     description: str
     statuses: list[MessageStatus]
     #: JSON Schema (draft 2020-12) of the payload.

@@ -74,10 +74,11 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from statushooks import durations, ids, suspension
+from statushooks import durations, ids, notices, suspension
 from statushooks.deliveries import Attempt, Delivery, DeliveryState
 from statushooks.endpoints import Endpoint, EndpointState
-from statushooks.storage import driver, records
+from statushooks.events import operational
+from statushooks.storage import driver, records, transaction
 from statushooks.storage import tables as t
 from statushooks.storage.sql import Store
 
@@ -134,6 +135,10 @@ class Completion:
     #: Why to disable the endpoint when the receiver asked for it (``webhook-delivery:
     #: disable``, on any answer); a ``disable`` action without one is a 410 (``GONE_REASON``).
     disable_reason: str | None = None
+    #: The delivery's event (for ``delivery.exhausted``: ``events.operational``).
+    event_id: str = ""
+    event_type: str = ""
+    message_id: str | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -464,27 +469,34 @@ class Queue:
         """The endpoints' side of recorded completions: failure clocks, disabling."""
         if not valid:
             return CompletionReport(applied=0, stale=stale)
-        _move_failure_clocks(conn, valid)
+        moved = _move_failure_clocks(conn, valid)
         suspended = _suspend_bursts(conn, valid, self.suspension, now)
         disabled = self._disable_endpoints(conn, valid, now)
+        _emit_notices(conn, valid, moved, disabled, now)
         return CompletionReport(
-            applied=len(valid), stale=stale, disabled=disabled, suspended=suspended
+            applied=len(valid),
+            stale=stale,
+            disabled=tuple(endpoint_id for endpoint_id, _ in disabled),
+            suspended=suspended,
         )
 
     def _disable_endpoints(
         self, conn: Connection, valid: Sequence[Completion], now: datetime
-    ) -> tuple[str, ...]:
+    ) -> list[tuple[str, str]]:
+        """Disable the endpoints the batch disables (410, the receiver's request, failing for
+        too long): ``(endpoint id, reason)`` of each."""
         by_reason: dict[str, set[str]] = defaultdict(set)
         for completion in valid:
             reason = completion.disables
             if reason is not None:
                 by_reason[reason].add(completion.endpoint_id)
-        disabled: list[str] = []
+        disabled: list[tuple[str, str]] = []
         gone: set[str] = set()
         for reason, endpoint_ids in sorted(by_reason.items()):
             newly = sorted(endpoint_ids - gone)
             if newly:
-                disabled += _disable(conn, newly, reason + f" at {now.isoformat()}", now)
+                stated = reason + f" at {now.isoformat()}"
+                disabled += [(i, stated) for i in _disable(conn, newly, stated, now)]
             gone |= endpoint_ids
         failing = sorted({c.endpoint_id for c in valid if not c.succeeded} - gone)
         if failing:
@@ -493,7 +505,7 @@ class Queue:
                 "every attempt failed for "
                 f"{durations.format_duration(self.auto_disable_after)} (auto-disabled)"
             )
-            disabled += _disable(
+            auto = _disable(
                 conn,
                 failing,
                 reason,
@@ -501,7 +513,8 @@ class Queue:
                 _e.c.failing_since.is_not(None),
                 _e.c.failing_since <= cutoff,
             )
-        return tuple(disabled)
+            disabled += [(endpoint_id, reason) for endpoint_id in auto]
+        return disabled
 
     # -- releasing -------------------------------------------------------------------------
 
@@ -1086,35 +1099,63 @@ def tail_failures(completions: Sequence[Completion]) -> dict[str, int]:
     return counts
 
 
-def _move_failure_clocks(conn: Connection, valid: Sequence[Completion]) -> None:
+@dataclass(frozen=True, kw_only=True)
+class ClockMoves:
+    """Endpoints whose failure clock a batch stopped (a success after failures) and started
+    (a first failure after a success)."""
+
+    recovered: tuple[str, ...] = ()
+    failing: tuple[str, ...] = ()
+
+
+def _move_failure_clocks(conn: Connection, valid: Sequence[Completion]) -> ClockMoves:
     """Move the endpoints' failure clocks (``failure_clocks``) and their burst counts
-    (``statushooks.suspension``): one row per endpoint, in id order (two exchanges lock clock
-    rows in one order: no deadlock). A row is written, and locked, only where an attempt
-    failed or a success ends a run of failures: a healthy endpoint's row is left alone."""
+    (``statushooks.suspension``), in endpoint id order (two exchanges lock clock rows in one
+    order: no deadlock). A row is written, and locked, only where a success ends a run of
+    failures or an attempt failed: a healthy endpoint's row is left alone, and a batch of
+    successes costs one statement.
+
+    A success ends the run (clock, counts and suspension); the failures after an endpoint's
+    last success in the batch then start a clock if none is running, else add to the count."""
     reset, started = failure_clocks(valid)
-    tails = tail_failures(valid)
     db = driver.of(conn)
-    rows = []
-    for endpoint_id in sorted({c.endpoint_id for c in valid}):
-        is_reset = endpoint_id in reset
-        clock = (is_reset, db.when(reset.get(endpoint_id)), db.when(started.get(endpoint_id)))
-        tail = tails[endpoint_id]
-        rows.append((*clock, *clock, is_reset, tail, tail, is_reset, is_reset, endpoint_id, tail))
-    db.execute_many(conn, _MOVE_CLOCK, rows)
+    recovered: list[str] = []
+    if reset:
+        rows = db.execute(conn, _RESET_CLOCKS, (db.ids(sorted(reset)),))
+        recovered = sorted(row[0] for row in rows)
+    first_failures = {
+        **{endpoint_id: at for endpoint_id, at in reset.items() if at is not None},
+        **started,
+    }
+    tails = tail_failures(valid)
+    failing: list[str] = []
+    counted: list[tuple[Any, ...]] = []
+    for endpoint_id in sorted(first_failures):
+        first, tail = db.when(first_failures[endpoint_id]), tails[endpoint_id]
+        if db.execute(conn, _START_CLOCK, (first, first, tail, endpoint_id)):
+            failing.append(endpoint_id)
+        else:
+            counted.append((tail, first, endpoint_id))
+    if counted:
+        db.execute_many(conn, _COUNT_FAILURES, counted)
+    return ClockMoves(recovered=tuple(recovered), failing=tuple(failing))
 
 
-# A reset clock takes the given value; a started one keeps a clock already running. The burst
-# count of a reset endpoint is its failures after its success, with its suspensions ended.
-_CLOCK = "CASE WHEN ? THEN ?{timestamp} ELSE COALESCE({column}, ?{timestamp}) END"
-_MOVE_CLOCK = driver.Statement.of(
-    "UPDATE endpoints SET"
-    f" failing_since = {_CLOCK.replace('{column}', 'failing_since')},"
-    f" failures_since = {_CLOCK.replace('{column}', 'failures_since')},"
-    " failures = CASE WHEN ? THEN ? ELSE failures + ? END,"
-    " suspensions = CASE WHEN ? THEN 0 ELSE suspensions END,"
-    " suspended_until = CASE WHEN ? THEN NULL ELSE suspended_until END"
-    " WHERE id = ? AND (? > 0 OR failing_since IS NOT NULL OR failures <> 0"
-    " OR suspensions <> 0 OR suspended_until IS NOT NULL)"
+# A success ends a run of failures: its clock, its burst count and any suspension.
+_RESET_CLOCKS = driver.Statement.of(
+    "UPDATE endpoints SET failing_since = NULL, failures = 0, failures_since = NULL,"
+    " suspensions = 0, suspended_until = NULL"
+    " WHERE id {in_ids} AND failing_since IS NOT NULL RETURNING id"
+)
+# The first failure after a success starts the clock and the burst count …
+_START_CLOCK = driver.Statement.of(
+    "UPDATE endpoints SET failing_since = ?{timestamp}, failures_since = ?{timestamp},"
+    " failures = ? WHERE id = ? AND failing_since IS NULL RETURNING id"
+)
+# … later ones add to the count (its start is gone after a suspension).
+_COUNT_FAILURES = driver.Statement.of(
+    "UPDATE endpoints SET failures = failures + ?,"
+    " failures_since = COALESCE(failures_since, ?{timestamp}) WHERE id = ?"
 )
 # The endpoints of a batch whose burst count reached the suspension threshold.
 # An endpoint suspended already is left alone: its failures then are attempts that were under
@@ -1168,6 +1209,57 @@ def _suspend_bursts(
         ]
         db.execute_many(conn, _SUSPEND, rows)
     return tuple(v.endpoint_id for v in verdicts if v.suspend_until is not None)
+
+
+def _emit_notices(
+    conn: Connection,
+    valid: Sequence[Completion],
+    moved: ClockMoves,
+    disabled: Sequence[tuple[str, str]],
+    now: datetime,
+) -> None:
+    """Queue the operational events of a batch (``events.operational``): endpoints disabled,
+    failing, recovered, and deliveries exhausted (not those of operational events: one dead
+    operational endpoint must not feed another without end). A batch with none reads nothing."""
+    exhausted = [
+        c for c in valid if c.action == "exhaust" and not operational.is_operational(c.event_type)
+    ]
+    about = {*moved.recovered, *moved.failing, *(i for i, _ in disabled)}
+    about |= {c.endpoint_id for c in exhausted}
+    if not about:
+        return
+    tx = transaction.Transaction(conn)
+    endpoints = {endpoint.id: endpoint for endpoint in tx.endpoints_by_ids(sorted(about))}
+    last_failure = {c.endpoint_id: c.attempt for c in _by_start(valid) if not c.succeeded}
+    last_success = {c.endpoint_id: c.attempt for c in _by_start(valid) if c.succeeded}
+    items: list[notices.Notice] = []
+    for endpoint_id in moved.recovered:
+        if endpoint_id in endpoints:
+            at = last_success[endpoint_id].started_at
+            items.append(notices.recovered(endpoints[endpoint_id], at, now))
+    for endpoint_id in moved.failing:
+        if endpoint_id in endpoints:
+            items.append(notices.failing(endpoints[endpoint_id], last_failure[endpoint_id], now))
+    for endpoint_id, reason in disabled:
+        if endpoint_id in endpoints:
+            items.append(notices.disabled(endpoints[endpoint_id], reason, now))
+    for c in exhausted:
+        if c.endpoint_id in endpoints:
+            items.append(
+                notices.exhausted(
+                    endpoints[c.endpoint_id],
+                    event_id=c.event_id,
+                    event_type=c.event_type,
+                    message_id=c.message_id,
+                    last=c.attempt,
+                    now=now,
+                )
+            )
+    tx.emit_notices(items)
+
+
+def _by_start(completions: Sequence[Completion]) -> list[Completion]:
+    return sorted(completions, key=lambda c: c.attempt.started_at)
 
 
 def _disable(
