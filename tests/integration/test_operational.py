@@ -77,8 +77,11 @@ async def received(
     await testing.wait_until(arrived, timeout=15.0)
     payloads = []
     for request in of_type():
-        receiver.verify(request.body, request.headers, ops.secrets[0].value)
+        event = receiver.verify_and_parse(request.body, request.headers, ops.secrets[0].value)
         payload = orjson.loads(request.body)
+        assert isinstance(event, receiver.OperationalEvent)
+        assert (event.id, event.type) == (payload["id"], name)
+        assert event.endpoint_id == payload["data"]["endpoint"]["id"]
         Draft202012Validator(catalog.get(name).schema).validate(payload)
         assert request.headers["webhook-id"] == payload["id"]
         payloads.append(payload)
