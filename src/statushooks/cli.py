@@ -476,21 +476,34 @@ def create_endpoint(
         list[str] | None,
         typer.Option("--status", "-s", help="Only events of this message status (repeat)."),
     ] = None,
+    signature: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--signature",
+            help="A signature version to send: v1 (HMAC, the default) or v1a (Ed25519); "
+            "repeat for both.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Create an endpoint and print its signing secret."""
-    body = {
+    """Create an endpoint and print its signing secret (v1) or public key (v1a)."""
+    body: dict[str, Any] = {
         "url": url,
         "description": description,
         "enabled_events": event or [],
         "statuses": status or [],
     }
+    if signature:
+        body["signature_versions"] = signature
     endpoint = ApiClient(api_url, api_key).request("POST", "/v1/endpoints", body)
     if as_json:
         out.print_json(data=endpoint)
         return
     out.print(f"endpoint  {endpoint['id']}  → {endpoint['url']}")
-    out.print(f"secret    {endpoint['secret']}")
+    if endpoint.get("secret"):
+        out.print(f"secret    {endpoint['secret']}")
+    if endpoint.get("public_key"):
+        out.print(f"public key {endpoint['public_key']}")
 
 
 @endpoints_app.command("test")
@@ -588,7 +601,8 @@ def listen(
         list[str],
         typer.Option(
             envvar="STATUSHOOKS_LISTEN_SECRET",
-            help="The endpoint's signing secret (whsec_…); repeat during a rotation.",
+            help="The endpoint's signing secret (whsec_…) or public key (whpk_…); repeat "
+            "during a rotation.",
             show_default=False,
         ),
     ],

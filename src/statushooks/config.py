@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     auto_disable_after: str = "5d"
     #: … counting only once its failures span this long.
     auto_disable_min_span: str = "12h"
+    #: Suspend an endpoint for a short, growing pause once this many attempts in a row failed
+    #: within ``suspend_window`` (``statushooks.suspension``; 0: never) …
+    suspend_after_failures: int = Field(default=10, ge=0)
+    suspend_window: str = "1m"
+    #: … the pauses, one per suspension in a row (the last repeats).
+    suspend_pauses: str = "30s,1m,2m,3m"
     #: Dispatcher: deliveries claimed per round trip, and requests in flight per process.
     dispatch_batch: int = Field(default=200, gt=0)
     dispatch_concurrency: int = Field(default=256, gt=0)
@@ -69,7 +75,14 @@ class Settings(BaseSettings):
     def _strip_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
-    @field_validator("retry_schedule", "auto_disable_after", "auto_disable_min_span", "retention")
+    @field_validator(
+        "retry_schedule",
+        "auto_disable_after",
+        "auto_disable_min_span",
+        "retention",
+        "suspend_window",
+        "suspend_pauses",
+    )
     @classmethod
     def _check_durations(cls, value: str) -> str:
         try:
@@ -86,6 +99,8 @@ class Settings(BaseSettings):
                 f"delivery_timeout ({self.delivery_timeout:g}), or two workers could send "
                 "the same delivery at once"
             )
+        if self.suspend_window_seconds <= 0 or 0 in self.suspend_pause_delays:
+            raise ValueError("suspend_window and every suspend_pauses delay must be over 0s")
         if self.environment != "development":
             if self._admin_token_is_placeholder():
                 raise ValueError(
@@ -135,6 +150,14 @@ class Settings(BaseSettings):
     @property
     def auto_disable_min_span_seconds(self) -> float:
         return durations.parse_duration(self.auto_disable_min_span)
+
+    @property
+    def suspend_window_seconds(self) -> float:
+        return durations.parse_duration(self.suspend_window)
+
+    @property
+    def suspend_pause_delays(self) -> tuple[float, ...]:
+        return durations.parse_schedule(self.suspend_pauses)
 
     @property
     def retention_seconds(self) -> float:

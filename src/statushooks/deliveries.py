@@ -24,7 +24,8 @@ class Event:
     #: None for a test event sent from the catalog example.
     message_id: str | None
     type: str
-    status: MessageStatus
+    #: The message status it reports; None for an operational event (stored as ``""``).
+    status: MessageStatus | None
     #: The exact JSON bytes every endpoint receives.
     payload: bytes
     #: Position among the message's events (1, 2, …): the per-message order.

@@ -6,9 +6,10 @@ Headers of every request:
 * Standard Webhooks ``webhook-id``, ``webhook-timestamp``, ``webhook-signature``. The
   ``webhook-id`` is the **event id**: the same across retries (a receiver deduplicates on it)
   and across the endpoints of the event (each receiver sees it once). The timestamp is fresh on
-  every attempt, and every live secret of the endpoint signs (rotation overlap);
-* for the YCloud dialect, also ``YCloud-Signature`` (signed with the newest secret) and
-  ``X-Webhook-Endpoint-ID``.
+  every attempt, and every live secret of the endpoint signs (rotation overlap): a ``whsec_``
+  secret a ``v1`` HMAC signature, a ``whsk_`` key a ``v1a`` Ed25519 one;
+* for the YCloud dialect, also ``YCloud-Signature`` (signed with the newest HMAC secret; an
+  endpoint signed with ``v1a`` only has none) and ``X-Webhook-Endpoint-ID``.
 
 The result is a ``retry.Outcome`` for the retry policy and a ``deliveries.Attempt`` record
 (request headers, status, duration, at most 4 KiB of body, error kind ``timeout``,
@@ -74,10 +75,11 @@ def request_headers(
     headers.update(
         signing.webhook_headers(msg_id=event_id, timestamp=timestamp, body=payload, secrets=secrets)
     )
-    if dialect_of(event_type) == catalog.YCLOUD:
+    hmac_secrets = [secret for secret in secrets if not signing.is_ed25519_secret(secret)]
+    if hmac_secrets and dialect_of(event_type) == catalog.YCLOUD:
         headers.update(
             signing.ycloud_headers(
-                timestamp=timestamp, body=payload, secret=secrets[0], endpoint_id=endpoint.id
+                timestamp=timestamp, body=payload, secret=hmac_secrets[0], endpoint_id=endpoint.id
             )
         )
     return headers
@@ -161,15 +163,20 @@ async def _attempt(
 
 def _answer(response: http.Response, now: datetime) -> tuple[retry.Outcome, _Fields]:
     ok = 200 <= response.status < 300
+    control = retry.parse_delivery_control(response.headers.get(retry.DELIVERY_CONTROL_HEADER))
     outcome = retry.Outcome(
         status_code=response.status,
         retry_after=retry.parse_retry_after(response.headers.get("retry-after"), now),
+        delivery_control=control,
     )
+    message = None if ok else f"the endpoint answered HTTP {response.status}"
+    if message is not None and control is not None:
+        message += f" with {retry.DELIVERY_CONTROL_HEADER}: {control}"
     return outcome, {
         "response_status": response.status,
         "response_body": decode_body(response.body),
         "error_kind": None if ok else STATUS,
-        "error_message": None if ok else f"the endpoint answered HTTP {response.status}",
+        "error_message": message,
     }
 
 

@@ -23,7 +23,10 @@ procrastinate's worker.
   (``poll_interval``) for retries that become due and as the fallback. A dispatcher sleeps
   no longer than until the earliest retry it scheduled itself, so its retries go out on time.
 * **Decisions** come from ``retry.RetryPolicy``: succeed, retry at T (``Retry-After``
-  honoured), exhaust (the dead letter), or disable the endpoint (410 Gone).
+  honoured), exhaust (the dead letter; also on ``webhook-delivery: abort-message``), or
+  disable the endpoint (410 Gone, or ``webhook-delivery: disable``).
+* **Burst suspension** (``statushooks.suspension``): an endpoint whose attempts fail in a
+  burst is left out of the claims for a short, growing pause, then resumes by itself.
 * **Fairness**: each worker serves its share of every endpoint's ``max_in_flight`` (the live
   workers split it: ``storage.queue``), and an in-process token bucket honours its
   ``rate_limit`` (requests per second, per process). A worker leaves the workers' table when
@@ -51,7 +54,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from statushooks import delivery, exceptions, ids, retention, retry
+from statushooks import delivery, exceptions, ids, retention, retry, suspension
 from statushooks import http as httpclient
 from statushooks.config import Settings
 from statushooks.deliveries import Attempt
@@ -127,6 +130,8 @@ class DispatcherStats:
     #: Results not written because the lease had been lost meanwhile.
     stale: int = 0
     released: int = 0
+    #: Endpoints suspended after a burst of failures (``statushooks.suspension``).
+    suspended: int = 0
 
 
 class TokenBucket:
@@ -172,6 +177,7 @@ class Dispatcher:
             ),
             lease_ahead=settings.lease_ahead,
             is_gone=worker_is_gone,
+            suspension_policy=suspension.SuspensionPolicy.from_settings(settings),
         )
         self.policy = retry.RetryPolicy.from_settings(settings)
         self.stats = DispatcherStats()
@@ -512,6 +518,10 @@ class Dispatcher:
                 attempt=result.attempt,
                 action=decision.action,
                 retry_at=decision.retry_at,
+                disable_reason=decision.disable_reason,
+                event_id=claim.delivery.event_id,
+                event_type=claim.delivery.event_type,
+                message_id=claim.delivery.message_id,
             )
         )
         if decision.retry_at is not None and len(self._retry_times) < RETRY_TIMES:
@@ -541,6 +551,9 @@ class Dispatcher:
             logger.warning("%d results were stale (lease lost): not written", len(stale))
         for endpoint_id in report.disabled:
             logger.warning("endpoint %s disabled", endpoint_id)
+        for endpoint_id in report.suspended:
+            logger.warning("endpoint %s suspended after a burst of failures", endpoint_id)
+        self.stats.suspended += len(report.suspended)
 
     # -- shutdown --------------------------------------------------------------------------
 

@@ -12,6 +12,10 @@ outcome                                              decision
 ===================================================  ===========================================
 2xx                                                  ``succeed``
 410 Gone                                             ``disable`` (the endpoint is gone for good)
+``webhook-delivery: disable`` (any answer)           the endpoint is disabled: ``disable``, or
+                                                     ``succeed`` on a 2xx (which stays delivered)
+``webhook-delivery: abort-message`` (not 2xx)        ``exhaust`` (no more retries of this
+                                                     delivery)
 429 / 503 with ``Retry-After``                       ``retry`` no earlier than Retry-After
                                                      (capped at ``max_retry_after``)
 3xx (redirects are never followed), other 4xx/5xx,   ``retry``, or ``exhaust`` after the last
@@ -43,6 +47,12 @@ if TYPE_CHECKING:
 DEFAULT_JITTER = 0.2  # fraction of the base delay added at most
 DEFAULT_MAX_RETRY_AFTER = 3600.0  # seconds; a longer Retry-After is capped to this
 GONE_STATUS = 410
+#: The answer header by which a receiver controls delivery (as Svix's hosted service honours).
+DELIVERY_CONTROL_HEADER = "webhook-delivery"
+#: Its values: disable the endpoint; stop retrying the delivery just attempted.
+DISABLE = "disable"
+ABORT_MESSAGE = "abort-message"
+RECEIVER_DISABLED_REASON = "the endpoint answered webhook-delivery: disable"
 RETRY_AFTER_STATUSES = frozenset({429, 503})
 #: ``Outcome.error_kind`` when the SSRF guard refused the endpoint's resolved address.
 UNSAFE_URL = "unsafe_url"
@@ -60,6 +70,8 @@ class Outcome:
     error_kind: str | None = None
     #: Seconds from the ``Retry-After`` header (see ``parse_retry_after``).
     retry_after: float | None = None
+    #: The receiver's ``webhook-delivery`` instruction: ``DISABLE``, ``ABORT_MESSAGE`` or None.
+    delivery_control: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,6 +80,9 @@ class RetryDecision:
 
     action: Action
     retry_at: datetime | None = None
+    #: Why the endpoint is to be disabled, when the receiver asked for it (a 410 is ``disable``
+    #: without a reason here: ``storage.queue.GONE_REASON``).
+    disable_reason: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,11 +126,13 @@ class RetryPolicy:
         if attempt < 1:
             raise ValueError(f"attempt numbers start at 1, got {attempt}")
         status = outcome.status_code
+        asked_to_disable = outcome.delivery_control == DISABLE
+        reason = RECEIVER_DISABLED_REASON if asked_to_disable else None
         if status is not None and 200 <= status < 300:
-            return RetryDecision(action="succeed")
-        if status == GONE_STATUS:
-            return RetryDecision(action="disable")
-        if attempt >= self.max_attempts:
+            return RetryDecision(action="succeed", disable_reason=reason)
+        if status == GONE_STATUS or asked_to_disable:
+            return RetryDecision(action="disable", disable_reason=reason)
+        if attempt >= self.max_attempts or outcome.delivery_control == ABORT_MESSAGE:
             return RetryDecision(action="exhaust")
         delay = self._delay(attempt, outcome, random)
         return RetryDecision(action="retry", retry_at=now + timedelta(seconds=delay))
@@ -127,6 +144,15 @@ class RetryPolicy:
         if outcome.status_code in RETRY_AFTER_STATUSES and outcome.retry_after is not None:
             delay = max(delay, min(outcome.retry_after, self.max_retry_after))
         return delay
+
+
+def parse_delivery_control(value: str | None) -> str | None:
+    """The ``webhook-delivery`` instruction in a header value (case-insensitive), or None for
+    a missing or unknown one."""
+    if value is None:
+        return None
+    text = value.strip().lower()
+    return text if text in (DISABLE, ABORT_MESSAGE) else None
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:

@@ -22,6 +22,7 @@ from statushooks import (
     ids,
     links,
     messages,
+    notices,
     sms,
     tracing,
     urlguard,
@@ -30,12 +31,14 @@ from statushooks.config import Settings
 from statushooks.deliveries import Delivery, Event
 from statushooks.endpoints import (
     DEFAULT_MAX_IN_FLIGHT,
+    HMAC,
+    SIGNATURE_VERSIONS,
     Endpoint,
     EndpointSecret,
     EndpointState,
     new_secret,
 )
-from statushooks.events import catalog
+from statushooks.events import catalog, operational
 from statushooks.messages import Channel, Message, MessageStatus
 from statushooks.storage import idempotency as idempotent
 from statushooks.storage import records
@@ -118,6 +121,12 @@ class EndpointSpec:
     ordered: bool = True
     metadata: Mapping[str, Any] = field(default_factory=dict)
     send_traceparent: bool = False
+    #: The Standard Webhooks versions it is signed with (``v1`` HMAC, ``v1a`` Ed25519).
+    signature_versions: tuple[str, ...] = (HMAC,)
+
+
+#: ``EndpointSpec`` fields that are not ``Endpoint`` fields: they are kept another way.
+_DERIVED = frozenset({"signature_versions"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -202,7 +211,7 @@ class Service:
         endpoint = Endpoint(
             id=ids.new_id("ep", now.timestamp()),
             account_id=account_id,
-            secrets=(EndpointSecret(value=new_secret()),),
+            secrets=tuple(EndpointSecret(value=new_secret(v)) for v in spec.signature_versions),
             created_at=now,
             updated_at=now,
             disabled_reason="disabled by user" if spec.state is EndpointState.DISABLED else None,
@@ -211,6 +220,7 @@ class Service:
 
         def work(tx: Transaction) -> Endpoint:
             tx.insert_endpoint(endpoint)
+            tx.emit_notices([notices.notice(operational.ENDPOINT_CREATED, endpoint, now)])
             return endpoint
 
         return await self._write(work, idempotency)
@@ -230,7 +240,9 @@ class Service:
             self._check_endpoint_spec(spec)
             updated = dataclasses.replace(current, **_spec_fields(spec), updated_at=now)
             updated = _with_state_reason(current, updated)
+            updated = _with_signature_versions(updated, spec.signature_versions, now)
             tx.update_endpoint(updated)
+            tx.emit_notices(_update_notices(current, updated, now))
             if updated.state is EndpointState.ACTIVE and current.state is not EndpointState.ACTIVE:
                 tx.queued(1)
             return updated
@@ -241,19 +253,30 @@ class Service:
         return await self.store.read(lambda tx: tx.get_endpoint(account_id, endpoint_id))
 
     async def delete_endpoint(self, account_id: str, endpoint_id: str) -> None:
-        await self._write(lambda tx: tx.delete_endpoint(account_id, endpoint_id))
+        now = self.clock()
+
+        def work(tx: Transaction) -> None:
+            endpoint = tx.get_endpoint(account_id, endpoint_id)
+            tx.delete_endpoint(account_id, endpoint_id)
+            tx.emit_notices([notices.notice(operational.ENDPOINT_DELETED, endpoint, now)])
+
+        await self._write(work)
 
     async def rotate_secret(
         self, account_id: str, endpoint_id: str, *, idempotency: Key | None = None
     ) -> Endpoint:
-        """A new secret signs from now on; the old ones keep signing alongside for 24 h."""
+        """A new secret (of each signature version the endpoint uses) signs from now on; the
+        old ones keep signing alongside for 24 h."""
         now = self.clock()
-        fresh = EndpointSecret(value=new_secret())
+        fresh = {
+            version: EndpointSecret(value=new_secret(version)) for version in SIGNATURE_VERSIONS
+        }
 
         def work(tx: Transaction) -> Endpoint:
             current = tx.get_endpoint(account_id, endpoint_id)
+            new = tuple(fresh[version] for version in current.signature_versions)
             updated = dataclasses.replace(
-                current, secrets=(fresh, *_kept_secrets(current, now)), updated_at=now
+                current, secrets=(*new, *_kept_secrets(current, now)), updated_at=now
             )
             tx.update_endpoint(updated)
             return updated
@@ -268,6 +291,11 @@ class Service:
             raise _invalid("max_in_flight", "must be at least 1")
         if spec.rate_limit is not None and spec.rate_limit <= 0:
             raise _invalid("rate_limit", "must be a positive number of requests per second")
+        versions = spec.signature_versions
+        if not versions or len(set(versions)) != len(versions):
+            raise _invalid("signature_versions", "one or both of v1 and v1a, each once")
+        if any(version not in SIGNATURE_VERSIONS for version in versions):
+            raise _invalid("signature_versions", "one or both of v1 and v1a, each once")
 
     # -- messages --------------------------------------------------------------------------
 
@@ -579,7 +607,7 @@ class Service:
         now = self.clock()
         event_id = ids.new_id("evt", now.timestamp())
         body = catalog.example_payload(kind, event_id=event_id, now=now)
-        status = MessageStatus(_example_status(body))
+        status = None if kind.channel is None else MessageStatus(_example_status(body))
         event = Event(
             id=event_id,
             account_id=account_id,
@@ -714,7 +742,35 @@ def _invalid(field_name: str, message: str) -> exceptions.ValidationError:
 
 
 def _spec_fields(spec: EndpointSpec) -> dict[str, Any]:
-    return {f.name: getattr(spec, f.name) for f in dataclasses.fields(EndpointSpec)}
+    return {
+        f.name: getattr(spec, f.name)
+        for f in dataclasses.fields(EndpointSpec)
+        if f.name not in _DERIVED
+    }
+
+
+def _with_signature_versions(
+    endpoint: Endpoint, versions: Sequence[str], now: datetime
+) -> Endpoint:
+    """The endpoint signed with ``versions``: a new secret for a version it lacked; the
+    current secrets of a version dropped keep signing alongside for ``SECRET_OVERLAP``."""
+    current = endpoint.signature_versions
+    if tuple(versions) == current:
+        return endpoint
+    added = tuple(
+        EndpointSecret(value=new_secret(version)) for version in versions if version not in current
+    )
+    overlap_until = now + SECRET_OVERLAP
+    kept = tuple(
+        secret
+        if secret.version in versions
+        else dataclasses.replace(
+            secret, expires_at=min(secret.expires_at or overlap_until, overlap_until)
+        )
+        for secret in endpoint.secrets
+        if secret.is_live(now)
+    )
+    return dataclasses.replace(endpoint, secrets=(*added, *kept))
 
 
 def _spec_of(endpoint: Endpoint) -> EndpointSpec:
@@ -724,12 +780,29 @@ def _spec_of(endpoint: Endpoint) -> EndpointSpec:
 
 
 def _with_state_reason(current: Endpoint, updated: Endpoint) -> Endpoint:
-    """Keep ``disabled_reason`` and the failure clock consistent with a state change."""
+    """Keep ``disabled_reason``, the failure clock and the burst suspension consistent with a
+    state change: resuming an endpoint starts it afresh."""
     if updated.state is current.state:
         return updated
     if updated.state is EndpointState.DISABLED:
         return dataclasses.replace(updated, disabled_reason="disabled by user")
-    return dataclasses.replace(updated, disabled_reason=None, failing_since=None)
+    return dataclasses.replace(
+        updated,
+        disabled_reason=None,
+        failing_since=None,
+        failures=0,
+        failures_since=None,
+        suspensions=0,
+        suspended_until=None,
+    )
+
+
+def _update_notices(current: Endpoint, updated: Endpoint, now: datetime) -> list[notices.Notice]:
+    """``endpoint.updated``, and ``endpoint.disabled`` when it was disabled by hand."""
+    found = [notices.notice(operational.ENDPOINT_UPDATED, updated, now)]
+    if updated.state is EndpointState.DISABLED and current.state is not EndpointState.DISABLED:
+        found.append(notices.disabled(updated, updated.disabled_reason or "", now))
+    return found
 
 
 def _example_status(body: Mapping[str, Any]) -> str:

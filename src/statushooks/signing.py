@@ -10,6 +10,16 @@ The key is the base64-decoded part of a ``whsec_<base64>`` secret (a secret with
 is accepted too, as the ``standardwebhooks`` library does). While a secret is being rotated,
 every live secret signs and the signatures are space-separated; a receiver accepts any match.
 
+Standard Webhooks ``v1a`` (asymmetric, Ed25519)::
+
+    webhook-signature: v1a,<base64 Ed25519 signature of "{id}.{timestamp}.{body}">
+
+signed with a ``whsk_<base64 32-byte seed>`` secret key that only the sender holds; the
+receiver verifies with the ``whpk_<base64 32-byte public key>`` it was given. A ``whsk_``
+value of 64 bytes (libsodium's seed followed by the public key) is accepted too. ``v1`` and
+``v1a`` signatures may stand side by side in one header: ``sign`` makes the kind each secret
+is.
+
 YCloud::
 
     YCloud-Signature: t=<unix seconds>,s=<hex HMAC-SHA256(secret, "{t}.{body}")>
@@ -19,7 +29,8 @@ keyed with the endpoint secret string as-is (the UTF-8 bytes of the whole string
 included).
 
 This module is imported by the receiver SDK (``statushooks.receiver``), so it must only ever
-import the standard library. It checks signatures but not timestamps' freshness: the receiver
+import the standard library at import time: Ed25519 needs the ``cryptography`` package, which
+is imported on first use of a ``whsk_`` or ``whpk_`` key (``MissingEd25519Error`` without it). It checks signatures but not timestamps' freshness: the receiver
 owns the clock.
 """
 
@@ -30,14 +41,29 @@ import binascii
 import functools
 import hmac
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 SECRET_PREFIX = "whsec_"
 SIGNATURE_VERSION = "v1"
+ED25519_SECRET_PREFIX = "whsk_"
+ED25519_PUBLIC_PREFIX = "whpk_"
+ED25519_VERSION = "v1a"
+ED25519_SEED_BYTES = 32
 HEADER_ID = "webhook-id"
 HEADER_TIMESTAMP = "webhook-timestamp"
 HEADER_SIGNATURE = "webhook-signature"
 YCLOUD_HEADER_SIGNATURE = "YCloud-Signature"
 YCLOUD_HEADER_ENDPOINT_ID = "X-Webhook-Endpoint-ID"
+
+
+class MissingEd25519Error(ImportError):
+    """Ed25519 keys need the ``cryptography`` package, which is not installed."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Ed25519 (v1a) signatures need the cryptography package: "
+            "pip install 'statushooks[receiver-ed25519]' (or cryptography)"
+        )
 
 
 # -- Standard Webhooks ---------------------------------------------------------------------------
@@ -74,19 +100,42 @@ def signature(*, key: bytes, msg_id: str, timestamp: int, body: bytes) -> bytes:
 
 
 def sign(*, msg_id: str, timestamp: int, body: bytes, secrets: Sequence[str]) -> str:
-    """The ``webhook-signature`` value: ``v1,<base64>`` per secret, space-separated.
+    """The ``webhook-signature`` value: per secret ``v1,<base64>`` (a ``whsec_`` secret) or
+    ``v1a,<base64>`` (a ``whsk_`` key), space-separated.
 
     Raises:
         ValueError: no secret was given, or one is malformed.
+        MissingEd25519Error: a ``whsk_`` key, and no ``cryptography`` package.
     """
     if not secrets:
         raise ValueError("at least one secret is needed to sign")
     return " ".join(
-        _versioned(
-            signature(key=decode_secret(secret), msg_id=msg_id, timestamp=timestamp, body=body)
-        )
-        for secret in secrets
+        _signed_entry(secret, msg_id=msg_id, timestamp=timestamp, body=body) for secret in secrets
     )
+
+
+def _signed_entry(secret: str, *, msg_id: str, timestamp: int, body: bytes) -> str:
+    if is_ed25519_secret(secret):
+        raw = ed25519_signature(secret=secret, msg_id=msg_id, timestamp=timestamp, body=body)
+        return f"{ED25519_VERSION},{base64.b64encode(raw).decode()}"
+    return _versioned(
+        signature(key=decode_secret(secret), msg_id=msg_id, timestamp=timestamp, body=body)
+    )
+
+
+def is_ed25519_secret(secret: str) -> bool:
+    """Whether the secret is an Ed25519 secret key (``whsk_…``) rather than an HMAC secret."""
+    return secret.startswith(ED25519_SECRET_PREFIX)
+
+
+def is_public_key(key: str) -> bool:
+    """Whether the value is an Ed25519 public key (``whpk_…``)."""
+    return key.startswith(ED25519_PUBLIC_PREFIX)
+
+
+def signature_version(secret: str) -> str:
+    """``v1a`` for an Ed25519 secret key, ``v1`` for an HMAC secret."""
+    return ED25519_VERSION if is_ed25519_secret(secret) else SIGNATURE_VERSION
 
 
 def webhook_headers(
@@ -100,12 +149,13 @@ def webhook_headers(
     }
 
 
-def parse_signature_header(value: str) -> list[bytes]:
-    """The ``v1`` signatures in a ``webhook-signature`` value; other versions and junk are skipped."""
+def parse_signature_header(value: str, version: str = SIGNATURE_VERSION) -> list[bytes]:
+    """The signatures of one ``version`` in a ``webhook-signature`` value; other versions and
+    junk are skipped."""
     found: list[bytes] = []
     for entry in value.split():
-        version, _, encoded = entry.partition(",")
-        if version != SIGNATURE_VERSION:
+        entry_version, _, encoded = entry.partition(",")
+        if entry_version != version:
             continue
         try:
             found.append(base64.b64decode(encoded, validate=True))
@@ -117,20 +167,134 @@ def parse_signature_header(value: str) -> list[bytes]:
 def verify(
     *, msg_id: str, timestamp: int, body: bytes, signature_header: str, secrets: Sequence[str]
 ) -> bool:
-    """Whether any ``v1`` signature in the header was made with any of the secrets.
+    """Whether any signature in the header was made with any of the keys: a ``v1`` one with
+    a ``whsec_`` secret, a ``v1a`` one with the secret key of a ``whpk_`` public key.
 
     The timestamp is only part of the signed content here; checking that it is recent is the
     caller's job (see ``statushooks.receiver.verify``).
 
     Raises:
-        ValueError: a secret is malformed.
+        ValueError: a secret or public key is malformed.
+        MissingEd25519Error: a ``whpk_`` key, and no ``cryptography`` package.
     """
+    if any(is_ed25519_secret(secret) for secret in secrets):
+        raise ValueError("a whsk_ secret key signs: verify with its whpk_ public key")
+    hmac_secrets = [secret for secret in secrets if not is_public_key(secret)]
+    public_keys = [secret for secret in secrets if is_public_key(secret)]
     candidates = parse_signature_header(signature_header)
     expected = [
         signature(key=decode_secret(secret), msg_id=msg_id, timestamp=timestamp, body=body)
-        for secret in secrets
+        for secret in hmac_secrets
     ]
-    return _any_match(expected, candidates)
+    matched = _any_match(expected, candidates)
+    if public_keys:
+        matched |= verify_ed25519(
+            msg_id=msg_id,
+            timestamp=timestamp,
+            body=body,
+            signature_header=signature_header,
+            public_keys=public_keys,
+        )
+    return matched
+
+
+# -- Standard Webhooks v1a: Ed25519 -------------------------------------------------------------
+
+
+def _ed25519() -> Any:
+    """The ``cryptography`` Ed25519 module, imported on first use."""
+    try:
+        from cryptography.hazmat.primitives.asymmetric import ed25519
+    except ImportError as exc:
+        raise MissingEd25519Error from exc
+    return ed25519
+
+
+def _decode_key(value: str, prefix: str, what: str) -> bytes:
+    encoded = value.removeprefix(prefix).strip()
+    try:
+        raw = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"the {what} is not valid base64") from exc
+    if len(raw) == 2 * ED25519_SEED_BYTES and prefix == ED25519_SECRET_PREFIX:
+        raw = raw[:ED25519_SEED_BYTES]  # libsodium's seed + public key
+    if len(raw) != ED25519_SEED_BYTES:
+        raise ValueError(f"the {what} must be {ED25519_SEED_BYTES} bytes of base64")
+    return raw
+
+
+@functools.lru_cache(maxsize=SECRET_CACHE_SIZE)
+def _private_key(secret: str) -> Any:
+    seed = _decode_key(secret, ED25519_SECRET_PREFIX, "Ed25519 secret key")
+    return _ed25519().Ed25519PrivateKey.from_private_bytes(seed)
+
+
+@functools.lru_cache(maxsize=SECRET_CACHE_SIZE)
+def _public_key(public_key: str) -> Any:
+    raw = _decode_key(public_key, ED25519_PUBLIC_PREFIX, "Ed25519 public key")
+    return _ed25519().Ed25519PublicKey.from_public_bytes(raw)
+
+
+def new_ed25519_secret(seed: bytes) -> str:
+    """The ``whsk_`` secret key of a 32-byte seed (no dependency: the seed is the key)."""
+    if len(seed) != ED25519_SEED_BYTES:
+        raise ValueError(f"an Ed25519 seed is {ED25519_SEED_BYTES} bytes")
+    return ED25519_SECRET_PREFIX + base64.b64encode(seed).decode()
+
+
+def public_key_of(secret: str) -> str:
+    """The ``whpk_`` public key that verifies what the ``whsk_`` secret key signs.
+
+    Raises:
+        ValueError: the secret key is malformed.
+        MissingEd25519Error: no ``cryptography`` package.
+    """
+    raw = _private_key(secret).public_key().public_bytes_raw()
+    return ED25519_PUBLIC_PREFIX + base64.b64encode(raw).decode()
+
+
+def ed25519_signature(*, secret: str, msg_id: str, timestamp: int, body: bytes) -> bytes:
+    """The raw 64-byte Ed25519 signature of ``{msg_id}.{timestamp}.{body}``."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return bytes(_private_key(secret).sign(signed))
+
+
+def verify_ed25519(
+    *,
+    msg_id: str,
+    timestamp: int,
+    body: bytes,
+    signature_header: str,
+    public_keys: Sequence[str],
+) -> bool:
+    """Whether any ``v1a`` signature in the header verifies with any of the public keys.
+
+    Raises:
+        ValueError: a public key is malformed.
+        MissingEd25519Error: no ``cryptography`` package.
+    """
+    keys = [_public_key(key) for key in public_keys]
+    candidates = parse_signature_header(signature_header, ED25519_VERSION)
+    if not candidates:
+        return False
+    invalid = _ed25519_invalid_signature()
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    for key in keys:
+        for candidate in candidates:
+            try:
+                key.verify(candidate, signed)
+            except invalid:
+                continue
+            return True
+    return False
+
+
+def _ed25519_invalid_signature() -> type[Exception]:
+    try:
+        from cryptography.exceptions import InvalidSignature
+    except ImportError as exc:
+        raise MissingEd25519Error from exc
+    return InvalidSignature
 
 
 # -- YCloud --------------------------------------------------------------------------------------

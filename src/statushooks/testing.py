@@ -51,6 +51,8 @@ class Mode:
     retry_after: str | None = None
     #: Sent as ``Location`` (use with a 3xx ``status``).
     location: str | None = None
+    #: More headers sent on every answer (e.g. ``webhook-delivery: disable``).
+    headers: Mapping[str, str] = field(default_factory=dict)
     #: Seconds to wait before answering (``float("inf")``: until the sink stops).
     delay: float = 0.0
     #: Answer 200 at once, then send the body one byte per ``drip_interval`` seconds.
@@ -214,7 +216,7 @@ class WebhookSink:
 
 
 def _extra_headers(mode: Mode) -> dict[str, str]:
-    headers: dict[str, str] = {}
+    headers: dict[str, str] = dict(mode.headers)
     if mode.retry_after is not None:
         headers["Retry-After"] = mode.retry_after
     if mode.location is not None:

@@ -186,6 +186,18 @@ async def test_endpoints_commands_against_the_api(server: Server) -> None:
     )
     assert created.returncode == 0, created.stderr
     endpoint = json.loads(created.stdout)
+    both = await _run(
+        "endpoints",
+        "create",
+        "http://127.0.0.1:9/y",
+        "--signature",
+        "v1",
+        "--signature",
+        "v1a",
+        env=env,
+    )
+    assert both.returncode == 0, both.stderr
+    assert "whsec_" in both.stdout and "whpk_" in both.stdout and "whsk_" not in both.stdout
     listed = await _run("endpoints", "list", env=env)
     assert endpoint["id"] in listed.stdout
     test = await _run("endpoints", "test", endpoint["id"], "--no-wait", env=env)
@@ -219,14 +231,20 @@ async def _wait_for_line(stream: asyncio.StreamReader, needle: str, timeout: flo
     return seen
 
 
-async def test_listen_receives_signed_events(server: Server) -> None:
-    """listen verifies and pretty-prints an event the dispatcher delivers; rejects a bad one."""
+@pytest.mark.parametrize(("version", "key"), [("v1", "secret"), ("v1a", "public_key")])
+async def test_listen_receives_signed_events(server: Server, version: str, key: str) -> None:
+    """listen verifies (with a v1 secret or a v1a public key) and pretty-prints an event the
+    dispatcher delivers; rejects a bad one."""
     account = await server.account()
     port = _free_port()
     endpoint = (
         await account.client.post(
             "/v1/endpoints",
-            json={"url": f"http://127.0.0.1:{port}/", "enabled_events": ["sms.message.updated"]},
+            json={
+                "url": f"http://127.0.0.1:{port}/",
+                "enabled_events": ["sms.message.updated"],
+                "signature_versions": [version],
+            },
         )
     ).json()
     clean = {k: v for k, v in os.environ.items() if not k.startswith("STATUSHOOKS_")}
@@ -236,7 +254,7 @@ async def test_listen_receives_signed_events(server: Server) -> None:
         "--port",
         str(port),
         "--secret",
-        endpoint["secret"],
+        endpoint[key],
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env={**clean, "COLUMNS": "120"},

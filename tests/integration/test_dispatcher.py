@@ -13,12 +13,14 @@ import pytest
 import sqlalchemy as sa
 
 from statushooks import config, delivery, exceptions, http, ids, retry, service, signing, testing
+from statushooks.api import schemas
+from statushooks.api.routes import health
 from statushooks.deliveries import Attempt, Delivery, DeliveryState
 from statushooks.dispatcher import Dispatcher
 from statushooks.endpoints import Endpoint, EndpointSecret, EndpointState, new_secret
 from statushooks.events import interact, ycloud
 from statushooks.messages import MessageStatus
-from statushooks.storage import queue, records
+from statushooks.storage import queue, records, stats
 from statushooks.storage import tables as t
 from statushooks.storage.postgres import LISTEN_APPLICATION_NAME
 from statushooks.storage.sql import Store
@@ -243,6 +245,112 @@ async def test_gone_disables_the_endpoint(svc, store, settings, sink, account_id
     assert gone.disabled_reason is not None and "410" in gone.disabled_reason
     await submit(svc, account_id)
     assert len(await deliveries(store, account_id)) == 1  # no new deliveries to it
+
+
+@pytest.mark.parametrize("status", [503, 200])
+async def test_receiver_asks_to_disable(svc, store, settings, sink, account_id, status):
+    """webhook-delivery: disable disables the endpoint with the reason recorded, on a failed
+    answer (the delivery fails) or a 2xx (it stays delivered); no more deliveries go to it."""
+    headers = {"Webhook-Delivery": "disable"}
+    sink.set_mode("/off", testing.Mode(status=status, headers=headers))
+    ep = await endpoint(svc, account_id, sink.url("/off"))
+    await submit(svc, account_id)
+    async with dispatching(store, tuned(settings, **FAST)):
+        done = await single_delivery(store, account_id)
+        expected = DeliveryState.SUCCEEDED if status == 200 else DeliveryState.FAILED
+        assert done.state is expected and done.attempts == 1
+        off = await svc.get_endpoint(account_id, ep.id)
+        assert off.state is EndpointState.DISABLED
+        assert off.disabled_reason is not None
+        assert off.disabled_reason.startswith(retry.RECEIVER_DISABLED_REASON)
+        await submit(svc, account_id)
+        assert len(await deliveries(store, account_id)) == 1  # no new deliveries to it
+    assert len(sink.requests_for("/off")) == 1
+
+
+async def test_receiver_aborts_the_message(svc, store, settings, sink, account_id):
+    """webhook-delivery: abort-message fails the delivery at once instead of retrying it; the
+    endpoint stays active and later deliveries go out."""
+    headers = {"webhook-delivery": "abort-message"}
+    sink.set_mode("/abort", testing.Mode(fail_times=1, fail_status=500, headers=headers))
+    ep = await endpoint(svc, account_id, sink.url("/abort"))
+    await submit(svc, account_id)
+    async with dispatching(store, tuned(settings, **FAST)):
+        done = await single_delivery(store, account_id)
+        assert done.state is DeliveryState.FAILED and done.attempts == 1
+        assert done.last_error is not None and "abort-message" in done.last_error
+        assert (await svc.get_endpoint(account_id, ep.id)).state is EndpointState.ACTIVE
+        await submit(svc, account_id, "again")
+        found = await wait_done(store, account_id, 2)
+    assert sorted(d.state for d in found) == [DeliveryState.FAILED, DeliveryState.SUCCEEDED]
+    assert len(sink.requests_for("/abort")) == 2
+
+
+BURSTY = {
+    "retry_schedule": "0s,100ms,100ms,100ms,100ms,100ms,100ms,100ms",
+    "poll_interval": 0.05,
+    "suspend_after_failures": 3,
+    "suspend_window": "30s",
+    "suspend_pauses": "1s,2s",
+}
+
+
+async def suspended_endpoint(svc, account_id: str, endpoint_id: str, count: int) -> Endpoint:
+    """The endpoint once it has been suspended ``count`` times in a row."""
+
+    async def reached() -> bool:
+        return (await svc.get_endpoint(account_id, endpoint_id)).suspensions >= count
+
+    await testing.wait_until(reached, timeout=15.0)
+    return await svc.get_endpoint(account_id, endpoint_id)
+
+
+async def test_burst_of_failures_suspends_then_resumes(svc, store, settings, sink, account_id):
+    """Attempts failing in a burst suspend the endpoint for a short pause: nothing is sent to
+    it meanwhile, it resumes by itself, a second burst pauses it longer; the API and the
+    metrics show it; a success ends the suspension and its counts."""
+    sink.set_mode("/burst", testing.Mode(status=500))
+    ep = await endpoint(svc, account_id, sink.url("/burst"), ordered=False)
+    for number in range(4):
+        await submit(svc, account_id, f"message {number}")
+    async with dispatching(store, tuned(settings, **BURSTY)):
+        first = await suspended_endpoint(svc, account_id, ep.id, 1)
+        assert first.state is EndpointState.ACTIVE
+        assert first.suspended_until is not None
+        now = datetime.now(UTC)
+        assert timedelta(0) < first.suspended_until - now <= timedelta(seconds=1)
+        assert schemas.EndpointOut.of(first).suspended_until == first.suspended_until
+        metrics = await store.read(lambda tx: stats.metrics(tx, now=datetime.now(UTC)))
+        assert "statushooks_endpoints_suspended 1" in health.render_metrics(metrics)
+        sent = len(sink.requests_for("/burst"))
+        quiet = (first.suspended_until - datetime.now(UTC)).total_seconds() - 0.1
+        await asyncio.sleep(max(0.0, quiet))
+        assert len(sink.requests_for("/burst")) == sent  # suspended: nothing went out
+        second = await suspended_endpoint(svc, account_id, ep.id, 2)
+        assert len(sink.requests_for("/burst")) > sent  # it resumed by itself
+        assert second.suspended_until is not None
+        assert second.suspended_until - datetime.now(UTC) > timedelta(seconds=1)  # 2 s pause
+        sink.set_mode("/burst", testing.Mode(status=200))
+        await submit(svc, account_id, "after the outage")
+        done = await wait_done(store, account_id, 5, timeout=20.0)
+    assert DeliveryState.SUCCEEDED in {d.state for d in done}
+    healthy = await svc.get_endpoint(account_id, ep.id)
+    assert (healthy.failures, healthy.suspensions, healthy.suspended_until) == (0, 0, None)
+    assert healthy.failing_since is None
+    assert schemas.EndpointOut.of(healthy).suspended_until is None
+
+
+async def test_resuming_by_hand_ends_a_suspension(svc, store, settings, sink, account_id):
+    """Pausing and resuming an endpoint by hand clears its suspension and counts."""
+    sink.set_mode("/burst", testing.Mode(status=500))
+    ep = await endpoint(svc, account_id, sink.url("/burst"), ordered=False)
+    for number in range(4):
+        await submit(svc, account_id, f"message {number}")
+    async with dispatching(store, tuned(settings, **{**BURSTY, "suspend_pauses": "1h"})):
+        await suspended_endpoint(svc, account_id, ep.id, 1)
+        await svc.update_endpoint(account_id, ep.id, {"state": EndpointState.PAUSED})
+    resumed = await svc.update_endpoint(account_id, ep.id, {"state": EndpointState.ACTIVE})
+    assert (resumed.failures, resumed.suspensions, resumed.suspended_until) == (0, 0, None)
 
 
 async def test_retry_after_is_honoured(svc, store, settings, sink, account_id):

@@ -710,12 +710,14 @@ def queue_plans(conn: sa.Connection) -> tuple[str, list[list[Any]]]:
         generic_plan(conn, lease, f"{pick}, 'w', 'l', {stamp}, {stamp}"),
         generic_plan(conn, queue._RECORD_POSTGRES, "'[]', '[]', '{}'"),
         generic_plan(
-            conn, queue._ring_statement(False).postgresql, f"'e', 9, 'c', {stamp}, {stamp}, 9"
+            conn,
+            queue._ring_statement(False).postgresql,
+            f"'e', 9, 'c', {stamp}, {stamp}, {stamp}, 9",
         ),
         generic_plan(
             conn,
             queue._ring_statement(True).postgresql,
-            f"'e', 'f', 'f', 9, 'c', {stamp}, {stamp}, 9",
+            f"'e', 'f', 'f', 9, 'c', {stamp}, {stamp}, {stamp}, 9",
         ),
         generic_plan(conn, queue._RELEASE.postgresql, f"{stamp}, '{{}}', 'l'"),
     ]

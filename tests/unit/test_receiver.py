@@ -16,6 +16,7 @@ from seed_payloads import SEED_002_EMAIL as YCLOUD_EMAIL
 from seed_payloads import SEED_002_SMS as YCLOUD_SMS
 from seed_payloads import SEED_002_VOICE as YCLOUD_VOICE
 from statushooks import receiver, signing
+from statushooks.events import catalog
 from statushooks.receiver import _exceptions
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -432,7 +433,7 @@ def test_every_exception_is_exported_under_one_root():
         for value in vars(_exceptions).values()
         if inspect.isclass(value) and issubclass(value, Exception)
     ]
-    assert len(classes) == 10
+    assert len(classes) == 11
     for cls in classes:
         assert cls.__name__ in receiver.__all__
         assert issubclass(cls, receiver.ReceiverError)
@@ -453,3 +454,16 @@ def test_import_pulls_in_no_third_party_module():
     assert not top_level - set(sys.stdlib_module_names) - {"statushooks"}
     assert not top_level & {"pydantic", "sqlalchemy", "aiohttp", "fastapi", "standardwebhooks"}
     assert not loaded & {"statushooks.config", "statushooks.service", "statushooks.storage"}
+
+
+@pytest.mark.parametrize("name", receiver.OPERATIONAL_TYPES)
+def test_parse_operational_events(name):
+    """Each operational event's catalog example parses as an OperationalEvent."""
+    example = dict(catalog.get(name).example)
+    event = receiver.parse(json.dumps(example))
+    assert isinstance(event, receiver.OperationalEvent)
+    assert (event.id, event.type) == (example["id"], name)
+    assert event.endpoint_id == example["data"]["endpoint"]["id"]
+    assert event.data == example["data"]
+    with pytest.raises(receiver.MalformedPayloadError):
+        receiver.parse(json.dumps({**example, "data": {}}))

@@ -92,6 +92,46 @@ def test_gone_disables_even_on_the_last_attempt():
     assert decide(8, status=410) == retry.RetryDecision(action="disable")
 
 
+DISABLED = retry.RECEIVER_DISABLED_REASON
+
+
+@pytest.mark.parametrize(
+    ("attempt", "status", "control", "expected"),
+    [
+        (1, 500, "disable", retry.RetryDecision(action="disable", disable_reason=DISABLED)),
+        (1, 200, "disable", retry.RetryDecision(action="succeed", disable_reason=DISABLED)),
+        (8, 503, "disable", retry.RetryDecision(action="disable", disable_reason=DISABLED)),
+        (1, 410, "disable", retry.RetryDecision(action="disable", disable_reason=DISABLED)),
+        (1, 500, "abort-message", retry.RetryDecision(action="exhaust")),
+        (1, 429, "abort-message", retry.RetryDecision(action="exhaust")),
+        (1, 200, "abort-message", retry.RetryDecision(action="succeed")),
+        (1, 410, "abort-message", retry.RetryDecision(action="disable")),
+        (1, 500, None, after(5.0)),
+    ],
+)
+def test_delivery_control(attempt, status, control, expected):
+    """webhook-delivery: disable disables the endpoint on any answer (a 2xx stays delivered);
+    abort-message ends the retries of a failed delivery and does nothing to a success."""
+    outcome = retry.Outcome(status_code=status, delivery_control=control)
+    assert POLICY.decide(attempt=attempt, outcome=outcome, now=NOW, random=no_jitter) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "parsed"),
+    [
+        ("disable", "disable"),
+        (" Disable ", "disable"),
+        ("ABORT-MESSAGE", "abort-message"),
+        ("pause", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_parse_delivery_control(value, parsed):
+    """The header's two instructions, in any case; anything else is ignored."""
+    assert retry.parse_delivery_control(value) == parsed
+
+
 def test_success_on_the_last_attempt():
     """A 2xx on the last attempt still succeeds."""
     assert decide(8, status=200) == retry.RetryDecision(action="succeed")

@@ -24,6 +24,8 @@ ATTEMPT_ID = "att_3MZTyPb0iBJmyMZhvNyWtmWbdPC"
 TRANSACTION_ID = "tid_3MZTyNNAcpHePtv2GpzvO9vZ2yd"
 SECRET = "whsec_LZjwbHKh0pWQPfu8hQbW2UsyhvWAIlyrpw5Pe3gkqQY="
 OLD_SECRET = "whsec_Eq2dU8Zh0u3d1ZybhLbLqMpQmX6aaLC4Yk4d0pZ1HtA="
+PUBLIC_KEY = "whpk_r7w2MC2R5nUQvznfj2nvbXIwtOYHwZxGTK2lGETIYWU="
+OLD_PUBLIC_KEY = "whpk_1/SAwdLGfvosPyWYcZQrszdTTbQx+zwFjnf2WyVZKr4="
 CREATED = "2025-06-30T12:08:43.125000Z"
 UPDATED = "2025-06-30T12:08:45.031000Z"
 
@@ -62,7 +64,9 @@ ENDPOINT: dict[str, Any] = _response(
     ordered=True,
     send_traceparent=False,
     metadata={"team": "messaging"},
+    signature_versions=["v1", "v1a"],
     failing_since=None,
+    suspended_until=None,
     created_at=CREATED,
     updated_at=CREATED,
 )
@@ -176,6 +180,8 @@ _SECRETS: dict[str, Any] = _response(
     schemas.SecretOut,
     secret=SECRET,
     previous=[{"secret": OLD_SECRET, "expires_at": "2025-07-01T12:08:43Z"}],
+    public_key=PUBLIC_KEY,
+    previous_public_keys=[{"public_key": OLD_PUBLIC_KEY, "expires_at": "2025-07-01T12:08:43Z"}],
 )
 _STATUS_RESULT: dict[str, Any] = _response(
     schemas.StatusResultOut, message=_MESSAGE_FIELDS, changed=True, events=[EVENT_ID]
@@ -216,9 +222,12 @@ SCHEMA_EXAMPLES: dict[str, dict[str, Any]] = {
     ),
     "EndpointUpdate": _request(schemas.EndpointUpdate, status="paused", rate_limit=5.0),
     "EndpointOut": ENDPOINT,
-    "EndpointWithSecret": _response(schemas.EndpointWithSecret, **ENDPOINT, secret=SECRET),
+    "EndpointWithSecret": _response(
+        schemas.EndpointWithSecret, **ENDPOINT, secret=SECRET, public_key=PUBLIC_KEY
+    ),
     "EndpointOutPage": _page(ENDPOINT, None),
     "PreviousSecret": _SECRETS["previous"][0],
+    "PreviousPublicKey": _SECRETS["previous_public_keys"][0],
     "SecretOut": _SECRETS,
     "EndpointTest": _request(schemas.EndpointTest, event_type="sms.message.updated"),
     "Recover": _request(

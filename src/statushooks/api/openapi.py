@@ -436,22 +436,30 @@ def _problem_response(status: int) -> dict[str, Any]:
 
 # -- webhooks ------------------------------------------------------------------------------
 
-SIGNATURE_PATTERN = r"^v1,[A-Za-z0-9+/]{43}=(?: v1,[A-Za-z0-9+/]{43}=)*$"
+_SIGNATURE_ENTRY = r"(?:v1,[A-Za-z0-9+/]{43}=|v1a,[A-Za-z0-9+/]{86}==)"
+SIGNATURE_PATTERN = rf"^{_SIGNATURE_ENTRY}(?: {_SIGNATURE_ENTRY})*$"
+_DELIVERY_CONTROL = (
+    " Any answer may carry `webhook-delivery: disable` (the endpoint is disabled, the reason "
+    "recorded) or, when not 2xx, `webhook-delivery: abort-message` (this event is not retried)."
+)
 WEBHOOK_RESPONSES: dict[str, dict[str, str]] = {
-    "2XX": {"description": "Delivered: no more attempts"},
+    "2XX": {"description": "Delivered: no more attempts." + _DELIVERY_CONTROL},
     "410": {"description": "Gone: the endpoint is disabled and gets nothing more"},
     "default": {
         "description": "Any other status, a redirect (not followed), or no answer within the "
-        "timeout: retried on the endpoint's schedule; a `Retry-After` header is honoured"
+        "timeout: retried on the endpoint's schedule; a `Retry-After` header is honoured."
+        + _DELIVERY_CONTROL
     },
 }
 
 
-def _header(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+def _header(
+    name: str, description: str, schema: dict[str, Any], *, required: bool = True
+) -> dict[str, Any]:
     return {
         "name": name,
         "in": "header",
-        "required": True,
+        "required": required,
         "description": description,
         "schema": schema,
     }
@@ -473,8 +481,10 @@ def signature_headers(event_type: catalog.EventType) -> list[dict[str, Any]]:
         _header(
             signing.HEADER_SIGNATURE,
             "`v1,` + base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}`, keyed "
-            "with the base64-decoded part of the endpoint's `whsec_` secret; one per live "
-            "secret, space-separated, while a secret is being rotated: accept any match",
+            "with the base64-decoded part of the endpoint's `whsec_` secret, and/or `v1a,` + "
+            "base64 Ed25519 signature of the same, verified with the endpoint's `whpk_` public "
+            "key (its `signature_versions`); one per live secret, space-separated, while a "
+            "secret is being rotated: accept any match",
             {"type": "string", "pattern": SIGNATURE_PATTERN},
         ),
         _header("User-Agent", "statushooks and its version", {"type": "string"}),
@@ -484,8 +494,10 @@ def signature_headers(event_type: catalog.EventType) -> list[dict[str, Any]]:
             _header(
                 signing.YCLOUD_HEADER_SIGNATURE,
                 '`t={unix seconds},s={hex HMAC-SHA256 of "{t}.{body}"}`, keyed with the '
-                "endpoint's newest secret as it is (the whole `whsec_…` string)",
+                "endpoint's newest `v1` secret as it is (the whole `whsec_…` string); absent "
+                "when the endpoint is signed with `v1a` only",
                 {"type": "string", "pattern": "^t=[0-9]+,s=[0-9a-f]{64}$"},
+                required=False,
             ),
             _header(
                 signing.YCLOUD_HEADER_ENDPOINT_ID,
@@ -494,6 +506,18 @@ def signature_headers(event_type: catalog.EventType) -> list[dict[str, Any]]:
             ),
         ]
     return headers
+
+
+def _webhook_description(event_type: catalog.EventType, statuses: str) -> str:
+    if event_type.channel is None:
+        return (
+            "Operational event: sent only to the endpoints that name it in `enabled_events`, "
+            "never to the endpoint it is about."
+        )
+    return (
+        f"Dialect `{event_type.dialect}`, {event_type.channel} messages; "
+        f"sent when a message reaches {statuses}."
+    )
 
 
 def _webhooks(components: dict[str, Any]) -> dict[str, Any]:
@@ -508,8 +532,7 @@ def _webhooks(components: dict[str, Any]) -> dict[str, Any]:
             "post": {
                 "tags": ["webhooks"],
                 "summary": event_type.description,
-                "description": f"Dialect `{event_type.dialect}`, {event_type.channel} messages; "
-                f"sent when a message reaches {statuses}.",
+                "description": _webhook_description(event_type, statuses),
                 "operationId": "webhook_" + event_type.name.replace(".", "_"),
                 "parameters": signature_headers(event_type),
                 "requestBody": {

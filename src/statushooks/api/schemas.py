@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
 import orjson
 from pydantic import (
@@ -30,9 +30,9 @@ from pydantic.json_schema import JsonSchemaValue, SkipJsonSchema
 from pydantic_core import CoreSchema
 from typing_extensions import TypeAliasType
 
-from statushooks import accounts, service, sms
+from statushooks import accounts, endpoints, service, signing, sms
 from statushooks.deliveries import DeliveryState, Event
-from statushooks.endpoints import Endpoint, EndpointState
+from statushooks.endpoints import Endpoint, EndpointSecret, EndpointState
 from statushooks.events import catalog
 from statushooks.messages import Channel, Message, MessageStatus
 from statushooks.storage import transaction as sql
@@ -324,6 +324,13 @@ def api_key_created(account_id: str, key_id: str, plaintext: str) -> ApiKeyCreat
 
 # -- endpoints -----------------------------------------------------------------------------
 
+#: A Standard Webhooks signature version (``endpoints.SIGNATURE_VERSIONS``).
+SignatureVersion = Literal["v1", "v1a"]
+
+
+def _default_signature_versions() -> list[SignatureVersion]:
+    return ["v1"]
+
 
 class EndpointFields(Input):
     description: str = Field(default="", max_length=2000)
@@ -351,6 +358,21 @@ class EndpointFields(Input):
         default_factory=dict,
         description=f"Yours to keep: any JSON object of at most {MAX_METADATA_BYTES} bytes",
     )
+    signature_versions: list[SignatureVersion] = Field(
+        default_factory=_default_signature_versions,
+        min_length=1,
+        max_length=2,
+        json_schema_extra={"uniqueItems": True},
+        description="Standard Webhooks signatures sent: v1 (HMAC-SHA256 with a shared whsec_ "
+        "secret), v1a (Ed25519: verify with the whpk_ public key), or both",
+    )
+
+    @field_validator("signature_versions")
+    @classmethod
+    def _distinct_versions(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("each version at most once")
+        return value
 
     @field_validator("enabled_events")
     @classmethod
@@ -390,10 +412,19 @@ class EndpointCreate(EndpointFields):
             ordered=self.ordered,
             metadata=self.metadata,
             send_traceparent=self.send_traceparent,
+            signature_versions=tuple(self.signature_versions),
         )
 
 
-NOT_NULLABLE = ("url", "description", "enabled_events", "statuses", "status", "max_in_flight")
+NOT_NULLABLE = (
+    "url",
+    "description",
+    "enabled_events",
+    "statuses",
+    "status",
+    "max_in_flight",
+    "signature_versions",
+)
 
 
 class EndpointUpdate(EndpointFields):
@@ -418,7 +449,7 @@ class EndpointUpdate(EndpointFields):
             value = getattr(self, name)
             if name == "status":
                 changes["state"] = value
-            elif name in ("enabled_events", "statuses"):
+            elif name in ("enabled_events", "statuses", "signature_versions"):
                 changes[name] = tuple(value)
             else:
                 changes[name] = value
@@ -438,7 +469,11 @@ class EndpointOut(Output):
     ordered: bool
     send_traceparent: bool
     metadata: dict[str, Any]
+    signature_versions: list[SignatureVersion]
     failing_since: datetime | None
+    #: Until when the dispatcher leaves it alone after a burst of failures (null: it is not
+    #: suspended); it resumes by itself then.
+    suspended_until: datetime | None
     created_at: datetime
     updated_at: datetime
 
@@ -448,12 +483,17 @@ class EndpointOut(Output):
 
 
 class EndpointWithSecret(EndpointOut):
-    #: The current signing secret (``whsec_…``); verify with it.
-    secret: str
+    #: The current ``v1`` signing secret (``whsec_…``; None when not signed with v1).
+    secret: str | None
+    #: The current ``v1a`` public key (``whpk_…``; None when not signed with v1a).
+    public_key: str | None
 
     @classmethod
     def of(cls, endpoint: Endpoint) -> EndpointWithSecret:
-        return cls(**_endpoint_fields(endpoint), secret=endpoint.secrets[0].value)
+        current = secret_out(endpoint)
+        return cls(
+            **_endpoint_fields(endpoint), secret=current.secret, public_key=current.public_key
+        )
 
 
 def _endpoint_fields(endpoint: Endpoint) -> dict[str, Any]:
@@ -470,7 +510,9 @@ def _endpoint_fields(endpoint: Endpoint) -> dict[str, Any]:
         "ordered": endpoint.ordered,
         "send_traceparent": endpoint.send_traceparent,
         "metadata": dict(endpoint.metadata),
+        "signature_versions": list(endpoint.signature_versions),
         "failing_since": endpoint.failing_since,
+        "suspended_until": endpoint.suspended_at(datetime.now(UTC)),
         "created_at": endpoint.created_at,
         "updated_at": endpoint.updated_at,
     }
@@ -481,18 +523,46 @@ class PreviousSecret(Output):
     expires_at: datetime | None
 
 
+class PreviousPublicKey(Output):
+    public_key: str
+    expires_at: datetime | None
+
+
 class SecretOut(Output):
-    secret: str
-    #: Older secrets still signing alongside (after a rotation), with when they stop.
+    #: The current ``v1`` secret (``whsec_…``), None when the endpoint is not signed with v1.
+    secret: str | None
+    #: Older ``v1`` secrets still signing alongside (after a rotation), with when they stop.
     previous: list[PreviousSecret]
+    #: The public key (``whpk_…``) of the current ``v1a`` secret key (which is never shown),
+    #: None when the endpoint is not signed with v1a.
+    public_key: str | None
+    #: The public keys of older ``v1a`` keys still signing alongside, with when they stop.
+    previous_public_keys: list[PreviousPublicKey]
 
 
 def secret_out(endpoint: Endpoint) -> SecretOut:
-    current, *older = endpoint.secrets
+    hmac_current, hmac_older = _current_and_older(endpoint, endpoints.HMAC)
+    ed_current, ed_older = _current_and_older(endpoint, endpoints.ED25519)
     return SecretOut(
-        secret=current.value,
-        previous=[PreviousSecret(secret=s.value, expires_at=s.expires_at) for s in older],
+        secret=hmac_current.value if hmac_current else None,
+        previous=[PreviousSecret(secret=s.value, expires_at=s.expires_at) for s in hmac_older],
+        public_key=signing.public_key_of(ed_current.value) if ed_current else None,
+        previous_public_keys=[
+            PreviousPublicKey(public_key=signing.public_key_of(s.value), expires_at=s.expires_at)
+            for s in ed_older
+        ],
     )
+
+
+def _current_and_older(
+    endpoint: Endpoint, version: str
+) -> tuple[EndpointSecret | None, list[EndpointSecret]]:
+    """The endpoint's current secret of a version (None if it does not sign with it), and the
+    others of that version."""
+    of_version = list(endpoint.secrets_of(version))
+    if version not in endpoint.signature_versions:
+        return None, of_version
+    return of_version[0], of_version[1:]
 
 
 class EndpointTest(Input):
@@ -609,7 +679,8 @@ class StatusRecordOut(Output):
 class EventSummary(Output):
     id: str
     type: str
-    status: MessageStatus
+    #: The message status it reports (null for an operational event).
+    status: MessageStatus | None
     sequence: int
     created_at: datetime
 
@@ -812,7 +883,8 @@ class AttemptOut(Output):
 class EventTypeOut(Output):
     name: str
     dialect: str
-    channel: Channel
+    #: The channel of the messages it is about (null for an operational event).
+    channel: Channel | None
     description: str
     statuses: list[MessageStatus]
     #: JSON Schema (draft 2020-12) of the payload.

@@ -8,6 +8,9 @@ type                                   dialect   channel  emitted on
 ``sms.message.updated``                ycloud    sms      delivered, undelivered, failed
 ``voice.message.updated``              ycloud    voice    delivered, undelivered, failed
 ``email.delivery.updated``             ycloud    email    delivered, failed
+``endpoint.created`` … (7 types)       operational  —     what happens to the account's endpoints and
+                                                          deliveries (``events.operational``); sent
+                                                          only to endpoints that name them
 =====================================  ========  =======  ==========================================
 
 Rendering is pure: the event id, the clock and the public base URL are passed in.
@@ -21,11 +24,12 @@ from datetime import datetime
 from typing import Any
 
 from statushooks import exceptions
-from statushooks.events import interact, ycloud
+from statushooks.events import interact, operational, ycloud
 from statushooks.messages import Channel, Message, MessageStatus
 
 INTERACT = "interact"
 YCLOUD = "ycloud"
+OPERATIONAL = "operational"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,9 +38,10 @@ class EventType:
 
     #: ``"com.interact.messages.sms.status"``, ``"sms.message.updated"``, …
     name: str
-    #: ``"interact"`` or ``"ycloud"``.
+    #: ``"interact"``, ``"ycloud"`` or ``"operational"``.
     dialect: str
-    channel: Channel
+    #: The channel of the messages it is about; None for an operational event.
+    channel: Channel | None
     description: str
     #: The statuses that emit it.
     statuses: frozenset[MessageStatus]
@@ -71,6 +76,18 @@ _TYPES: tuple[EventType, ...] = (
     _ycloud_type(ycloud.SMS, Channel.SMS, ycloud.SMS_STATUSES),
     _ycloud_type(ycloud.VOICE, Channel.VOICE, ycloud.VOICE_STATUSES),
     _ycloud_type(ycloud.EMAIL, Channel.EMAIL, ycloud.EMAIL_STATUSES),
+    *(
+        EventType(
+            name=name,
+            dialect=OPERATIONAL,
+            channel=None,
+            description=operational.DESCRIPTIONS[name],
+            statuses=frozenset(),
+            schema=operational.SCHEMAS[name],
+            example=operational.EXAMPLES[name],
+        )
+        for name in operational.NAMES
+    ),
 )
 _BY_NAME: dict[str, EventType] = {event_type.name: event_type for event_type in _TYPES}
 
@@ -96,6 +113,11 @@ def get(name: str) -> EventType:
         ) from None
 
 
+def is_operational(name: str) -> bool:
+    """Whether ``name`` is an operational event type (``events.operational``)."""
+    return name in operational.DESCRIPTIONS
+
+
 def emitted_by(channel: Channel, status: MessageStatus) -> tuple[EventType, ...]:
     """The event types a message of ``channel`` emits when it reaches ``status``."""
     return tuple(t for t in _TYPES if t.channel is channel and status in t.statuses)
@@ -103,10 +125,11 @@ def emitted_by(channel: Channel, status: MessageStatus) -> tuple[EventType, ...]
 
 def _check_emits(event_type: EventType, message: Message, status: MessageStatus) -> None:
     """Refuse to render an event the type never emits for this message and status."""
-    if message.channel is not event_type.channel:
+    if event_type.channel is None or message.channel is not event_type.channel:
+        expected = event_type.channel.value if event_type.channel else "an operational event"
         raise exceptions.ValidationError(
             f"{event_type.name} is not emitted for {message.channel.value} messages",
-            errors=[{"field": "channel", "message": f"must be {event_type.channel.value}"}],
+            errors=[{"field": "channel", "message": f"must be {expected}"}],
         )
     if status not in event_type.statuses:
         allowed = ", ".join(sorted(event_type.statuses))
@@ -143,6 +166,8 @@ def render(
 
 def example_payload(event_type: EventType, *, event_id: str, now: datetime) -> dict[str, Any]:
     """The spec's example of ``event_type`` with a fresh id and times (the test webhook)."""
+    if event_type.dialect == OPERATIONAL:
+        return operational.example(event_type.name, event_id=event_id, now=now)
     if event_type.dialect == INTERACT:
         return interact.example(event_id=event_id, now=now)
     return ycloud.example(event_type.name, event_id=event_id, now=now)

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 from statushooks.receiver._events import (
     INTERACT_SMS_STATUS,
+    OPERATIONAL_TYPES,
     YCLOUD_EMAIL_DELIVERY_UPDATED,
     YCLOUD_SMS_UPDATED,
     YCLOUD_VOICE_UPDATED,
     Event,
     InteractSmsStatusData,
     InteractSmsStatusEvent,
+    OperationalEvent,
     YCloudEmailDelivery,
     YCloudEmailDeliveryUpdatedEvent,
     YCloudSms,
@@ -33,6 +35,7 @@ from statushooks.receiver._events import (
     parse,
 )
 from statushooks.receiver._exceptions import (
+    Ed25519UnavailableError,
     InvalidHeadersError,
     InvalidSecretError,
     InvalidSignatureError,
@@ -49,9 +52,11 @@ from statushooks.receiver._verify import DEFAULT_TOLERANCE, verify, verify_and_p
 __all__ = [
     "DEFAULT_TOLERANCE",
     "INTERACT_SMS_STATUS",
+    "OPERATIONAL_TYPES",
     "YCLOUD_EMAIL_DELIVERY_UPDATED",
     "YCLOUD_SMS_UPDATED",
     "YCLOUD_VOICE_UPDATED",
+    "Ed25519UnavailableError",
     "Event",
     "InteractSmsStatusData",
     "InteractSmsStatusEvent",
@@ -60,6 +65,7 @@ __all__ = [
     "InvalidSignatureError",
     "MalformedPayloadError",
     "MissingHeadersError",
+    "OperationalEvent",
     "ReceiverError",
     "TimestampOutOfToleranceError",
     "UnknownEventTypeError",

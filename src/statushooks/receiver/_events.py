@@ -21,6 +21,16 @@ INTERACT_SMS_STATUS = "com.interact.messages.sms.status"
 YCLOUD_SMS_UPDATED = "sms.message.updated"
 YCLOUD_VOICE_UPDATED = "voice.message.updated"
 YCLOUD_EMAIL_DELIVERY_UPDATED = "email.delivery.updated"
+#: The operational event types (what happens to the account's endpoints and deliveries).
+OPERATIONAL_TYPES = (
+    "endpoint.created",
+    "endpoint.updated",
+    "endpoint.deleted",
+    "endpoint.disabled",
+    "endpoint.failing",
+    "endpoint.recovered",
+    "delivery.exhausted",
+)
 
 JSONObject: TypeAlias = Mapping[str, Any]
 
@@ -165,11 +175,25 @@ class YCloudEmailDeliveryUpdatedEvent:
     raw: JSONObject = field(repr=False, compare=False)
 
 
+@dataclass(frozen=True, kw_only=True)
+class OperationalEvent:
+    """An operational event (``type`` one of ``OPERATIONAL_TYPES``): ``data`` as sent, with
+    the endpoint it is about in ``data["endpoint"]``."""
+
+    id: str
+    type: str
+    timestamp: datetime
+    endpoint_id: str
+    data: JSONObject
+    raw: JSONObject = field(repr=False, compare=False)
+
+
 Event: TypeAlias = (
     InteractSmsStatusEvent
     | YCloudSmsUpdatedEvent
     | YCloudVoiceUpdatedEvent
     | YCloudEmailDeliveryUpdatedEvent
+    | OperationalEvent
 )
 
 
@@ -302,11 +326,24 @@ def _ycloud_envelope(document: JSONObject) -> dict[str, Any]:
     }
 
 
+def _parse_operational(document: JSONObject) -> OperationalEvent:
+    data = _object(document, "data", "")
+    return OperationalEvent(
+        id=_text(document, "id", ""),
+        type=_text(document, "type", ""),
+        timestamp=_time(document, "timestamp", ""),
+        endpoint_id=_text(_object(data, "endpoint", "data"), "id", "data.endpoint"),
+        data=data,
+        raw=document,
+    )
+
+
 _PARSERS: dict[str, Callable[[JSONObject], Event]] = {
     INTERACT_SMS_STATUS: _parse_interact_sms_status,
     YCLOUD_SMS_UPDATED: _parse_ycloud_sms,
     YCLOUD_VOICE_UPDATED: _parse_ycloud_voice,
     YCLOUD_EMAIL_DELIVERY_UPDATED: _parse_ycloud_email,
+    **dict.fromkeys(OPERATIONAL_TYPES, _parse_operational),
 }
 
 

@@ -5,6 +5,7 @@
     + MissingHeadersError           no signature headers, or some of them missing
     + InvalidHeadersError           a header is present but malformed
     + InvalidSecretError            the secret is empty or not valid base64
+      + Ed25519UnavailableError     a whpk_ public key, and no ``cryptography`` package
     + TimestampOutOfToleranceError  the timestamp is too old or too far in the future
     + InvalidSignatureError         no signature matches any secret
   x WebhookPayloadError             the (verified) body is not an event this SDK knows
@@ -40,6 +41,11 @@ class InvalidHeadersError(WebhookVerificationError):
 
 class InvalidSecretError(WebhookVerificationError):
     """The webhook secret is empty or malformed."""
+
+
+class Ed25519UnavailableError(InvalidSecretError):
+    """Verifying with a whpk_ public key needs the cryptography package
+    (``pip install 'statushooks[receiver-ed25519]'``)."""
 
 
 class TimestampOutOfToleranceError(WebhookVerificationError):

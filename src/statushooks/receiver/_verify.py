@@ -1,4 +1,4 @@
-"""Verify a webhook request's signature: Standard Webhooks v1 or the YCloud header."""
+"""Verify a webhook request's signature: Standard Webhooks v1 / v1a or the YCloud header."""
 
 from __future__ import annotations
 
@@ -31,10 +31,14 @@ def verify(
     Header names are case-insensitive. During a secret rotation pass every secret you accept:
     any signature made with any of them passes.
 
+    A ``whsec_`` secret checks ``v1`` (HMAC) signatures; a ``whpk_`` public key checks ``v1a``
+    (Ed25519) ones, which needs the ``cryptography`` package (the ``receiver-ed25519`` extra;
+    it is imported only then).
+
     Args:
         body: the raw request body, exactly as received.
         headers: the request headers.
-        secret: the endpoint secret (``whsec_…``), or several during a rotation.
+        secret: the endpoint secret (``whsec_…``) or public key (``whpk_…``), or several.
         tolerance: how many seconds the timestamp may be from ``now``, either way.
         now: the current unix time; defaults to ``time.time()``.
 
@@ -113,6 +117,8 @@ def _verify_standard(
         )
     except ValueError as exc:
         raise errors.InvalidSecretError(str(exc)) from exc
+    except signing.MissingEd25519Error as exc:
+        raise errors.Ed25519UnavailableError(str(exc)) from exc
     if not matched:
         raise errors.InvalidSignatureError("no matching webhook signature found")
 
@@ -125,8 +131,9 @@ def _verify_ycloud(
     except ValueError as exc:
         raise errors.InvalidHeadersError(str(exc)) from exc
     _check_timestamp(timestamp, tolerance=tolerance, now=now)
+    hmac_secrets = [secret for secret in secrets if not signing.is_public_key(secret)]
     try:
-        matched = signing.verify_ycloud(header=header, body=body, secrets=secrets)
+        matched = signing.verify_ycloud(header=header, body=body, secrets=hmac_secrets)
     except ValueError as exc:  # a signature that is not text it could have been (\ud800)
         raise errors.InvalidHeadersError(f"the YCloud-Signature is malformed: {exc}") from exc
     if not matched:

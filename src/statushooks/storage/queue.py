@@ -77,10 +77,11 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from statushooks import durations, ids
+from statushooks import durations, ids, notices, suspension
 from statushooks.deliveries import Attempt, Delivery, DeliveryState
 from statushooks.endpoints import Endpoint, EndpointState
-from statushooks.storage import driver, records
+from statushooks.events import operational
+from statushooks.storage import driver, records, transaction
 from statushooks.storage import tables as t
 from statushooks.storage.sql import Store
 
@@ -136,10 +137,24 @@ class Completion:
     action: Action
     #: When to try again (``retry`` only).
     retry_at: datetime | None = None
+    #: Why to disable the endpoint when the receiver asked for it (``webhook-delivery:
+    #: disable``, on any answer); a ``disable`` action without one is a 410 (``GONE_REASON``).
+    disable_reason: str | None = None
+    #: The delivery's event (for ``delivery.exhausted``: ``events.operational``).
+    event_id: str = ""
+    event_type: str = ""
+    message_id: str | None = None
 
     @property
     def succeeded(self) -> bool:
         return self.action == "succeed"
+
+    @property
+    def disables(self) -> str | None:
+        """The reason this result disables its endpoint, or None."""
+        if self.disable_reason is not None:
+            return self.disable_reason
+        return GONE_REASON if self.action == "disable" else None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -149,8 +164,11 @@ class CompletionReport:
     applied: int
     #: Deliveries whose lease had been lost: nothing was written for them.
     stale: tuple[str, ...] = ()
-    #: Endpoints disabled by this batch (410 Gone, or failing for too long).
+    #: Endpoints disabled by this batch (410 Gone, the receiver's ``webhook-delivery:
+    #: disable``, or failing for too long).
     disabled: tuple[str, ...] = ()
+    #: Endpoints suspended by this batch (a burst of failures: ``statushooks.suspension``).
+    suspended: tuple[str, ...] = ()
 
 
 def share(max_in_flight: int, workers: int, rank: int) -> int:
@@ -187,6 +205,7 @@ class Queue:
         auto_disable_after: float,
         lease_ahead: int = 0,
         is_gone: Callable[[str], bool] | None = None,
+        suspension_policy: suspension.SuspensionPolicy | None = None,
     ) -> None:
         self.store = store
         self.worker_id = worker_id
@@ -196,6 +215,8 @@ class Queue:
         self.lease = timedelta(seconds=lease_seconds)
         #: Seconds an endpoint must have failed every attempt before it is disabled.
         self.auto_disable_after = auto_disable_after
+        #: When a burst of failures suspends an endpoint (none by default).
+        self.suspension = suspension_policy or suspension.SuspensionPolicy(threshold=0)
         self._renewed_at: datetime | None = None
         self.membership = Membership()
         #: This worker's leases per endpoint: claimed, not yet completed, released or forgotten.
@@ -463,25 +484,43 @@ class Queue:
         """The endpoints' side of recorded completions: failure clocks, disabling."""
         if not valid:
             return CompletionReport(applied=0, stale=stale)
-        _move_failure_clocks(conn, valid)
+        moved = _move_failure_clocks(conn, valid)
+        suspended = _suspend_bursts(conn, valid, self.suspension, now)
         disabled = self._disable_endpoints(conn, valid, now)
-        return CompletionReport(applied=len(valid), stale=stale, disabled=disabled)
+        _emit_notices(conn, valid, moved, disabled, now)
+        return CompletionReport(
+            applied=len(valid),
+            stale=stale,
+            disabled=tuple(endpoint_id for endpoint_id, _ in disabled),
+            suspended=suspended,
+        )
 
     def _disable_endpoints(
         self, conn: Connection, valid: Sequence[Completion], now: datetime
-    ) -> tuple[str, ...]:
-        gone = sorted({c.endpoint_id for c in valid if c.action == "disable"})
-        disabled: list[str] = []
-        if gone:
-            disabled += _disable(conn, gone, GONE_REASON + f" at {now.isoformat()}", now)
-        failing = sorted({c.endpoint_id for c in valid if not c.succeeded} - set(gone))
+    ) -> list[tuple[str, str]]:
+        """Disable the endpoints the batch disables (410, the receiver's request, failing for
+        too long): ``(endpoint id, reason)`` of each."""
+        by_reason: dict[str, set[str]] = defaultdict(set)
+        for completion in valid:
+            reason = completion.disables
+            if reason is not None:
+                by_reason[reason].add(completion.endpoint_id)
+        disabled: list[tuple[str, str]] = []
+        gone: set[str] = set()
+        for reason, endpoint_ids in sorted(by_reason.items()):
+            newly = sorted(endpoint_ids - gone)
+            if newly:
+                stated = reason + f" at {now.isoformat()}"
+                disabled += [(i, stated) for i in _disable(conn, newly, stated, now)]
+            gone |= endpoint_ids
+        failing = sorted({c.endpoint_id for c in valid if not c.succeeded} - gone)
         if failing:
             cutoff = now - timedelta(seconds=self.auto_disable_after)
             reason = (
                 "every attempt failed for "
                 f"{durations.format_duration(self.auto_disable_after)} (auto-disabled)"
             )
-            disabled += _disable(
+            auto = _disable(
                 conn,
                 failing,
                 reason,
@@ -489,7 +528,8 @@ class Queue:
                 _e.c.failing_since.is_not(None),
                 _e.c.failing_since <= cutoff,
             )
-        return tuple(disabled)
+            disabled += [(endpoint_id, reason) for endpoint_id in auto]
+        return disabled
 
     # -- releasing -------------------------------------------------------------------------
 
@@ -518,7 +558,8 @@ _UNLEASED = " AND (lease_expires_at IS NULL OR lease_expires_at <= ?{timestamp})
 # The ring: the endpoints with pending deliveries, in id order, walked from ``after`` (and up to
 # ``upto``) one probe of ix_deliveries_pending each (a loose index scan: endpoints without
 # pending rows are not in that index, and one with many costs one probe), ``?`` of them at most.
-# Of those, the active ones whose earliest pending delivery not under a live lease is due are
+# Of those, the active ones not suspended (``statushooks.suspension``) whose earliest pending
+# delivery not under a live lease is due are
 # returned with their columns (one probe each, in due order), and whether they come after the
 # cursor (in the database's own order of ids), with two markers: the walk's last row (``n`` =
 # the window) and, if the ring ended first, a row without an id. Leased rows are
@@ -536,6 +577,7 @@ _RING_WALK = (
 )
 _RING_DUE = (
     f"endpoints.id = ring.id AND endpoints.state = '{EndpointState.ACTIVE.value}'"
+    " AND (endpoints.suspended_until IS NULL OR endpoints.suspended_until <= ?{timestamp})"
     " AND (SELECT next_attempt_at FROM deliveries WHERE deliveries.endpoint_id = ring.id"
     f" AND deliveries.state = '{PENDING}'{_UNLEASED} ORDER BY next_attempt_at LIMIT 1)"
     " <= ?{timestamp}"
@@ -852,7 +894,7 @@ def _walk(
     db = driver.of(conn)
     stamp = db.when(now)
     bounds = (after,) if upto is None else (after, upto, upto)
-    params = (*bounds, budget, cursor or "", stamp, stamp, budget)
+    params = (*bounds, budget, cursor or "", stamp, stamp, stamp, budget)
     rows = db.execute(conn, _ring_statement(upto is not None), params)
     later: list[Endpoint] = []
     earlier: list[Endpoint] = []
@@ -1091,61 +1133,179 @@ def failure_clocks(
     return reset, started
 
 
-def _move_failure_clocks(conn: Connection, valid: Sequence[Completion]) -> None:
-    """Move the endpoints' failure clocks (``failure_clocks``): one row per endpoint, in id
-    order (two exchanges lock clock rows in one order: no deadlock). A row is written, and
-    locked, only where its clock changes: a healthy endpoint's row is left alone.
+def tail_failures(completions: Sequence[Completion]) -> dict[str, int]:
+    """Per endpoint, the failed attempts of a batch after its last success (all of them
+    without one), in attempt order."""
+    counts: dict[str, int] = defaultdict(int)
+    for completion in sorted(completions, key=lambda c: c.attempt.started_at):
+        if completion.succeeded:
+            counts[completion.endpoint_id] = 0
+        else:
+            counts[completion.endpoint_id] += 1
+    return counts
 
-    Most batches change no clock (a success where none runs, a failure where one already
-    does), so one read of the batch's endpoints first finds the few rows that may move: the
-    cost of a batch is one statement, not one per endpoint. The update re-checks each row, so a
-    clock another exchange moved meanwhile is never overwritten with a stale value."""
+
+@dataclass(frozen=True, kw_only=True)
+class ClockMoves:
+    """Endpoints whose failure clock a batch stopped (a success after failures) and started
+    (a first failure after a success)."""
+
+    recovered: tuple[str, ...] = ()
+    failing: tuple[str, ...] = ()
+
+
+def _move_failure_clocks(conn: Connection, valid: Sequence[Completion]) -> ClockMoves:
+    """Move the endpoints' failure clocks (``failure_clocks``) and their burst counts
+    (``statushooks.suspension``), in endpoint id order (two exchanges lock clock rows in one
+    order: no deadlock). A row is written, and locked, only where a success ends a run of
+    failures or an attempt failed: a healthy endpoint's row is left alone, and a batch of
+    successes costs one statement.
+
+    A success ends the run (clock, counts and suspension); the failures after an endpoint's
+    last success in the batch then start a clock if none is running, else add to the count."""
     reset, started = failure_clocks(valid)
-    moving = _clocks_that_may_move(conn, reset, started)
-    if not moving:
-        return
     db = driver.of(conn)
-    rows = []
-    for endpoint_id in sorted(moving):
-        clock = (
-            endpoint_id in reset,
-            db.when(reset.get(endpoint_id)),
-            db.when(started.get(endpoint_id)),
+    recovered: list[str] = []
+    if reset:
+        rows = db.execute(conn, _RESET_CLOCKS, (db.ids(sorted(reset)),))
+        recovered = sorted(row[0] for row in rows)
+    first_failures = {
+        **{endpoint_id: at for endpoint_id, at in reset.items() if at is not None},
+        **started,
+    }
+    tails = tail_failures(valid)
+    failing: list[str] = []
+    counted: list[tuple[Any, ...]] = []
+    for endpoint_id in sorted(first_failures):
+        first, tail = db.when(first_failures[endpoint_id]), tails[endpoint_id]
+        if db.execute(conn, _START_CLOCK, (first, first, tail, endpoint_id)):
+            failing.append(endpoint_id)
+        else:
+            counted.append((tail, first, endpoint_id))
+    if counted:
+        db.execute_many(conn, _COUNT_FAILURES, counted)
+    return ClockMoves(recovered=tuple(recovered), failing=tuple(failing))
+
+
+# A success ends a run of failures: its clock, its burst count and any suspension.
+_RESET_CLOCKS = driver.Statement.of(
+    "UPDATE endpoints SET failing_since = NULL, failures = 0, failures_since = NULL,"
+    " suspensions = 0, suspended_until = NULL"
+    " WHERE id {in_ids} AND failing_since IS NOT NULL RETURNING id"
+)
+# The first failure after a success starts the clock and the burst count …
+_START_CLOCK = driver.Statement.of(
+    "UPDATE endpoints SET failing_since = ?{timestamp}, failures_since = ?{timestamp},"
+    " failures = ? WHERE id = ? AND failing_since IS NULL RETURNING id"
+)
+# … later ones add to the count (its start is gone after a suspension).
+_COUNT_FAILURES = driver.Statement.of(
+    "UPDATE endpoints SET failures = failures + ?,"
+    " failures_since = COALESCE(failures_since, ?{timestamp}) WHERE id = ?"
+)
+# The endpoints of a batch whose burst count reached the suspension threshold.
+# An endpoint suspended already is left alone: its failures then are attempts that were under
+# way when the suspension began.
+_BURSTS = driver.Statement.of(
+    "SELECT id, failures, failures_since, suspensions FROM endpoints"
+    " WHERE id {in_ids} AND failures >= ?"
+    " AND (suspended_until IS NULL OR suspended_until <= ?{timestamp})"
+)
+# Suspend an endpoint (or, with a NULL pause, only count again), one per row.
+_SUSPEND = driver.Statement.of(
+    "UPDATE endpoints SET suspended_until = COALESCE(?{timestamp}, suspended_until),"
+    " suspensions = suspensions + CASE WHEN ?{timestamp} IS NULL THEN 0 ELSE 1 END,"
+    " failures = 0, failures_since = NULL WHERE id = ?"
+)
+
+
+def _suspend_bursts(
+    conn: Connection,
+    valid: Sequence[Completion],
+    policy: suspension.SuspensionPolicy,
+    now: datetime,
+) -> tuple[str, ...]:
+    """Suspend the endpoints of a batch whose failures make a burst (``suspension``); which.
+    Only a batch with a failure reads anything."""
+    failing = sorted({c.endpoint_id for c in valid if not c.succeeded})
+    if not policy.enabled or not failing:
+        return ()
+    db = driver.of(conn)
+    found = db.execute(conn, _BURSTS, (db.ids(failing), policy.threshold, db.when(now)))
+    verdicts = [
+        verdict
+        for row in found
+        if (
+            verdict := policy.judge(
+                suspension.Burst(
+                    endpoint_id=row[0],
+                    failures=row[1],
+                    failures_since=db.datetime_of(row[2]),
+                    suspensions=row[3],
+                ),
+                now,
+            )
         )
-        rows.append((*clock, endpoint_id, *clock))
-    db.execute_many(conn, _MOVE_CLOCK, rows)
+        is not None
+    ]
+    if verdicts:
+        rows = [
+            (db.when(v.suspend_until), db.when(v.suspend_until), v.endpoint_id)
+            for v in sorted(verdicts, key=lambda v: v.endpoint_id)
+        ]
+        db.execute_many(conn, _SUSPEND, rows)
+    return tuple(v.endpoint_id for v in verdicts if v.suspend_until is not None)
 
 
-def _clocks_that_may_move(
-    conn: Connection, reset: dict[str, datetime | None], started: dict[str, datetime]
-) -> set[str]:
-    """The endpoints whose clock a batch may change: a clock stopped where one runs, started
-    where none does, or reset to a new first failure (a success then a failure: always)."""
-    stopped = [endpoint_id for endpoint_id, clock in reset.items() if clock is None]
-    moving = {endpoint_id for endpoint_id, clock in reset.items() if clock is not None}
-    if stopped or started:
-        db = driver.of(conn)
-        found = db.execute(conn, _RUNNING_OR_IDLE, (db.ids(stopped), db.ids(list(started))))
-        moving.update(row[0] for row in found)
-    return moving
+def _emit_notices(
+    conn: Connection,
+    valid: Sequence[Completion],
+    moved: ClockMoves,
+    disabled: Sequence[tuple[str, str]],
+    now: datetime,
+) -> None:
+    """Queue the operational events of a batch (``events.operational``): endpoints disabled,
+    failing, recovered, and deliveries exhausted (not those of operational events: one dead
+    operational endpoint must not feed another without end). A batch with none reads nothing."""
+    exhausted = [
+        c for c in valid if c.action == "exhaust" and not operational.is_operational(c.event_type)
+    ]
+    about = {*moved.recovered, *moved.failing, *(i for i, _ in disabled)}
+    about |= {c.endpoint_id for c in exhausted}
+    if not about:
+        return
+    tx = transaction.Transaction(conn)
+    endpoints = {endpoint.id: endpoint for endpoint in tx.endpoints_by_ids(sorted(about))}
+    last_failure = {c.endpoint_id: c.attempt for c in _by_start(valid) if not c.succeeded}
+    last_success = {c.endpoint_id: c.attempt for c in _by_start(valid) if c.succeeded}
+    items: list[notices.Notice] = []
+    for endpoint_id in moved.recovered:
+        if endpoint_id in endpoints:
+            at = last_success[endpoint_id].started_at
+            items.append(notices.recovered(endpoints[endpoint_id], at, now))
+    for endpoint_id in moved.failing:
+        if endpoint_id in endpoints:
+            items.append(notices.failing(endpoints[endpoint_id], last_failure[endpoint_id], now))
+    for endpoint_id, reason in disabled:
+        if endpoint_id in endpoints:
+            items.append(notices.disabled(endpoints[endpoint_id], reason, now))
+    for c in exhausted:
+        if c.endpoint_id in endpoints:
+            items.append(
+                notices.exhausted(
+                    endpoints[c.endpoint_id],
+                    event_id=c.event_id,
+                    event_type=c.event_type,
+                    message_id=c.message_id,
+                    last=c.attempt,
+                    now=now,
+                )
+            )
+    tx.emit_notices(items)
 
 
-# Of the endpoints whose clock would stop, those where it runs; of those whose clock would
-# start, those where none runs. Two primary-key probes per endpoint at most, one statement.
-_RUNNING_OR_IDLE = driver.Statement.of(
-    "SELECT id FROM endpoints WHERE id {in_ids} AND failing_since IS NOT NULL"
-    " UNION ALL SELECT id FROM endpoints WHERE id {in_ids} AND failing_since IS NULL"
-)
-
-
-# A reset clock takes the given value; a started one keeps a clock already running.
-_CLOCK = "CASE WHEN ? THEN ?{timestamp} ELSE COALESCE(failing_since, ?{timestamp}) END"
-_MOVE_CLOCK = driver.Statement.each(
-    sqlite=f"UPDATE endpoints SET failing_since = {_CLOCK} WHERE id = ?"
-    f" AND failing_since IS NOT {_CLOCK}",
-    postgresql=f"UPDATE endpoints SET failing_since = {_CLOCK} WHERE id = ?"
-    f" AND failing_since IS DISTINCT FROM {_CLOCK}",
-)
+def _by_start(completions: Sequence[Completion]) -> list[Completion]:
+    return sorted(completions, key=lambda c: c.attempt.started_at)
 
 
 def _disable(

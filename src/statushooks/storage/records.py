@@ -171,7 +171,7 @@ def _message_of(values: dict[str, Any]) -> Message:
 
 def event_from_row(row: sa.Row[Any]) -> Event:
     values = dict(row._mapping)
-    values["status"] = MessageStatus(values["status"])
+    values["status"] = MessageStatus(values["status"]) if values["status"] else None
     values["payload"] = bytes(values["payload"])
     return Event(**values)
 

@@ -57,6 +57,8 @@ class Metrics:
     queue_depth: int
     queue_due: int
     endpoints_by_state: dict[str, int]
+    #: Endpoints suspended now after a burst of failures (``statushooks.suspension``).
+    endpoints_suspended: int = 0
 
 
 def percentile(sorted_values: Sequence[float], fraction: float) -> float | None:
@@ -135,7 +137,13 @@ def metrics(tx: Transaction, *, now: datetime) -> Metrics:
             )
         )
     ).scalar_one()
+    suspended = tx.conn.execute(
+        sa.select(sa.func.count())
+        .select_from(t.endpoints)
+        .where(t.endpoints.c.suspended_until > now)
+    ).scalar_one()
     return Metrics(
+        endpoints_suspended=int(suspended),
         deliveries_by_state={
             state.value: deliveries.get(state.value, 0)
             for state in (DeliveryState.PENDING, DeliveryState.LEASED)

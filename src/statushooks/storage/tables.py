@@ -115,6 +115,13 @@ endpoints = sa.Table(
     sa.Column("ordered", sa.Boolean(), nullable=False),
     sa.Column("metadata", sa.JSON(), nullable=False),
     sa.Column("failing_since", UTCDateTime()),
+    #: The burst suspension (``statushooks.suspension``): failed attempts since the last
+    #: success or suspension and when the first was made, suspensions in a row, and until when
+    #: the claim leaves it alone.
+    sa.Column("failures", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("failures_since", UTCDateTime()),
+    sa.Column("suspensions", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("suspended_until", UTCDateTime()),
     *_created_updated(),
     #: Send each attempt's W3C ``traceparent`` to the receiver (``tracing``).
     sa.Column("send_traceparent", sa.Boolean(), nullable=False, server_default=sa.false()),

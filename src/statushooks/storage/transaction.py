@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 
-from statushooks import accounts, exceptions
+from statushooks import accounts, exceptions, notices
 from statushooks.deliveries import Attempt, Delivery, DeliveryState, Event
 from statushooks.endpoints import Endpoint, EndpointState
 from statushooks.links import TrackedLink
@@ -105,6 +105,7 @@ _INSERT_DELIVERY = _insert(t.deliveries, _DELIVERY_COLUMNS)
 _INSERT_MESSAGE = _insert(t.messages, _MESSAGE_COLUMNS)
 
 
+_ENDPOINTS_BY_ID = records.endpoint_statement("WHERE id {in_ids} ORDER BY id")
 _FANOUT_ENDPOINTS = records.endpoint_statement(
     f"WHERE account_id = ? AND state != '{EndpointState.DISABLED.value}' ORDER BY id"
 )
@@ -197,6 +198,11 @@ class Transaction:
         self.conn.execute(sa.delete(t.deliveries).where(t.deliveries.c.endpoint_id == endpoint_id))
         self.conn.execute(sa.delete(t.endpoints).where(t.endpoints.c.id == endpoint_id))
         self._endpoints_by_account.pop(account_id, None)
+
+    def endpoints_by_ids(self, endpoint_ids: Sequence[str]) -> list[Endpoint]:
+        """The endpoints of these ids that exist, of any account, in id order."""
+        rows = self.db.execute(self.conn, _ENDPOINTS_BY_ID, (self.db.ids(endpoint_ids),))
+        return [records.endpoint_of_row(tuple(row)) for row in rows]
 
     def fanout_endpoints(self, account_id: str) -> list[Endpoint]:
         """The account's endpoints that can take new deliveries (cached per transaction;
@@ -370,7 +376,7 @@ class Transaction:
                 event.account_id,
                 event.message_id,
                 event.type,
-                event.status.value,
+                event.status.value if event.status is not None else "",
                 event.payload,
                 event.sequence,
                 when(event.created_at),
@@ -409,6 +415,28 @@ class Transaction:
         ]
         self._execute_many(_INSERT_DELIVERY, rows)
         self.queued(len(rows))
+
+    def emit_notices(self, items: Sequence[notices.Notice]) -> int:
+        """Queue each operational event to its account's endpoints that name its type, never
+        to the endpoint it is about; an event nobody takes is not stored. How many
+        deliveries."""
+        events: list[Event] = []
+        deliveries: list[Delivery] = []
+        for notice in items:
+            event = notice.event
+            taking = [
+                records.new_delivery(event, endpoint, event.created_at)
+                for endpoint in self.fanout_endpoints(event.account_id)
+                if endpoint.id != notice.about and endpoint.accepts(event.type, None)
+            ]
+            if taking:
+                events.append(event)
+                deliveries += taking
+        if events:
+            self.insert_events(events)
+            self.insert_deliveries(deliveries)
+            self.queued(len(deliveries))
+        return len(deliveries)
 
     def queued(self, count: int) -> None:
         """``count`` deliveries became due: wake the dispatchers (this process's once the

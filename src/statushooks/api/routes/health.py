@@ -73,4 +73,10 @@ def render_metrics(metrics: stats.Metrics) -> str:
     lines += [f"statushooks_queue_due {metrics.queue_due}"]
     lines += _family("statushooks_endpoints", "gauge", "Endpoints by state.")
     lines += _labelled("statushooks_endpoints", "state", metrics.endpoints_by_state)
+    lines += _family(
+        "statushooks_endpoints_suspended",
+        "gauge",
+        "Endpoints paused for a short while after a burst of failures.",
+    )
+    lines += [f"statushooks_endpoints_suspended {metrics.endpoints_suspended}"]
     return "\n".join(lines) + "\n"
