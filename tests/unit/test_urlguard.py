@@ -283,3 +283,16 @@ async def test_resolve_with_no_answer_is_a_connect_error(monkeypatch):
     fake_getaddrinfo(monkeypatch, [])
     with pytest.raises(exceptions.EndpointConnectError):
         await urlguard.resolve("empty.example", 80, allow_private=False)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9000/", "http://10.1.2.3/", "http://localhost/"])
+def test_refusal_a_development_setting_lifts_names_it(url):
+    """A refusal allow_private would lift says how to allow it (the tour's local receiver)."""
+    assert "--allow-private-urls" in refusal(url)
+    assert urlguard.check_url(url, allow_private=True) is None
+
+
+@pytest.mark.parametrize("url", ["http://169.254.169.254/", "ftp://example.com/"])
+def test_refusal_no_setting_lifts_names_none(url):
+    """Metadata addresses and bad schemes stay refused: no hint at a setting."""
+    assert "--allow-private-urls" not in refusal(url)
