@@ -17,6 +17,7 @@ import asyncio
 import errno
 import itertools
 import json
+import logging
 import os
 import re
 import signal
@@ -410,6 +411,14 @@ def _banner(settings: config.Settings, sock: Any, processes: int = 1) -> str:
     )
 
 
+def _announce(banner: str) -> None:
+    """The start-up banner: a line of its own, or a log record among JSON log lines."""
+    if os.environ.get(logs.ENV_VAR) == "json":
+        logging.getLogger(__name__).info("%s", banner)
+    else:
+        err.print(banner, markup=False)
+
+
 def _serve_here(settings: config.Settings, sock: Any, *, dispatcher: bool, apart: bool) -> None:
     """``serve`` with one API process: this one. The database is opened (and migrated) before
     uvicorn starts, so a database that cannot be opened is one line; the banner is printed
@@ -436,7 +445,7 @@ async def _serve_announced(server: uvicorn.Server, sock: Any, banner: str) -> No
     while not server.started and not task.done():
         await asyncio.wait({task}, timeout=STARTUP_POLL)
     if server.started:
-        err.print(banner, markup=False)
+        _announce(banner)
     await task
     if not server.started:
         raise exceptions.StatushooksError("the API did not start: see the log lines above")
@@ -452,7 +461,7 @@ def _serve_apart(
         await (await open_store(settings.database_url)).close()
 
     run(check_database())  # one line if it cannot be opened, before any process starts
-    err.print(_banner(settings, sock, count), markup=False)
+    _announce(_banner(settings, sock, count))
     stopped_by = run(
         supervisor.run_service(
             settings, sock, workers=count, dispatch=dispatcher, dispatcher_process=apart
@@ -497,10 +506,7 @@ def worker(
         await (await open_store(settings.database_url)).close()
 
     run(check_database())
-    err.print(
-        f"statushooks worker started on {display_url(settings.database_url)}; Ctrl-C to stop",
-        markup=False,
-    )
+    _announce(f"statushooks worker started on {display_url(settings.database_url)}; Ctrl-C to stop")
     run(workers.run_worker(settings))
 
 

@@ -48,7 +48,7 @@ import socket
 import sys
 from collections.abc import AsyncIterator, Sequence
 
-from statushooks import exceptions
+from statushooks import exceptions, logs
 from statushooks.config import Settings
 from statushooks.storage.sql import Store
 
@@ -95,6 +95,8 @@ class ChildProcess:
     async def _spawn(self) -> asyncio.subprocess.Process:
         env = {k: v for k, v in os.environ.items() if not k.startswith("STATUSHOOKS_")}
         env.update(self.settings.to_env())
+        if logs.ENV_VAR in os.environ:  # the children log as this process does
+            env[logs.ENV_VAR] = os.environ[logs.ENV_VAR]
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
