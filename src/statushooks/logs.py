@@ -18,7 +18,7 @@ import logging
 import os
 import sys
 from datetime import UTC, datetime
-from typing import Final, Literal, get_args
+from typing import Final, Literal, TextIO, get_args
 
 LogFormat = Literal["text", "json"]
 FORMATS: Final = get_args(LogFormat)
@@ -28,9 +28,15 @@ TEXT_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 FOREIGN_LOGGERS: Final = ("uvicorn", "uvicorn.error", "uvicorn.access", "alembic")
 #: How Alembic's lines that say what it migrates begin.
 ALEMBIC_MIGRATES: Final = ("Running upgrade ", "Running downgrade ", "Running stamp_revision ")
-#: Attributes every ``LogRecord`` has: anything else was passed as ``extra``.
+#: Attributes every ``LogRecord`` has (and uvicorn's colored copy of its message): anything
+#: else was passed as ``extra``.
 _STANDARD_ATTRIBUTES: Final = frozenset(
-    {*logging.LogRecord("", 0, "", 0, "", None, None).__dict__, "message", "asctime"}
+    {
+        *logging.LogRecord("", 0, "", 0, "", None, None).__dict__,
+        "message",
+        "asctime",
+        "color_message",
+    }
 )
 
 
@@ -79,11 +85,13 @@ def formatter(fmt: LogFormat) -> logging.Formatter:
     return JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT)
 
 
-def configure(fmt: LogFormat = "text", level: int = logging.INFO) -> None:
-    """Route every log record of this process to stderr in ``fmt``; child processes started
-    from now on inherit ``fmt`` (``STATUSHOOKS_LOG_FORMAT``)."""
+def configure(
+    fmt: LogFormat = "text", level: int = logging.INFO, stream: TextIO | None = None
+) -> None:
+    """Route every log record of this process to ``stream`` (stderr) in ``fmt``; child
+    processes started from now on inherit ``fmt`` (``STATUSHOOKS_LOG_FORMAT``)."""
     os.environ[ENV_VAR] = fmt
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(sys.stderr if stream is None else stream)
     handler.setFormatter(formatter(fmt))
     handler.addFilter(AlembicStartupFilter())
     root = logging.getLogger()
