@@ -8,7 +8,8 @@ this one. Alembic's INFO lines at every start (``Context impl …``, plugin set-
 what it migrates (``Running upgrade …``) is kept.
 
 Child processes (``serve``'s dispatcher, ``serve --workers N``'s API processes) inherit the
-format through ``STATUSHOOKS_LOG_FORMAT``: ``configure_from_environment()`` reads it.
+format through ``STATUSHOOKS_LOG_FORMAT`` (and the level through ``STATUSHOOKS_LOG_LEVEL``):
+``configure_from_environment()`` reads them.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Final, Literal, TextIO, get_args
 LogFormat = Literal["text", "json"]
 FORMATS: Final = get_args(LogFormat)
 ENV_VAR: Final = "STATUSHOOKS_LOG_FORMAT"
+LEVEL_ENV_VAR: Final = "STATUSHOOKS_LOG_LEVEL"
 TEXT_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 #: Loggers that get handlers of their own elsewhere: made to propagate to the root instead.
 FOREIGN_LOGGERS: Final = ("uvicorn", "uvicorn.error", "uvicorn.access", "alembic")
@@ -85,12 +87,14 @@ def formatter(fmt: LogFormat) -> logging.Formatter:
     return JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT)
 
 
-def configure(
-    fmt: LogFormat = "text", level: int = logging.INFO, stream: TextIO | None = None
-) -> None:
-    """Route every log record of this process to ``stream`` (stderr) in ``fmt``; child
-    processes started from now on inherit ``fmt`` (``STATUSHOOKS_LOG_FORMAT``)."""
+def configure(fmt: LogFormat = "text", stream: TextIO | None = None) -> None:
+    """Route every log record of this process to ``stream`` (stderr) in ``fmt``, at the level
+    of ``STATUSHOOKS_LOG_LEVEL`` (INFO by default: WARNING leaves out a line per attempt);
+    child processes started from now on inherit ``fmt`` (``STATUSHOOKS_LOG_FORMAT``)."""
     os.environ[ENV_VAR] = fmt
+    level = logging.getLevelName(os.environ.get(LEVEL_ENV_VAR, "INFO").upper())
+    if not isinstance(level, int):
+        level = logging.INFO
     handler = logging.StreamHandler(sys.stderr if stream is None else stream)
     handler.setFormatter(formatter(fmt))
     handler.addFilter(AlembicStartupFilter())

@@ -95,8 +95,9 @@ class ChildProcess:
     async def _spawn(self) -> asyncio.subprocess.Process:
         env = {k: v for k, v in os.environ.items() if not k.startswith("STATUSHOOKS_")}
         env.update(self.settings.to_env())
-        if logs.ENV_VAR in os.environ:  # the children log as this process does
-            env[logs.ENV_VAR] = os.environ[logs.ENV_VAR]
+        for name in (logs.ENV_VAR, logs.LEVEL_ENV_VAR):  # the children log as this one does
+            if name in os.environ:
+                env[name] = os.environ[name]
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",

@@ -91,3 +91,13 @@ def test_parse_format(value: str, valid: bool) -> None:
     else:
         with pytest.raises(ValueError, match="text, json"):
             logs.parse_format(value)
+
+
+def test_level_from_the_environment(captured: io.StringIO, monkeypatch: pytest.MonkeyPatch) -> None:
+    """STATUSHOOKS_LOG_LEVEL=WARNING leaves out the INFO lines (one per attempt)."""
+    monkeypatch.setenv(logs.LEVEL_ENV_VAR, "warning")
+    logs.configure("text", stream=captured)
+    logging.getLogger("statushooks.dispatcher").info("attempt 1")
+    logging.getLogger("statushooks.dispatcher").warning("endpoint ep_1 disabled")
+    assert captured.getvalue().count("\n") == 1
+    assert "endpoint ep_1 disabled" in captured.getvalue()
