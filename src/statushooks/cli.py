@@ -295,6 +295,11 @@ async def open_store(url: str) -> Store:
     raise exceptions.StorageError(f"cannot open the database {display_url(url)}: {_tidy(reason)}")
 
 
+async def check_database(settings: config.Settings) -> None:
+    """Open (and migrate) the database, then close it: ``open_store``'s one line if it cannot."""
+    await (await open_store(settings.database_url)).close()
+
+
 def _sqlite_refusal(url: str) -> str | None:
     """Why a SQLite file at ``url`` cannot be created, found before opening it (its backend's
     threads would each report it), or None."""
@@ -420,23 +425,18 @@ def _announce(banner: str) -> None:
 
 
 def _serve_here(settings: config.Settings, sock: Any, *, dispatcher: bool, apart: bool) -> None:
-    """``serve`` with one API process: this one. The database is opened (and migrated) before
-    uvicorn starts, so a database that cannot be opened is one line; the banner is printed
-    once uvicorn accepts connections."""
+    """``serve`` with one API process: this one. The database is opened (and migrated) once
+    before uvicorn starts, so a database that cannot be opened is one line; the app then opens
+    its own in its lifespan (and closes it there, before uvicorn re-raises a stopping signal).
+    The banner is printed once uvicorn accepts connections."""
     import uvicorn
 
     from statushooks.api import create_app
 
-    async def serving() -> None:
-        store = await open_store(settings.database_url)
-        try:
-            asgi = create_app(settings, store, run_dispatcher=dispatcher, dispatcher_process=apart)
-            server = uvicorn.Server(uvicorn.Config(asgi, log_config=None, log_level="info"))
-            await _serve_announced(server, sock, _banner(settings, sock))
-        finally:
-            await store.close()
-
-    run(serving())
+    run(check_database(settings))
+    asgi = create_app(settings, run_dispatcher=dispatcher, dispatcher_process=apart)
+    server = uvicorn.Server(uvicorn.Config(asgi, log_config=None, log_level="info"))
+    run(_serve_announced(server, sock, _banner(settings, sock)))
 
 
 async def _serve_announced(server: uvicorn.Server, sock: Any, banner: str) -> None:
@@ -457,10 +457,7 @@ def _serve_apart(
     """``serve`` with ``count`` API processes, started, restarted and stopped by this one."""
     from statushooks import supervisor
 
-    async def check_database() -> None:
-        await (await open_store(settings.database_url)).close()
-
-    run(check_database())  # one line if it cannot be opened, before any process starts
+    run(check_database(settings))  # one line if it cannot be opened, before any process starts
     _announce(_banner(settings, sock, count))
     stopped_by = run(
         supervisor.run_service(
@@ -502,10 +499,7 @@ def worker(
         delivery_timeout=delivery_timeout,
     )
 
-    async def check_database() -> None:
-        await (await open_store(settings.database_url)).close()
-
-    run(check_database())
+    run(check_database(settings))
     _announce(f"statushooks worker started on {display_url(settings.database_url)}; Ctrl-C to stop")
     run(workers.run_worker(settings))
 
@@ -516,10 +510,7 @@ def migrate(db: Db = None, log_format: LogFormat = "text") -> None:
     logs.configure(logs.parse_format(log_format))
     settings = load(db=db)
 
-    async def upgrade() -> None:
-        await (await open_store(settings.database_url)).close()
-
-    run(upgrade())
+    run(check_database(settings))
     out.print(f"database schema is up to date: {display_url(settings.database_url)}")
 
 
