@@ -8,7 +8,7 @@ STAMP_BENCH := $(VENV)/.installed-bench
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck pytest bench faults clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ pytest: $(STAMP_DEV)
 ## bench: the benchmark harness (never part of make test)
 bench: $(STAMP_BENCH)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## faults: the fault suite, writes docs/reliability.md (never part of make test; it stops and
+## starts this machine's PostgreSQL cluster in its outage scenario)
+faults: $(STAMP_BENCH)
+	$(BIN)/python -m bench.faults $(FAULTS_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -17,6 +17,8 @@ from typing import Any
 from bench import common
 
 DOC = common.ROOT / "docs" / "benchmarks.md"
+#: Hand-written: the design notes of earlier sessions with their measurements, kept as written.
+HISTORY = common.ROOT / "bench" / "history.md"
 IMG = common.ROOT / "docs" / "img"
 Result = Mapping[str, Any]
 
@@ -717,6 +719,7 @@ def generate(*, quick: bool = False) -> Path | None:
         ),
         "",
     ]
+    lines += ["", HISTORY.read_text()]
     DOC.write_text("\n".join(lines).replace("\n\n\n", "\n\n"))
     print(f"-> {DOC.relative_to(common.ROOT)} ({len(images)} charts)")
     return DOC

@@ -20,7 +20,8 @@ procrastinate's worker.
   deliveries); from other processes the backend's watcher (``Store.watch``: ``LISTEN`` on
   PostgreSQL, reconnected when it drops; on an SQLite file a look at its data version every
   2 ms while the dispatcher sleeps with nothing more due); and a slow poll
-  (``poll_interval``) for retries that become due and as the fallback.
+  (``poll_interval``) for retries that become due and as the fallback. A dispatcher sleeps
+  no longer than until the earliest retry it scheduled itself, so its retries go out on time.
 * **Decisions** come from ``retry.RetryPolicy``: succeed, retry at T (``Retry-After``
   honoured), exhaust (the dead letter), or disable the endpoint (410 Gone).
 * **Fairness**: each worker serves its share of every endpoint's ``max_in_flight`` (the live
@@ -39,6 +40,7 @@ procrastinate's worker.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import os
 import secrets
@@ -62,6 +64,11 @@ logger = logging.getLogger(__name__)
 FLUSH_ATTEMPTS = 5  # tries to write one batch of results before leaving it to lease expiry
 FLUSH_RETRY_DELAY = 0.5  # seconds between those tries
 WORKER_ID_LENGTH = 100  # characters of ``deliveries.lease_owner``
+#: Seconds a dispatcher sleeps past its earliest retry's due time, so that the claim finds it
+#: due (the claim compares with the clock it reads then).
+RETRY_WAKE_MARGIN = 0.005
+#: Retry times a dispatcher remembers to wake for; past that, the poll finds the rest.
+RETRY_TIMES = 10_000
 Clock = Callable[[], datetime]
 
 
@@ -149,6 +156,10 @@ class Dispatcher:
         #: How many times work came (``_work_came``): a claim that ran meanwhile may have
         #: looked before that work was committed.
         self._work_signals = 0
+        #: The retries this dispatcher scheduled that have not come due yet (a heap, at most
+        #: ``RETRY_TIMES`` of them): it sleeps no longer than until the earliest, so its own
+        #: retries go out on time, not at the next poll.
+        self._retry_times: list[datetime] = []
         #: Results not written yet (their leases are still held).
         self._results: list[queue.Completion] = []
         #: Per endpoint, how many of ``_results`` there are: they hold no request open, so the
@@ -241,13 +252,23 @@ class Dispatcher:
         if watcher is not None:
             watcher.resume()
         try:
-            async with asyncio.timeout(self.settings.poll_interval):
+            async with asyncio.timeout(self._sleep_seconds()):
                 await self._wake.wait()
         except TimeoutError:
             self._more_due = True  # retries may have come due meanwhile
+            now = self._clock()
+            while self._retry_times and self._retry_times[0] <= now:
+                heapq.heappop(self._retry_times)
         finally:
             if watcher is not None:
                 watcher.pause()
+
+    def _sleep_seconds(self) -> float:
+        """Until the next poll, or until the earliest retry this dispatcher scheduled."""
+        if not self._retry_times:
+            return self.settings.poll_interval
+        until = (self._retry_times[0] - self._clock()).total_seconds() + RETRY_WAKE_MARGIN
+        return min(self.settings.poll_interval, max(until, 0.0))
 
     async def _exchange(self, limit: int) -> None:
         """One cycle's transaction: write the buffered results, claim up to ``limit``; the
@@ -441,6 +462,8 @@ class Dispatcher:
                 retry_at=decision.retry_at,
             )
         )
+        if decision.retry_at is not None and len(self._retry_times) < RETRY_TIMES:
+            heapq.heappush(self._retry_times, decision.retry_at)
         if logger.isEnabledFor(logging.INFO):
             _log_attempt(claim, result.attempt, decision.action, decision.retry_at)
         self._count_finished(claim.endpoint.id)

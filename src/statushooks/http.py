@@ -3,7 +3,7 @@
 Webhook delivery needs one narrow thing: POST a small body, read a status, a few headers and at
 most ``BODY_LIMIT`` bytes of the answer. This client does only that, on pooled keep-alive
 connections, which costs about a third of a general-purpose client's CPU per request (see
-docs/architecture.md, "The HTTP client").
+docs/architecture.md, "Performance design").
 
 * **SSRF, no DNS rebinding**: every URL goes through ``urlguard.check_url`` (literal addresses in
   every spelling), and every host name is resolved by ``urlguard.resolve``, which checks each

@@ -6,7 +6,7 @@ payload. The KSUID spec leaves the payload opaque; ours starts with the microsec
 second (3 bytes) and ends with 13 random bytes (104 bits). So ids sort by creation time to the
 microsecond, not just to the second, and a batch of new ids lands at the end of each B-tree
 index instead of at random places in the last second's range (a SQLite drain cycle wrote 349
-WAL pages, 220 with these ids: docs/architecture.md, "Ids sort by microsecond").
+WAL pages, 220 with these ids: docs/architecture.md, "Performance design").
 
 Random bytes come from a pool of ``os.urandom`` (one system call per ``POOL_BYTES``), emptied
 in a forked child so that parent and child never share bytes, and taken under a lock so that

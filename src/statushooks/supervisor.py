@@ -4,7 +4,7 @@ process ``serve`` runs in: the dispatcher's, and with ``--workers N`` (N > 1) th
 One Python process runs on one core at a time. With the API and the dispatcher in one
 process, both shared it: at 4,000 status reports a second on SQLite the process was at 100 %
 of a core and the machine's second core was mostly idle, and deliveries fell behind (the
-end-to-end benchmark: docs/architecture.md, "The dispatcher in a process of its own"). So
+end-to-end benchmark: docs/benchmarks.md, "Measurement history"). So
 ``serve`` runs the dispatcher as a child (``python -m statushooks.worker --stop-with-parent``)
 with the same settings:
 

@@ -202,6 +202,22 @@ async def test_retries_follow_the_schedule(svc, store, settings, sink, account_i
     assert [a.error_kind for a in records] == ["status", "status", None]
 
 
+async def test_retries_go_out_on_time_between_polls(svc, store, settings, sink, account_id):
+    """A retry is attempted when it is due, not at the next poll (60 s here): the dispatcher
+    sleeps no longer than until the earliest retry it scheduled."""
+    sink.set_mode("/flaky", testing.Mode(fail_times=2))
+    await endpoint(svc, account_id, sink.url("/flaky"))
+    await submit(svc, account_id)
+    async with dispatching(
+        store, tuned(settings, retry_schedule="0s,300ms,300ms", poll_interval=60.0)
+    ):
+        done = await single_delivery(store, account_id)
+    first, second, third = sink.requests_for("/flaky")
+    for before, after in ((first, second), (second, third)):
+        assert 0.3 <= after.received_at - before.received_at < 1.0
+    assert done.state is DeliveryState.SUCCEEDED
+
+
 async def test_exhausted_delivery_is_the_dead_letter(svc, store, settings, sink, account_id):
     """Failing every scheduled attempt leaves the delivery failed, with its last error."""
     sink.set_mode("/down", testing.Mode(status=503))

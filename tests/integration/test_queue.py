@@ -431,6 +431,47 @@ async def test_failure_clock_and_auto_disable(svc, store, account_id):
     )
 
 
+async def test_a_running_clock_keeps_its_start_and_healthy_endpoints_are_not_written(
+    svc, store, account_id
+):
+    """A failure where a clock runs keeps the clock's start; successes where none runs write
+    no endpoint row (on PostgreSQL, counted in the transaction's own statistics)."""
+    failing = await endpoint_id(svc, account_id, max_in_flight=10)
+    healthy = [await endpoint_id(svc, account_id, max_in_flight=10) for _ in range(3)]
+    for _ in range(2):
+        await submit(svc, account_id)
+    q = make_queue(store, after=3600.0)
+    claims = await q.claim(limit=20, now=now())
+    on_failing = [c for c in claims if c.endpoint.id == failing]
+    started = now() - timedelta(minutes=5)
+    await q.complete([completion(on_failing[0], "exhaust", started_at=started)], now=now())
+    later = [completion(on_failing[1], "exhaust", started_at=now())]
+    later += [completion(c) for c in claims if c.endpoint.id in healthy]
+
+    def complete_and_count(conn: sa.Connection) -> int:
+        """Clock updates run (SQLite's trace) or endpoint rows updated (PostgreSQL)."""
+        if conn.dialect.name == "sqlite":
+            raw = conn.connection.dbapi_connection
+            statements: list[str] = []
+            raw.set_trace_callback(statements.append)
+            try:
+                q._complete(conn, completions=later, now=now())
+            finally:
+                raw.set_trace_callback(None)
+            return sum(text.startswith("UPDATE endpoints SET failing_since") for text in statements)
+        # The view may still hold the last transaction's counts (reported at most once a
+        # second): the difference is this transaction's.
+        updates = "SELECT n_tup_upd FROM pg_stat_xact_user_tables WHERE relname = 'endpoints'"
+        before = int(conn.exec_driver_sql(updates).scalar_one())
+        q._complete(conn, completions=later, now=now())
+        return int(conn.exec_driver_sql(updates).scalar_one()) - before
+
+    assert await store.run_write(complete_and_count) == 0
+    assert (await svc.get_endpoint(account_id, failing)).failing_since == started
+    for ep in healthy:
+        assert (await svc.get_endpoint(account_id, ep)).failing_since is None
+
+
 async def claim_concurrently(svc, database_url, account_id, workers=4, limit=40):
     """30 messages submitted, then ``workers`` queues on their own stores claim at once."""
     for _ in range(30):
@@ -592,7 +633,9 @@ def plan_scans(plan: dict[str, Any]) -> list[tuple[str, str | None, bool]]:
     scans = []
     read = ("deliveries", "events", "endpoints")
     if plan.get("Relation Name") in read and plan["Node Type"] != "ModifyTable":
-        index, condition = plan.get("Index Name"), plan.get("Index Cond", "")
+        # A bitmap heap scan reads the rows its bitmap index scan (its child) found.
+        source = plan["Plans"][0] if plan["Node Type"] == "Bitmap Heap Scan" else plan
+        index, condition = source.get("Index Name"), source.get("Index Cond", "")
         leading = LEADING.get(index or "")
         probe = leading is not None and (f"({leading})" in condition or f"({leading} " in condition)
         scans.append((plan["Node Type"], index, probe))
@@ -621,7 +664,7 @@ def generic_plan(conn: sa.Connection, statement: str, arguments: str) -> list[An
 def queue_plans(conn: sa.Connection) -> tuple[str, list[list[Any]]]:
     """The plan mode of a queue connection, and the plans it keeps for the claim's lease (on
     an ordered and an unordered endpoint), the completion, the ring's walk (to the end of the
-    ring, and to an endpoint) and the release."""
+    ring, and to an endpoint), the release and the failure clocks' read."""
     lease = queue._lease_statement((True, False)).postgresql
     stamp = "'2026-01-01T00:00:00Z'"
     pick = f"'e1', {stamp}, {stamp}, 10, 'e2', {stamp}, {stamp}, 10"
@@ -637,6 +680,7 @@ def queue_plans(conn: sa.Connection) -> tuple[str, list[list[Any]]]:
             f"'e', 'f', 'f', 9, 'c', {stamp}, {stamp}, 9",
         ),
         generic_plan(conn, queue._RELEASE.postgresql, f"{stamp}, '{{}}', 'l'"),
+        generic_plan(conn, queue._RUNNING_OR_IDLE.postgresql, "'{e1,e2}', '{e3}'"),
     ]
 
 
@@ -675,6 +719,7 @@ async def test_queue_plans_are_generic_and_read_deliveries_by_index(svc, store, 
             {"ix_deliveries_pending", "pk_endpoints"},
             {"ix_deliveries_pending", "pk_endpoints"},
             {"pk_deliveries"},
+            {"pk_endpoints"},
         ]
 
 

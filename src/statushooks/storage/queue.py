@@ -1048,11 +1048,19 @@ def failure_clocks(
 def _move_failure_clocks(conn: Connection, valid: Sequence[Completion]) -> None:
     """Move the endpoints' failure clocks (``failure_clocks``): one row per endpoint, in id
     order (two exchanges lock clock rows in one order: no deadlock). A row is written, and
-    locked, only where its clock changes: a healthy endpoint's row is left alone."""
+    locked, only where its clock changes: a healthy endpoint's row is left alone.
+
+    Most batches change no clock (a success where none runs, a failure where one already
+    does), so one read of the batch's endpoints first finds the few rows that may move: the
+    cost of a batch is one statement, not one per endpoint. The update re-checks each row, so a
+    clock another exchange moved meanwhile is never overwritten with a stale value."""
     reset, started = failure_clocks(valid)
+    moving = _clocks_that_may_move(conn, reset, started)
+    if not moving:
+        return
     db = driver.of(conn)
     rows = []
-    for endpoint_id in sorted({c.endpoint_id for c in valid}):
+    for endpoint_id in sorted(moving):
         clock = (
             endpoint_id in reset,
             db.when(reset.get(endpoint_id)),
@@ -1060,6 +1068,28 @@ def _move_failure_clocks(conn: Connection, valid: Sequence[Completion]) -> None:
         )
         rows.append((*clock, endpoint_id, *clock))
     db.execute_many(conn, _MOVE_CLOCK, rows)
+
+
+def _clocks_that_may_move(
+    conn: Connection, reset: dict[str, datetime | None], started: dict[str, datetime]
+) -> set[str]:
+    """The endpoints whose clock a batch may change: a clock stopped where one runs, started
+    where none does, or reset to a new first failure (a success then a failure: always)."""
+    stopped = [endpoint_id for endpoint_id, clock in reset.items() if clock is None]
+    moving = {endpoint_id for endpoint_id, clock in reset.items() if clock is not None}
+    if stopped or started:
+        db = driver.of(conn)
+        found = db.execute(conn, _RUNNING_OR_IDLE, (db.ids(stopped), db.ids(list(started))))
+        moving.update(row[0] for row in found)
+    return moving
+
+
+# Of the endpoints whose clock would stop, those where it runs; of those whose clock would
+# start, those where none runs. Two primary-key probes per endpoint at most, one statement.
+_RUNNING_OR_IDLE = driver.Statement.of(
+    "SELECT id FROM endpoints WHERE id {in_ids} AND failing_since IS NOT NULL"
+    " UNION ALL SELECT id FROM endpoints WHERE id {in_ids} AND failing_since IS NULL"
+)
 
 
 # A reset clock takes the given value; a started one keeps a clock already running.
