@@ -114,9 +114,6 @@ def bench_env(database_url: str | None = None, **extra: str) -> dict[str, str]:
     env["STATUSHOOKS_ALLOW_PRIVATE_URLS"] = "1"
     env["STATUSHOOKS_ENVIRONMENT"] = "development"
     env["PYTHONUNBUFFERED"] = "1"
-    # The harness measures delivering, not logging: no access line per request, no line per
-    # attempt (statushooks logs both at INFO).
-    env["STATUSHOOKS_LOG_LEVEL"] = "WARNING"
     if database_url is not None:
         env["STATUSHOOKS_DATABASE_URL"] = database_url
     env.update(extra)
