@@ -26,9 +26,10 @@ $(STAMP_BENCH): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	touch $@ $(STAMP_DEV) $(STAMP_RUN)
 
-## run: API + dispatcher on an embedded SQLite file (./statushooks.db)
+## run: API + dispatcher on an embedded SQLite file (./statushooks.db), for a laptop:
+## endpoints may point at 127.0.0.1 (the README's tour)
 run: $(STAMP_RUN)
-	$(BIN)/statushooks serve --host $(HOST) --port $(PORT)
+	$(BIN)/statushooks serve --host $(HOST) --port $(PORT) --allow-private-urls
 
 ## test: ruff, mypy --strict, pytest
 test: $(STAMP_DEV) lint typecheck pytest

@@ -526,6 +526,8 @@ class Dispatcher:
         )
         if decision.retry_at is not None and len(self._retry_times) < RETRY_TIMES:
             heapq.heappush(self._retry_times, decision.retry_at)
+        if logger.isEnabledFor(logging.INFO):
+            _log_attempt(claim, result.attempt, decision.action, decision.retry_at)
         self._count_finished(claim.endpoint.id)
         self._open_leases.pop(claim.delivery.id, None)
         self.stats.attempted += 1
@@ -598,4 +600,34 @@ def _internal_error(claim: queue.Claim, exc: Exception, now: datetime) -> delive
             error_kind="error",
             error_message=f"internal error: {type(exc).__name__}: {exc}",
         ),
+    )
+
+
+def _log_attempt(
+    claim: queue.Claim, attempt: Attempt, action: str, retry_at: datetime | None
+) -> None:
+    """One INFO line per attempt outcome: endpoint, event, answer, duration, what comes next."""
+    answer = attempt.response_status if attempt.response_status is not None else attempt.error_kind
+    next_retry = retry_at.isoformat() if retry_at is not None else None
+    logger.info(
+        "attempt %d of %s to %s: %s in %.0f ms, %s%s",
+        attempt.number,
+        claim.delivery.event_id,
+        claim.endpoint.id,
+        answer,
+        attempt.duration_ms,
+        action,
+        f" (next at {next_retry})" if next_retry is not None else "",
+        extra={
+            "delivery": claim.delivery.id,
+            "event": claim.delivery.event_id,
+            "event_type": claim.delivery.event_type,
+            "endpoint": claim.endpoint.id,
+            "attempt": attempt.number,
+            "status": attempt.response_status,
+            "error": attempt.error_kind,
+            "duration_ms": round(attempt.duration_ms, 1),
+            "outcome": action,
+            "next_retry": next_retry,
+        },
     )

@@ -48,7 +48,7 @@ import socket
 import sys
 from collections.abc import AsyncIterator, Sequence
 
-from statushooks import exceptions
+from statushooks import exceptions, logs
 from statushooks.config import Settings
 from statushooks.storage.sql import Store
 
@@ -95,6 +95,9 @@ class ChildProcess:
     async def _spawn(self) -> asyncio.subprocess.Process:
         env = {k: v for k, v in os.environ.items() if not k.startswith("STATUSHOOKS_")}
         env.update(self.settings.to_env())
+        for name in (logs.ENV_VAR, logs.LEVEL_ENV_VAR):  # the children log as this one does
+            if name in os.environ:
+                env[name] = os.environ[name]
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",

@@ -35,6 +35,11 @@ ALLOWED_SCHEMES = frozenset({"http", "https"})
 #: Endpoint URLs whose check is remembered: more than a dispatcher serves endpoints, for a
 #: dispatcher that goes round 10,000 endpoints misses a smaller cache every time.
 URL_CACHE_SIZE = 16_384
+#: What a refusal that allow_private would lift adds: the setting that lifts it.
+PRIVATE_URLS_HINT = (
+    "a service for local development allows these with `statushooks serve "
+    "--allow-private-urls` or STATUSHOOKS_ALLOW_PRIVATE_URLS=1"
+)
 #: Instance metadata services: refused even with ``allow_private``.
 METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(address)
@@ -151,6 +156,8 @@ def check_url(url: str, *, allow_private: bool) -> None:
     """
     reason = url_refusal(url, allow_private=allow_private)
     if reason is not None:
+        if not allow_private and url_refusal(url, allow_private=True) is None:
+            reason += f" ({PRIVATE_URLS_HINT})"
         raise _unsafe(reason)
 
 

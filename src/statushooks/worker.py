@@ -23,7 +23,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from statushooks import config, exceptions, tracing
+from statushooks import config, exceptions, logs, tracing
 from statushooks.dispatcher import Dispatcher
 from statushooks.storage.sql import Store
 from statushooks.supervisor import API_SOCKET, STOP_WITH_PARENT
@@ -32,7 +32,6 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 GC_THRESHOLDS = (20_000, 20, 50)  # allocations, then gen-0 and gen-1 collections
 
 
@@ -70,7 +69,9 @@ async def run_api(
 
     app = create_app(settings, upgrade=False)
     grace = math.ceil(settings.shutdown_timeout)  # for the requests in hand, once stopped
-    server = uvicorn.Server(uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=grace))
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_config=None, log_level="info", timeout_graceful_shutdown=grace)
+    )
 
     def stop() -> None:
         server.should_exit = True
@@ -138,7 +139,7 @@ def main() -> None:
     parser.add_argument(STOP_WITH_PARENT, action="store_true", help="stop once stdin closes")
     parser.add_argument(API_SOCKET, type=int, metavar="FD", help="serve the API on socket FD")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    logs.configure_from_environment()
     try:
         settings = config.load_settings()
         if args.api_socket is None:

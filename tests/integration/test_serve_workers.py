@@ -231,6 +231,8 @@ def test_an_address_in_use_is_one_line_and_status_1(tmp_path: Path) -> None:
             check=False,
         )
     assert result.returncode == 1
-    assert (
-        result.stderr.strip() == f"error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    assert result.stderr.strip() == (
+        f"error: cannot listen on 127.0.0.1:{port}: the address is in use (is statushooks "
+        "already running there, e.g. `make run`? stop it or pass --port)"
     )
+    assert not (tmp_path / "statushooks.db").exists()

@@ -305,3 +305,16 @@ def test_host_names_are_idna2008():
     assert urlguard.ascii_host("Example.COM") == "Example.COM"
     with pytest.raises(ValueError, match="changes under IDNA mapping"):
         urlguard.ascii_host("exa\u200bmple.com")
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9000/", "http://10.1.2.3/", "http://localhost/"])
+def test_refusal_a_development_setting_lifts_names_it(url):
+    """A refusal allow_private would lift says how to allow it (the tour's local receiver)."""
+    assert "--allow-private-urls" in refusal(url)
+    assert urlguard.check_url(url, allow_private=True) is None
+
+
+@pytest.mark.parametrize("url", ["http://169.254.169.254/", "ftp://example.com/"])
+def test_refusal_no_setting_lifts_names_none(url):
+    """Metadata addresses and bad schemes stay refused: no hint at a setting."""
+    assert "--allow-private-urls" not in refusal(url)

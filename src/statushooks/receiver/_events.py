@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, ClassVar, TypeAlias
+from typing import Any, ClassVar, Literal, TypeAlias, TypeVar, get_args
 
 from statushooks.receiver import _exceptions as errors
 
@@ -34,6 +34,17 @@ OPERATIONAL_TYPES = (
 
 JSONObject: TypeAlias = Mapping[str, Any]
 
+#: The statuses each event type carries (an undelivered SMS is ``failed`` in Interact's).
+InteractSmsStatus: TypeAlias = Literal["submitted", "delivered", "failed", "clicked"]
+YCloudSmsStatus: TypeAlias = Literal["delivered", "undelivered", "failed"]
+YCloudVoiceStatus: TypeAlias = Literal["delivered", "undelivered", "failed"]
+YCloudEmailStatus: TypeAlias = Literal["delivered", "failed"]
+INTERACT_SMS_STATUSES: tuple[InteractSmsStatus, ...] = get_args(InteractSmsStatus)
+YCLOUD_SMS_STATUSES: tuple[YCloudSmsStatus, ...] = get_args(YCloudSmsStatus)
+YCLOUD_VOICE_STATUSES: tuple[YCloudVoiceStatus, ...] = get_args(YCloudVoiceStatus)
+YCLOUD_EMAIL_STATUSES: tuple[YCloudEmailStatus, ...] = get_args(YCloudEmailStatus)
+_Status = TypeVar("_Status", bound=str)
+
 
 # -- Interact (CloudEvents 1.0) ------------------------------------------------------------------
 
@@ -42,7 +53,7 @@ JSONObject: TypeAlias = Mapping[str, Any]
 class InteractSmsStatusData:
     """``data`` of ``com.interact.messages.sms.status``."""
 
-    status: str
+    status: InteractSmsStatus
     channel: str
     phone_number: str
     #: The wire name is ``from``.
@@ -89,7 +100,7 @@ class YCloudSms:
 
     id: str
     to: str
-    status: str
+    status: YCloudSmsStatus
     text: str | None = None
     sender_id: str | None = None
     region_code: str | None = None
@@ -109,7 +120,7 @@ class YCloudVoice:
 
     id: str
     to: str
-    status: str
+    status: YCloudVoiceStatus
     verification_code: str | None = None
     language: str | None = None
     region_code: str | None = None
@@ -127,7 +138,7 @@ class YCloudEmailDelivery:
 
     email_id: str
     recipient_address: str
-    status: str
+    status: YCloudEmailStatus
     error_code: str | None = None
     error_message: str | None = None
     external_id: str | None = None
@@ -243,7 +254,7 @@ def _parse_interact_sms_status(document: JSONObject) -> InteractSmsStatusEvent:
 def _interact_sms_status_data(data: JSONObject) -> InteractSmsStatusData:
     path = "data."
     return InteractSmsStatusData(
-        status=_text(data, "status", path),
+        status=_status(data, path, INTERACT_SMS_STATUSES),
         channel=_text(data, "channel", path),
         phone_number=_text(data, "phone_number", path),
         from_=_text(data, "from", path),
@@ -264,7 +275,7 @@ def _parse_ycloud_sms(document: JSONObject) -> YCloudSmsUpdatedEvent:
         sms=YCloudSms(
             id=_text(sms, "id", path),
             to=_text(sms, "to", path),
-            status=_text(sms, "status", path),
+            status=_status(sms, path, YCLOUD_SMS_STATUSES),
             text=_optional_text(sms, "text", path),
             sender_id=_optional_text(sms, "senderId", path),
             region_code=_optional_text(sms, "regionCode", path),
@@ -287,7 +298,7 @@ def _parse_ycloud_voice(document: JSONObject) -> YCloudVoiceUpdatedEvent:
         voice=YCloudVoice(
             id=_text(voice, "id", path),
             to=_text(voice, "to", path),
-            status=_text(voice, "status", path),
+            status=_status(voice, path, YCLOUD_VOICE_STATUSES),
             verification_code=_optional_text(voice, "verificationCode", path),
             language=_optional_text(voice, "language", path),
             region_code=_optional_text(voice, "regionCode", path),
@@ -308,7 +319,7 @@ def _parse_ycloud_email(document: JSONObject) -> YCloudEmailDeliveryUpdatedEvent
         email_delivery=YCloudEmailDelivery(
             email_id=_text(delivery, "emailId", path),
             recipient_address=_text(delivery, "recipientAddress", path),
-            status=_text(delivery, "status", path),
+            status=_status(delivery, path, YCLOUD_EMAIL_STATUSES),
             error_code=_optional_text(delivery, "errorCode", path),
             error_message=_optional_text(delivery, "errorMessage", path),
             external_id=_optional_text(delivery, "externalId", path),
@@ -366,6 +377,14 @@ def _text(obj: JSONObject, key: str, path: str) -> str:
     if value is None:
         raise _malformed(path, key, "a string")
     return value
+
+
+def _status(obj: JSONObject, path: str, allowed: tuple[_Status, ...]) -> _Status:
+    value = _text(obj, "status", path)
+    for status in allowed:
+        if value == status:
+            return status
+    raise _malformed(path, "status", f"one of {', '.join(allowed)}")
 
 
 def _optional_text(obj: JSONObject, key: str, path: str) -> str | None:

@@ -1,0 +1,1 @@
+../../../src/statushooks/signing.py
