@@ -16,6 +16,9 @@ DEFAULT_RETRY_SCHEDULE = "0s,5s,5m,30m,2h,5h,10h,10h"
 DEFAULT_DELIVERY_TIMEOUT = 15.0  # seconds, whole attempt including the body
 DEFAULT_LEASE_SECONDS = 60.0  # seconds; must outlive the delivery timeout
 DEFAULT_WORKERS = 1  # API processes of ``statushooks serve`` (docs/api.md: two were no faster)
+#: Seals connector credentials where neither a secret key nor an admin token is set: in
+#: development only (``Settings`` refuses production without a real admin token).
+DEVELOPMENT_SECRET = "statushooks-development-secret"
 PLACEHOLDER_TOKENS = frozenset({"", "changethis", "changeme", "secret", "admin", "token"})
 
 
@@ -28,6 +31,8 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     public_base_url: str = DEFAULT_PUBLIC_BASE_URL
     admin_token: str | None = None
+    #: Seals connector credentials at rest (``connectors.sealing``); the admin token if unset.
+    secret_key: str | None = None
     retry_schedule: str = DEFAULT_RETRY_SCHEDULE
     allow_private_urls: bool = False
     delivery_timeout: float = Field(default=DEFAULT_DELIVERY_TIMEOUT, gt=0)
@@ -94,6 +99,12 @@ class Settings(BaseSettings):
                 text = str(value).lower() if isinstance(value, bool) else str(value)
                 env[f"STATUSHOOKS_{name.upper()}"] = text
         return env
+
+    @property
+    def credentials_secret(self) -> str:
+        """What connector credentials are sealed with: the secret key, else the admin token,
+        else (development only) ``DEVELOPMENT_SECRET``."""
+        return self.secret_key or self.admin_token or DEVELOPMENT_SECRET
 
     @property
     def lease_ahead(self) -> int:
