@@ -13,15 +13,14 @@ from urllib.parse import urlencode
 
 import orjson
 import pytest
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from plivo.utils.signature_v3 import validate_v3_signature
 from sendgrid.helpers.eventwebhook import EventWebhook
 from telnyx.lib.webhook_verification import verify_webhook_signature
 from twilio.request_validator import RequestValidator
 
+from connector_support import SES_DELIVERY, certificate, sns_message
 from statushooks import connectors, exceptions
 from statushooks.connectors import (
     bandwidth,
@@ -611,61 +610,11 @@ def test_mailgun_signature_and_failure() -> None:
 # -- Amazon SES via SNS --------------------------------------------------------------------
 
 
-def _certificate() -> tuple[rsa.RSAPrivateKey, str]:
-    """A self-signed signing certificate, as SNS's would be (made here: nothing is fetched)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(NOW - timedelta(days=1))
-        .not_valid_after(NOW + timedelta(days=365))
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert.public_bytes(serialization.Encoding.PEM).decode()
-
-
-SES_DELIVERY = {
-    "eventType": "Delivery",
-    "mail": {
-        "timestamp": "2016-10-19T23:20:52.240Z",
-        "source": "sender@example.com",
-        "messageId": "EXAMPLE7c191be45-e9aedb9a-02f9-4d12-a87d-dd0099a07f8a-000000",
-    },
-    "delivery": {
-        "timestamp": "2016-10-19T23:21:04.133Z",
-        "processingTimeMillis": 11893,
-        "recipients": ["recipient@example.com"],
-        "smtpResponse": "250 2.6.0 OK",
-    },
-}
-
-
-def sns_message(key: rsa.RSAPrivateKey, version: str, **fields: Any) -> dict[str, Any]:
-    message = {
-        "Type": "Notification",
-        "MessageId": "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
-        "TopicArn": "arn:aws:sns:us-west-2:123456789012:ses-events",
-        "Message": orjson.dumps(SES_DELIVERY).decode(),
-        "Timestamp": "2016-10-19T23:21:04.200Z",
-        "SignatureVersion": version,
-        "SigningCertURL": "https://sns.us-west-2.amazonaws.com/SimpleNotificationService-abc.pem",
-        **fields,
-    }
-    algorithm = hashes.SHA1() if version == "1" else hashes.SHA256()
-    signature = key.sign(ses.string_to_sign(message), padding.PKCS1v15(), algorithm)
-    message["Signature"] = base64.b64encode(signature).decode()
-    return message
-
-
 @pytest.mark.parametrize("version", ["1", "2"])
 def test_sns_signature_v1_and_v2_with_a_configured_certificate(version: str) -> None:
     """SHA1withRSA (v1) and SHA256withRSA (v2) over the fields SNS signs; a changed field or
     another topic than the configured one is refused."""
-    key, pem = _certificate()
+    key, pem = certificate()
     message = sns_message(key, version)
     ses.verify(callback(orjson.dumps(message)), {"certificate": pem})
     ses.verify(
@@ -678,13 +627,13 @@ def test_sns_signature_v1_and_v2_with_a_configured_certificate(version: str) -> 
             callback(orjson.dumps(message)),
             {"certificate": pem, "topic_arn": "arn:aws:sns:us-west-2:1:other"},
         )
-    _, other = _certificate()
+    _, other = certificate()
     with pytest.raises(exceptions.SignatureError):
         ses.verify(callback(orjson.dumps(message)), {"certificate": other})
 
 
 def test_ses_parses_delivery_and_bounces() -> None:
-    key, _ = _certificate()
+    key, _ = certificate()
     (receipt,) = ses.parse(callback(orjson.dumps(sns_message(key, "2")))).receipts
     assert (receipt.provider_message_id, receipt.status) == (
         SES_DELIVERY["mail"]["messageId"],
@@ -744,7 +693,7 @@ def test_sns_urls_elsewhere_are_refused(url: str) -> None:
 
 
 def test_sns_subscription_confirmation_names_an_allow_listed_url() -> None:
-    key, pem = _certificate()
+    key, pem = certificate()
     fields = {
         "Type": "SubscriptionConfirmation",
         "Token": "2336412f37",
