@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from alembic import command
 
 from statushooks import config, service, sms
 from statushooks.deliveries import Delivery, DeliveryState
@@ -22,6 +23,15 @@ LEASED_ROW = sa.text(
 )
 
 
+#: Message columns added after 0006 (0010).
+LATER_MESSAGE_COLUMNS = ("provider", "provider_message_id")
+
+
+def _later_message_columns(tx: Transaction, change: str) -> None:
+    for name in LATER_MESSAGE_COLUMNS:
+        tx.conn.execute(sa.text(f"ALTER TABLE messages {change.format(name)}"))
+
+
 async def test_rows_leased_before_0007_stay_leased_but_are_stored_pending(tmp_path: Path) -> None:
     """0007 makes leases heap-only: a row an earlier worker stored as ``leased`` is stored
     ``pending`` with its lease kept, so it still shows ``leased`` until the lease expires and
@@ -30,6 +40,9 @@ async def test_rows_leased_before_0007_stay_leased_but_are_stored_pending(tmp_pa
     await migrate.upgrade_url(url, "0006")
     store = await Store.open(url, upgrade=False)
     try:
+        # Today's code writes the message columns of later revisions: they are there while it
+        # records the message, and gone again before the upgrade from 0006.
+        await store.write(lambda tx: _later_message_columns(tx, "ADD COLUMN {} VARCHAR"))
         settings = config.load_settings(database_url=url, allow_private_urls=True)
         svc = service.Service(store=store, settings=settings, pricing=sms.PricingTable.load())
         account = (await svc.create_account("acme")).account.id
@@ -47,6 +60,7 @@ async def test_rows_leased_before_0007_stay_leased_but_are_stored_pending(tmp_pa
         await store.write(
             lambda tx: tx.conn.execute(LEASED_ROW, {"expires": expires, "id": delivery.id})
         )
+        await store.write(lambda tx: _later_message_columns(tx, "DROP COLUMN {}"))
         await migrate.upgrade_url(url)
 
         def after_upgrade(tx: Transaction) -> tuple[tuple[Any, ...], Delivery, set[str]]:
@@ -69,3 +83,39 @@ async def test_rows_leased_before_0007_stay_leased_but_are_stored_pending(tmp_pa
         assert "ix_deliveries_leased" not in indexes
     finally:
         await store.close()
+
+
+async def test_0010_adds_provider_columns_to_existing_messages_and_downgrades(
+    tmp_path: Path,
+) -> None:
+    """Messages recorded before 0010 read back without a provider; 0010 downgrades cleanly
+    (SQLite drops the columns by copying the table) and upgrades again."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    await migrate.upgrade_url(url, "0008")
+    now = "2026-12-07 00:00:00.000000"
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"INSERT INTO accounts VALUES ('acc_1', 'acme', '{now}')"))
+        conn.execute(
+            sa.text(
+                'INSERT INTO messages (id, account_id, channel, status, "to", transaction_id,'
+                " segments, last_sequence, created_at, updated_at) VALUES ('msg_1', 'acc_1',"
+                f" 'sms', 'submitted', '+447810000001', 'tid_1', 1, 0, '{now}', '{now}')"
+            )
+        )
+    await migrate.upgrade_url(url)
+    store = await Store.open(url, upgrade=False)
+    try:
+        message = await store.read(lambda tx: tx.get_message("acc_1", "msg_1"))
+        assert (message.provider, message.provider_message_id) == (None, None)
+    finally:
+        await store.close()
+    config = migrate.alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0008")
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("messages")}
+        assert "provider" not in columns
+        assert not sa.inspect(conn).has_table("connectors")
+    engine.dispose()
+    await migrate.upgrade_url(url)
