@@ -21,6 +21,7 @@ from statushooks import accounts, connectors, exceptions, ids, links, messages, 
 from statushooks.config import Settings
 from statushooks.connectors import base as connector_base
 from statushooks.connectors import fetch, ses
+from statushooks.connectors.cache import ConnectorCache
 from statushooks.connectors.records import Connector, UnmatchedReceipt, fingerprint
 from statushooks.connectors.sealing import Sealer
 from statushooks.deliveries import Delivery, Event
@@ -50,6 +51,10 @@ KEY_CACHE_TTL = 5.0
 KEY_CACHE_SIZE = 10_000  # API keys remembered per process, at most
 #: Unmatched receipts kept per account: past it the oldest go (and a warning is logged).
 MAX_UNMATCHED = 10_000
+#: Seconds a connector (and its opened credentials) is remembered in a process: a connector
+#: changed in another process is used as it was for at most this long.
+CONNECTOR_CACHE_TTL = 5.0
+CONNECTOR_CACHE_SIZE = 1_000
 #: SNS signing certificates kept per process, by URL.
 CERTIFICATE_CACHE_SIZE = 64
 Clock = Callable[[], datetime]
@@ -167,6 +172,11 @@ class Service:
     inbound_handler: InboundHandler | None = None
     #: SNS signing certificates fetched, by URL (PEM).
     certificates: dict[str, str] = field(default_factory=dict)
+    connector_cache: ConnectorCache = field(
+        default_factory=lambda: ConnectorCache(
+            ttl=CONNECTOR_CACHE_TTL, size=CONNECTOR_CACHE_SIZE, clock=time.monotonic
+        )
+    )
 
     async def _write(self, work: Callable[[Transaction], T], idempotency: Key | None = None) -> T:
         """``work`` in one write transaction, at most once per ``idempotency`` key."""
@@ -362,10 +372,13 @@ class Service:
             provider = (await self.get_connector(account_id, connector_id)).provider
             connectors.get(provider).check_credentials(credentials)
             sealed = self.sealer.seal(credentials)
-        return await self._write(work)
+        updated = await self._write(work)
+        self.connector_cache.clear()
+        return updated
 
     async def delete_connector(self, account_id: str, connector_id: str) -> None:
         await self._write(lambda tx: tx.delete_connector(account_id, connector_id))
+        self.connector_cache.clear()
 
     async def receive_callback(
         self,
@@ -384,7 +397,7 @@ class Service:
             SignatureError: the callback is not signed by the connector's credentials.
             ValidationError: the body is not in the provider's format.
         """
-        connector = await self.store.read(lambda tx: tx.get_connector(None, connector_id))
+        connector, opened = await self._connector(connector_id)
         provider = connectors.get(connector.provider)
         request = connector_base.Callback(
             method=method.upper(),
@@ -394,7 +407,7 @@ class Service:
             query=dict(parse_qsl(query, keep_blank_values=True)),
             received_at=self.clock(),
         )
-        credentials = await self._credentials(connector, request)
+        credentials = await self._with_certificate(connector, opened, request)
         provider.verify(request, credentials)
         parsed = provider.parse(request)
         confirmed = False
@@ -417,12 +430,25 @@ class Service:
             return 0
         return await self.inbound_handler(connector, inbound)
 
-    async def _credentials(
-        self, connector: Connector, request: connector_base.Callback
+    async def _connector(self, connector_id: str) -> tuple[Connector, Mapping[str, str]]:
+        """The connector and its opened credentials (``connector_cache`` keeps them)."""
+        cached = self.connector_cache.get(connector_id)
+        if cached is None:
+            generation = self.connector_cache.generation
+            connector = await self.store.read(lambda tx: tx.get_connector(None, connector_id))
+            cached = (connector, self.sealer.open(connector.credentials))
+            self.connector_cache.put(cached, generation=generation)
+        return cached
+
+    async def _with_certificate(
+        self,
+        connector: Connector,
+        opened: Mapping[str, str],
+        request: connector_base.Callback,
     ) -> dict[str, str]:
         """The connector's credentials, with the SNS signing certificate (fetched from its
         allow-listed URL and cached) where none is configured."""
-        credentials = self.sealer.open(connector.credentials)
+        credentials = dict(opened)
         if connector.provider == ses.PROVIDER.name and not credentials.get("certificate"):
             url = ses.signing_cert_url(request)
             pem = self.certificates.get(url)

@@ -199,8 +199,8 @@ async def test_receipts_find_messages_of_the_connectors_account_only(svc: Servic
 async def test_a_100_result_infobip_batch_is_one_transaction(
     svc: Service, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """One write for the whole batch (besides the connector's read); an email's
-    UNDELIVERABLE is ``failed`` (email has no ``undelivered``)."""
+    """One write for the whole batch (the connector is read once, then remembered); an
+    email's UNDELIVERABLE is ``failed`` (email has no ``undelivered``)."""
     account_id = await account_with_endpoint(svc)
     connector = await svc.create_connector(
         account_id,
@@ -241,16 +241,20 @@ async def test_a_100_result_infobip_batch_is_one_transaction(
             "error": {"id": 27, "description": "Absent Subscriber"},
         }
     ]
-    writes = counting(store, "write", monkeypatch)
-    result = await svc.receive_callback(
-        connector.id,
-        method="POST",
-        query="",
-        headers={"Authorization": "Basic dTpw", "Content-Type": "application/json"},
-        body=orjson.dumps({"results": results}),
-    )
+    svc.connector_cache.clear()
+    reads, writes = counting(store, "read", monkeypatch), counting(store, "write", monkeypatch)
+    callback = {
+        "method": "POST",
+        "query": "",
+        "headers": {"Authorization": "Basic dTpw", "Content-Type": "application/json"},
+        "body": orjson.dumps({"results": results}),
+    }
+    result = await svc.receive_callback(connector.id, **callback)
     assert result == service.CallbackResult(received=100, applied=100)
-    assert writes() == 1
+    assert (reads(), writes()) == (1, 1)
+    again = await svc.receive_callback(connector.id, **callback)
+    assert again == service.CallbackResult(received=100, unchanged=100)
+    assert (reads(), writes()) == (1, 2)  # the connector is remembered: one write only
     stored, _, _ = await svc.get_message(account_id, email.id)
     assert (stored.status, stored.error_code) == (MessageStatus.FAILED, "27")
 
