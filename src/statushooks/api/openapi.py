@@ -127,6 +127,7 @@ INVALID_NOTES: dict[str, str] = {
     "update_endpoint": "; the URL's host may be refused (private, loopback, metadata)",
     "create_status_report": "; or the status is one the message's channel cannot have "
     "(`clicked` or `undelivered` on an email, `clicked` on a voice call)",
+    "update_connector": "; or the `credentials` are not the fields of the connector's provider",
 }
 
 PROBLEM_SCHEMAS: dict[str, dict[str, Any]] = {

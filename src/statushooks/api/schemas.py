@@ -881,11 +881,37 @@ Credentials = Annotated[
         max_length=MAX_CREDENTIALS,
         description="The provider's secrets, by name (docs/connectors.md): write-only, stored "
         "encrypted, never read back",
+        json_schema_extra={"propertyNames": {"pattern": r"^[a-z_]{1,40}$"}},
     ),
 ]
 
 
+def _credentials_schema(provider: connectors.base.Provider) -> dict[str, Any]:
+    """The exact ``credentials`` of one provider."""
+    value = {"type": "string", "minLength": 1, "maxLength": MAX_CREDENTIAL_BYTES,
+             "pattern": NUL_FREE_PATTERN}  # fmt: skip
+    return {
+        "if": {"properties": {"provider": {"const": provider.name}}},
+        "then": {
+            "properties": {
+                "credentials": {
+                    "type": "object",
+                    "required": list(provider.required),
+                    "properties": dict.fromkeys(provider.required + provider.optional, value),
+                    "additionalProperties": False,
+                }
+            }
+        },
+    }
+
+
 class ConnectorCreate(Input):
+    """``credentials`` are the provider's fields (docs/connectors.md)."""
+
+    EXTRA_SCHEMA: ClassVar[dict[str, Any]] = {
+        "allOf": [_credentials_schema(p) for p in connectors.PROVIDERS.values()]
+    }
+
     provider: ProviderName
     name: str = Field(min_length=1, max_length=200)
     credentials: Credentials
