@@ -454,6 +454,7 @@ class Service:
             pem = self.certificates.get(url)
             if pem is None:
                 pem = (await self.fetch_aws(url)).decode("ascii", "replace")
+                ses.signing_key(pem)  # only a certificate is kept
                 if len(self.certificates) >= CERTIFICATE_CACHE_SIZE:
                     self.certificates.pop(next(iter(self.certificates)))
                 self.certificates[url] = pem

@@ -412,3 +412,22 @@ async def test_sns_subscription_is_confirmed_on_aws_only(svc: Service) -> None:
     with pytest.raises(exceptions.SignatureMissingError):
         await svc.receive_callback(connector.id, **{**request, "body": orjson.dumps(unsigned)})
     assert fetcher.urls == [confirm]
+
+
+async def test_a_fetched_non_certificate_is_refused_and_not_kept(svc: Service) -> None:
+    """An answer that is not a certificate refuses the callback (403) and is not cached."""
+    key, _ = certificate()
+    fetcher = RecordingFetcher(b"<Error>AccessDenied</Error>")
+    svc = dataclasses.replace(svc, fetch_aws=fetcher, certificates={})
+    account_id = await account_with_endpoint(svc)
+    connector = await svc.create_connector(account_id, provider="ses", name="SES", credentials={})
+    request = {
+        "method": "POST",
+        "query": "",
+        "headers": {},
+        "body": orjson.dumps(sns_message(key, "2")),
+    }
+    for _ in range(2):
+        with pytest.raises(exceptions.SignatureError):
+            await svc.receive_callback(connector.id, **request)
+    assert len(fetcher.urls) == 2 and svc.certificates == {}

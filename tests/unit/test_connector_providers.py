@@ -25,6 +25,7 @@ from statushooks import connectors, exceptions
 from statushooks.connectors import (
     bandwidth,
     base,
+    fetch,
     infobip,
     mailgun,
     plivo,
@@ -779,3 +780,9 @@ def test_malformed_bodies_are_validation_errors() -> None:
             provider.parse(callback(b"not json"))
     with pytest.raises(exceptions.ValidationError):
         infobip.parse(callback(b'{"results": 3}'))
+
+
+async def test_the_fetcher_refuses_anything_but_aws_before_any_io() -> None:
+    """``fetch_aws`` checks the allow-list itself, whoever calls it."""
+    with pytest.raises(exceptions.ValidationError):
+        await fetch.fetch_aws("https://127.0.0.1/cert.pem")

@@ -5,10 +5,12 @@ capped, and the URL is checked again here, whoever asks."""
 from __future__ import annotations
 
 import asyncio
+import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from statushooks import exceptions
 from statushooks.connectors import ses
 
 TIMEOUT = 10.0  # seconds
@@ -25,7 +27,11 @@ _OPENER = urllib.request.build_opener(_NoRedirects)
 
 
 async def fetch_aws(url: str) -> bytes:
-    """The body at an allow-listed SNS ``url`` (``ses.check_aws_url``), at most ``MAX_BYTES``."""
+    """The body at an allow-listed SNS ``url`` (``ses.check_aws_url``), at most ``MAX_BYTES``.
+
+    Raises:
+        StatushooksError: AWS did not answer 200 (the callback answers 500: SNS retries).
+    """
     ses.check_aws_url(url)
 
     def get() -> bytes:
@@ -33,4 +39,7 @@ async def fetch_aws(url: str) -> bytes:
             body: bytes = response.read(MAX_BYTES)
             return body
 
-    return await asyncio.to_thread(get)
+    try:
+        return await asyncio.to_thread(get)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise exceptions.StatushooksError(f"fetching {url} failed: {exc}") from exc

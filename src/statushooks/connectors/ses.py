@@ -72,6 +72,17 @@ def signing_cert_url(request: base.Callback) -> str:
     return check_aws_url(url)
 
 
+def signing_key(pem: str) -> rsa.RSAPublicKey:
+    """The RSA key of a PEM signing certificate; ``SignatureError`` for anything else."""
+    try:
+        key = x509.load_pem_x509_certificate(pem.encode()).public_key()
+    except ValueError:
+        raise exceptions.SignatureError("no usable SNS signing certificate") from None
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise exceptions.SignatureError("the SNS signing certificate has no RSA key")
+    return key
+
+
 def string_to_sign(message: Mapping[str, Any]) -> bytes:
     names = (
         SUBSCRIPTION_FIELDS if message.get("Type") in SUBSCRIPTION_TYPES else NOTIFICATION_FIELDS
@@ -90,13 +101,7 @@ def verify(request: base.Callback, credentials: Mapping[str, str]) -> None:
     topic = credentials.get("topic_arn")
     if topic and not base.same(topic, str(message.get("TopicArn", ""))):
         raise exceptions.SignatureError("the SNS message is from another topic")
-    try:
-        certificate = x509.load_pem_x509_certificate(credentials["certificate"].encode())
-    except (KeyError, ValueError):
-        raise exceptions.SignatureError("no usable SNS signing certificate") from None
-    key = certificate.public_key()
-    if not isinstance(key, rsa.RSAPublicKey):
-        raise exceptions.SignatureError("the SNS signing certificate has no RSA key")
+    key = signing_key(credentials.get("certificate", ""))
     try:
         key.verify(
             base.unb64(signature, "Signature"),
