@@ -480,10 +480,9 @@ class Service:
             if target is None:
                 kept.append(_unmatched(connector, receipt, now))
                 continue
-            message_id, channel = target[0], Channel(target[1])
             report = StatusReport(
-                message_id=message_id,
-                status=_fit(receipt.status, channel),
+                message_id=target.id,
+                status=_fit(receipt.status, target.channel),
                 error_code=receipt.error_code,
                 error_message=receipt.error_message,
                 occurred_at=receipt.occurred_at,
@@ -492,7 +491,8 @@ class Service:
                 connector.provider, connector.id, receipt.provider_message_id, receipt.raw_status
             )
             items.append((report, detail))
-        results = self._apply(tx, connector.account_id, items) if items else []
+        by_id = {message.id: message for message in found.values()}
+        results = self._apply(tx, connector.account_id, items, by_id) if items else []
         if kept:
             tx.insert_unmatched(kept)
             dropped = tx.trim_unmatched(connector.account_id, MAX_UNMATCHED)
@@ -749,23 +749,35 @@ class Service:
         return await self._write(write, idempotency)
 
     def _apply(
-        self, tx: Transaction, account_id: str, items: Sequence[_Item]
+        self,
+        tx: Transaction,
+        account_id: str,
+        items: Sequence[_Item],
+        found: dict[str, Message] | None = None,
     ) -> list[BulkItemResult]:
-        """Apply reports in order, a few statements for the whole batch."""
-        plan = self._plan(tx, account_id, items)
+        """Apply reports in order, a few statements for the whole batch (``found``: the
+        reports' messages by id, already read and locked in this transaction)."""
+        plan = self._plan(tx, account_id, items, found)
         _write_plan(tx, plan)
         if plan.provided:
             self._claim_unmatched(tx, account_id, plan.provided)
         return plan.results
 
-    def _plan(self, tx: Transaction, account_id: str, items: Sequence[_Item]) -> _Plan:
+    def _plan(
+        self,
+        tx: Transaction,
+        account_id: str,
+        items: Sequence[_Item],
+        found: dict[str, Message] | None = None,
+    ) -> _Plan:
         """Read the reports' messages and the account's endpoints, and work out what the
         reports change (nothing is written here).
 
         A message reported twice in one batch sees its first report applied before the second.
         """
         now = self.clock()
-        found = tx.messages_for_update(account_id, (report.message_id for report, _ in items))
+        if found is None:
+            found = tx.messages_for_update(account_id, (report.message_id for report, _ in items))
         endpoints = tx.fanout_endpoints(account_id)
         plan = _Plan(
             versions={report.message_id: None for report, _ in items}

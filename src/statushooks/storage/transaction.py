@@ -105,6 +105,19 @@ _INSERT_DELIVERY = _insert(t.deliveries, _DELIVERY_COLUMNS)
 _INSERT_MESSAGE = _insert(t.messages, _MESSAGE_COLUMNS)
 
 
+# A connector's receipts find their messages by the provider's id (ix_messages_provider_ref),
+# read whole like a report's (and locked on PostgreSQL): a receipt costs a report's statements.
+# Neither ``ORDER BY id`` nor ``provider_message_id IS NOT NULL`` on SQLite: with either its
+# planner walks every message of the account (ix_messages_account_id_id), or every one with a
+# provider id, instead of looking each id up. PostgreSQL locks in id order (no deadlock
+# between two callbacks locking overlapping sets) and sorts the few rows found.
+_BY_PROVIDER_SQL = (
+    "SELECT " + ", ".join(f'"{name}"' for name in _MESSAGE_COLUMNS) + " FROM messages"
+    " WHERE account_id = ? AND provider = ? AND provider_message_id {in_ids}"
+)
+_BY_PROVIDER_FOR_UPDATE = driver.Statement.each(
+    sqlite=_BY_PROVIDER_SQL, postgresql=_BY_PROVIDER_SQL + " ORDER BY id FOR UPDATE"
+)
 _SET_PROVIDER = driver.Statement.of(
     "UPDATE messages SET provider = ?, provider_message_id = ? WHERE id = ?"
 )
@@ -339,24 +352,15 @@ class Transaction:
 
     def messages_by_provider_ids(
         self, account_id: str, provider: str, provider_message_ids: Iterable[str]
-    ) -> dict[str, tuple[str, str]]:
-        """The account's messages carrying these ids of ``provider``: provider id → (message
-        id, channel) (the newest message where two carry one)."""
-        m = t.messages.c
-        query = (
-            sa.select(m.provider_message_id, m.id, m.channel)
-            .where(
-                m.account_id == account_id,
-                m.provider == provider,
-                m.provider_message_id.is_not(None),
-                m.provider_message_id.in_(sorted(set(provider_message_ids))),
-            )
-            .order_by(m.id)
-        )
-        return {
-            str(row.provider_message_id): (str(row.id), str(row.channel))
-            for row in self._all(query)
-        }
+    ) -> dict[str, Message]:
+        """The account's messages carrying these ids of ``provider``, by provider id (the
+        newest where two carry one); locked on PostgreSQL, in id order."""
+        db = self.db
+        wanted = db.ids(sorted(set(provider_message_ids)))
+        rows = db.execute(self.conn, _BY_PROVIDER_FOR_UPDATE, (account_id, provider, wanted))
+        when = driver.memoized(db.datetime_of)
+        found = sorted((records.message_from_values(row, when) for row in rows), key=_by_id)
+        return {str(message.provider_message_id): message for message in found}
 
     # -- connectors ------------------------------------------------------------------------
 
@@ -662,6 +666,10 @@ class Transaction:
         items = [convert(row) for row in rows[:limit]]
         next_cursor = str(rows[limit - 1]._mapping[id_column.key]) if len(rows) > limit else None
         return Page(data=items, next_cursor=next_cursor)
+
+
+def _by_id(message: Message) -> str:
+    return message.id
 
 
 def _unmatched_of(row: sa.Row[Any]) -> UnmatchedReceipt:
