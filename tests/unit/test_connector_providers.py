@@ -775,11 +775,29 @@ def test_credentials_are_sealed_and_need_the_same_secret() -> None:
 
 
 def test_malformed_bodies_are_validation_errors() -> None:
-    for provider in (sendgrid.PROVIDER, infobip.PROVIDER, sinch.PROVIDER, ses.PROVIDER):
+    """A verified body not in the provider's format is refused (422)."""
+    for provider in (sendgrid.PROVIDER, infobip.PROVIDER, sinch.PROVIDER):
         with pytest.raises(exceptions.ValidationError):
             provider.parse(callback(b"not json"))
     with pytest.raises(exceptions.ValidationError):
         infobip.parse(callback(b'{"results": 3}'))
+
+
+@pytest.mark.parametrize(
+    ("provider", "credentials"),
+    [
+        (ses.PROVIDER, {}),
+        (mailgun.PROVIDER, {"signing_key": MAILGUN_KEY}),
+        (vonage.PROVIDER, {"signature_secret": VONAGE_SECRET}),
+    ],
+)
+def test_a_body_the_signature_is_read_from_that_is_not_json_carries_none(
+    provider: base.Provider, credentials: dict[str, str]
+) -> None:
+    """Authentication comes first: a callback whose signature lives in an unreadable body is
+    unauthenticated (401), not malformed (422)."""
+    with pytest.raises(exceptions.SignatureMissingError):
+        provider.verify(callback(b"{not json"), credentials)
 
 
 async def test_the_fetcher_refuses_anything_but_aws_before_any_io() -> None:

@@ -32,7 +32,7 @@ def expected_signature(timestamp: str, token: str, signing_key: str) -> str:
 
 
 def verify(request: base.Callback, credentials: Mapping[str, str]) -> None:
-    signed = _mapping(_mapping(base.json_body(request)).get("signature"))
+    signed = _mapping(_mapping(base.signed_json(request)).get("signature"))
     given = base.require(base.text(signed.get("signature")), "signature.signature field")
     timestamp = base.text(signed.get("timestamp")) or ""
     token = base.text(signed.get("token")) or ""

@@ -58,9 +58,10 @@ def check_aws_url(url: str) -> str:
 
 
 def envelope(request: base.Callback) -> Mapping[str, Any]:
-    data = base.json_body(request)
+    """The SNS message; a body that is not one carries no signature (401)."""
+    data = base.signed_json(request)
     if not isinstance(data, Mapping) or not isinstance(data.get("Type"), str):
-        raise exceptions.ValidationError("the callback body is not an Amazon SNS message")
+        raise exceptions.SignatureMissingError("no signature: the body is not an SNS message")
     return data
 
 

@@ -28,7 +28,7 @@ STATUSES: dict[str, MessageStatus | None] = {
 def fields(request: base.Callback) -> dict[str, str]:
     """The receipt's fields, however Vonage sent them."""
     if request.body.lstrip().startswith(b"{"):
-        data = base.json_body(request)
+        data = base.signed_json(request)
         if isinstance(data, Mapping):
             return {str(k): "" if v is None else str(v) for k, v in data.items()}
     return base.form(request)
