@@ -431,3 +431,31 @@ async def test_a_fetched_non_certificate_is_refused_and_not_kept(svc: Service) -
         with pytest.raises(exceptions.SignatureError):
             await svc.receive_callback(connector.id, **request)
     assert len(fetcher.urls) == 2 and svc.certificates == {}
+
+
+async def test_inbound_messages_go_to_the_inbound_entry_point(svc: Service) -> None:
+    """A callback carrying an inbound SMS hands it to ``receive_inbound``: to the
+    ``inbound_handler`` when one is set (the inbound-SMS feature's seam), counted nowhere
+    otherwise; no receipt is kept for it."""
+    account_id = await account_with_endpoint(svc)
+    connector = await twilio_connector(svc, account_id)
+    incoming = {
+        "MessageSid": "SM7",
+        "SmsStatus": "received",
+        "From": "+15551112222",
+        "To": "+15553334444",
+        "Body": "STOP",
+    }
+    request = twilio_callback(svc, connector, **incoming)
+    assert await svc.receive_callback(connector.id, **request) == service.CallbackResult()
+    taken: list[tuple[str, str]] = []
+
+    async def handler(owner: Connector, inbound: Any) -> int:
+        taken.extend((owner.account_id, message.text) for message in inbound)
+        return len(inbound)
+
+    with_handler = dataclasses.replace(svc, inbound_handler=handler)
+    result = await with_handler.receive_callback(connector.id, **request)
+    assert result == service.CallbackResult(inbound=1)
+    assert taken == [(account_id, "STOP")]
+    assert (await svc.list_unmatched(account_id, limit=10, after=None)).data == []
