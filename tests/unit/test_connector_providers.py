@@ -1,5 +1,5 @@
 """The provider adapters: each signature scheme checked against the provider's own SDK helper
-where one exists (twilio, sendgrid, telnyx, plivo) or computed from its documentation, each
+where one exists (twilio, sendgrid, telnyx, plivo, vonage) or computed from its documentation, each
 payload built from the provider's documented examples, and each status vocabulary mapped."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from plivo.utils.signature_v3 import validate_v3_signature
 from sendgrid.helpers.eventwebhook import EventWebhook
 from telnyx.lib.webhook_verification import verify_webhook_signature
 from twilio.request_validator import RequestValidator
+from vonage_http_client.auth import Auth
 
 from connector_support import SES_DELIVERY, certificate, sns_message
 from statushooks import connectors, exceptions
@@ -380,6 +381,17 @@ def test_vonage_signature_every_method(method: str) -> None:
         vonage.verify(callback(method="GET", query={**signed, "status": "failed"}), credentials)
     with pytest.raises(exceptions.SignatureMissingError):
         vonage.verify(callback(method="GET", query=VONAGE_DLR), credentials)
+
+
+@pytest.mark.parametrize("method", ["md5", "sha1", "sha256", "sha512"])
+def test_vonage_hmac_signatures_match_the_sdks(method: str) -> None:
+    """Vonage's own ``Auth`` (vonage-http-client) signs what ours accepts, and accepts ours."""
+    auth = Auth(api_key="abcd1234", signature_secret=VONAGE_SECRET, signature_method=method)
+    theirs = auth.sign_params(dict(VONAGE_DLR))
+    credentials = {"signature_secret": VONAGE_SECRET, "signature_method": method}
+    vonage.verify(callback(method="GET", query={**VONAGE_DLR, "sig": theirs}), credentials)
+    ours = vonage.signature(VONAGE_DLR, VONAGE_SECRET, method)
+    assert auth.check_signature({**VONAGE_DLR, "sig": ours})
 
 
 def test_vonage_parses_a_dlr() -> None:
