@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 from collections.abc import Callable, Mapping, Sequence
@@ -40,6 +41,12 @@ class Callback:
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
+
+    @functools.cached_property
+    def form_pairs(self) -> list[tuple[str, str]]:
+        """The form body's fields in order, repeats kept (parsed once: the signature check and
+        the parser both read them)."""
+        return parse_qsl(self.body.decode("utf-8", "replace"), keep_blank_values=True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,7 +163,7 @@ def verify_basic_auth(request: Callback, credentials: Mapping[str, str]) -> None
 def form(request: Callback) -> dict[str, str]:
     """The callback's fields: a form body (first value of each), else its query string."""
     if request.body:
-        return dict(parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True))
+        return dict(request.form_pairs)
     return dict(request.query)
 
 

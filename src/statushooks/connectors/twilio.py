@@ -6,7 +6,6 @@ retry a status callback that failed."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import parse_qsl
 
 from statushooks.connectors import base
 from statushooks.messages import Channel, MessageStatus
@@ -42,8 +41,7 @@ def expected_signature(url: str, params: list[tuple[str, str]], auth_token: str)
 
 def verify(request: base.Callback, credentials: Mapping[str, str]) -> None:
     given = base.require(request.header("x-twilio-signature"), "X-Twilio-Signature header")
-    params = parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True)
-    expected = expected_signature(request.url, params, credentials["auth_token"])
+    expected = expected_signature(request.url, request.form_pairs, credentials["auth_token"])
     base.check(base.same(expected, given), "X-Twilio-Signature")
 
 

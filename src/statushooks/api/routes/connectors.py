@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from statushooks import exceptions
-from statushooks.api import schemas
+from statushooks.api import queries, schemas
 from statushooks.api.deps import BASIC_CHALLENGE, AccountId, IdempotencyDep, Paging, ServiceDep
 from statushooks.api.errors import ApiProblem
 from statushooks.connectors.records import Connector
@@ -43,8 +43,8 @@ async def read_connectors(
     account_id: AccountId, svc: ServiceDep, paging: Paging
 ) -> schemas.Page[schemas.ConnectorOut]:
     """The account's connectors, newest first (never their credentials)."""
-    page = await svc.store.read(
-        lambda tx: tx.list_connectors(account_id, limit=paging.limit, after=paging.after)
+    page = await queries.list_connectors(
+        svc.store, account_id, limit=paging.limit, after=paging.after
     )
     return schemas.page_of(page, lambda connector: _out(svc, connector))
 
