@@ -24,7 +24,9 @@ from typing import Any
 
 from bench import common
 
-SCENARIOS = ("limit", "drain", "baseline", "e2e", "slow", "backlog", "api", "endpoints")
+SCENARIOS = (
+    "limit", "drain", "baseline", "e2e", "slow", "backlog", "api", "endpoints", "connectors"
+)  # fmt: skip
 
 
 def parse(argv: Sequence[str]) -> tuple[list[str], common.Options, argparse.Namespace]:

@@ -17,6 +17,9 @@ DEFAULT_DELIVERY_TIMEOUT = 15.0  # seconds, whole attempt including the body
 DEFAULT_LEASE_SECONDS = 60.0  # seconds; must outlive the delivery timeout
 DEFAULT_RETENTION = "30d"
 DEFAULT_WORKERS = 1  # API processes of ``statushooks serve`` (docs/api.md: two were no faster)
+#: Seals connector credentials where neither a secret key nor an admin token is set: in
+#: development only (``Settings`` refuses production without a real admin token).
+DEVELOPMENT_SECRET = "statushooks-development-secret"
 PLACEHOLDER_TOKENS = frozenset({"", "changethis", "changeme", "secret", "admin", "token"})
 #: Outside development a token (admin, metrics) has at least this many characters, this
 #: many of them different: ``openssl rand -hex 24`` gives 48 (of 16 kinds).
@@ -35,6 +38,8 @@ class Settings(BaseSettings):
     admin_token: str | None = None
     #: Bearer token of ``GET /metrics`` (the admin token is taken there too).
     metrics_token: str | None = None
+    #: Seals connector credentials at rest (``connectors.sealing``); the admin token if unset.
+    secret_key: str | None = None
     retry_schedule: str = DEFAULT_RETRY_SCHEDULE
     allow_private_urls: bool = False
     delivery_timeout: float = Field(default=DEFAULT_DELIVERY_TIMEOUT, gt=0)
@@ -128,6 +133,12 @@ class Settings(BaseSettings):
                 text = str(value).lower() if isinstance(value, bool) else str(value)
                 env[f"STATUSHOOKS_{name.upper()}"] = text
         return env
+
+    @property
+    def credentials_secret(self) -> str:
+        """What connector credentials are sealed with: the secret key, else the admin token,
+        else (development only) ``DEVELOPMENT_SECRET``."""
+        return self.secret_key or self.admin_token or DEVELOPMENT_SECRET
 
     @property
     def lease_ahead(self) -> int:

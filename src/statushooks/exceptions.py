@@ -5,6 +5,8 @@
   x ValidationError             input a caller gave is invalid (``.errors`` lists each field)
     + InvalidPhoneNumberError
     + UnsafeURLError            an endpoint URL the SSRF guard refuses
+  x SignatureError              a provider's callback is not signed by its connector's credentials
+    + SignatureMissingError     … or carries no signature at all
   x StorageError                the database failed (driver error on ``__cause__``)
     + NotFoundError
     + ConflictError
@@ -58,6 +60,14 @@ class InvalidPhoneNumberError(ValidationError):
 
 class UnsafeURLError(ValidationError):
     """The endpoint URL points at an address statushooks refuses to call."""
+
+
+class SignatureError(StatushooksError):
+    """The callback's signature does not match the connector's credentials."""
+
+
+class SignatureMissingError(SignatureError):
+    """The callback carries no signature (or credentials) to check."""
 
 
 class StorageError(StatushooksError):

@@ -113,6 +113,10 @@ class Message:
     region_code: str | None = None
     price: Decimal | None = None
     currency: str | None = None
+    #: The provider that carries the message (``twilio``, ``sendgrid``, …) and its id there:
+    #: a connector finds the message by the pair (``statushooks.connectors``).
+    provider: str | None = None
+    provider_message_id: str | None = None
     #: How many events this message has emitted; orders them per message.
     last_sequence: int = 0
     created_at: datetime

@@ -7,16 +7,19 @@ outbox): once a caller got an answer, the deliveries exist and the dispatcher wi
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl
 
 import orjson
 
 from statushooks import (
     accounts,
+    connectors,
     deliveries,
     exceptions,
     ids,
@@ -28,6 +31,11 @@ from statushooks import (
     urlguard,
 )
 from statushooks.config import Settings
+from statushooks.connectors import base as connector_base
+from statushooks.connectors import fetch, ses
+from statushooks.connectors.cache import ConnectorCache
+from statushooks.connectors.records import Connector, UnmatchedReceipt, fingerprint
+from statushooks.connectors.sealing import Sealer
 from statushooks.deliveries import Delivery, Event
 from statushooks.endpoints import (
     DEFAULT_MAX_IN_FLIGHT,
@@ -44,7 +52,7 @@ from statushooks.storage import idempotency as idempotent
 from statushooks.storage import records
 from statushooks.storage.idempotency import Key
 from statushooks.storage.sql import Store
-from statushooks.storage.transaction import StatusRecord, Transaction
+from statushooks.storage.transaction import Page, StatusRecord, Transaction
 
 SECRET_OVERLAP = timedelta(hours=24)
 MAX_BULK_REPORTS = 1000
@@ -55,8 +63,18 @@ PLAN_AHEAD_MIN = 50
 #: deleted in another process stops working here within this time.
 KEY_CACHE_TTL = 5.0
 KEY_CACHE_SIZE = 10_000  # API keys remembered per process, at most
+#: Unmatched receipts kept per account: past it the oldest go (and a warning is logged).
+MAX_UNMATCHED = 10_000
+#: Seconds a connector (and its opened credentials) is remembered in a process: a connector
+#: changed in another process is used as it was for at most this long.
+CONNECTOR_CACHE_TTL = 5.0
+CONNECTOR_CACHE_SIZE = 1_000
+#: SNS signing certificates kept per process, by URL.
+CERTIFICATE_CACHE_SIZE = 64
 Clock = Callable[[], datetime]
+InboundHandler = Callable[[Connector, Sequence[connector_base.InboundMessage]], Awaitable[int]]
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
@@ -89,6 +107,28 @@ class StatusReport:
     error_code: str | None = None
     error_message: str | None = None
     occurred_at: datetime | None = None
+    #: Give the message its provider's id (``provider`` and ``provider_message_id`` together).
+    provider: str | None = None
+    provider_message_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallbackResult:
+    """What one provider callback did, by receipt."""
+
+    #: Receipts it carried.
+    received: int = 0
+    #: Receipts that moved their message.
+    applied: int = 0
+    #: Receipts of a known message that moved nothing (late, duplicate, or a status that
+    #: moves nothing, like ``queued`` or an email open), or that its channel cannot have.
+    unchanged: int = 0
+    #: Receipts for a provider id no message carries yet: kept, applied when one does.
+    unmatched: int = 0
+    #: Inbound messages it carried (handed to ``Service.receive_inbound``).
+    inbound: int = 0
+    #: Whether it confirmed an Amazon SNS subscription.
+    confirmed: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,6 +185,17 @@ class Service:
     keys: accounts.KeyCache = field(
         default_factory=lambda: accounts.KeyCache(
             ttl=KEY_CACHE_TTL, size=KEY_CACHE_SIZE, clock=time.monotonic
+        )
+    )
+    #: GETs an allow-listed AWS URL (SNS certificates and subscription confirmations).
+    fetch_aws: fetch.Fetcher = fetch.fetch_aws
+    #: Takes the inbound messages of a callback; how many it took (None: none are taken).
+    inbound_handler: InboundHandler | None = None
+    #: SNS signing certificates fetched, by URL (PEM).
+    certificates: dict[str, str] = field(default_factory=dict)
+    connector_cache: ConnectorCache = field(
+        default_factory=lambda: ConnectorCache(
+            ttl=CONNECTOR_CACHE_TTL, size=CONNECTOR_CACHE_SIZE, clock=time.monotonic
         )
     )
 
@@ -297,6 +348,257 @@ class Service:
         if any(version not in SIGNATURE_VERSIONS for version in versions):
             raise _invalid("signature_versions", "one or both of v1 and v1a, each once")
 
+    # -- connectors ------------------------------------------------------------------------
+
+    @property
+    def sealer(self) -> Sealer:
+        return Sealer(self.settings.credentials_secret)
+
+    def callback_url(self, connector_id: str) -> str:
+        """Where the provider calls a connector (under the public base URL)."""
+        return f"{self.settings.public_base_url}/hooks/{connector_id}"
+
+    async def create_connector(
+        self,
+        account_id: str,
+        *,
+        provider: str,
+        name: str,
+        credentials: Mapping[str, str],
+        idempotency: Key | None = None,
+    ) -> Connector:
+        """A connector; its credentials are sealed and never read back."""
+        connectors.get(provider).check_credentials(credentials)
+        now = self.clock()
+        connector = Connector(
+            id=ids.new_id("con", now.timestamp()),
+            account_id=account_id,
+            provider=provider,
+            name=name,
+            credentials=self.sealer.seal(credentials),
+            created_at=now,
+            updated_at=now,
+        )
+
+        def work(tx: Transaction) -> Connector:
+            tx.insert_connector(connector)
+            return connector
+
+        return await self._write(work, idempotency)
+
+    async def get_connector(self, account_id: str, connector_id: str) -> Connector:
+        return await self.store.read(lambda tx: tx.get_connector(account_id, connector_id))
+
+    async def update_connector(
+        self,
+        account_id: str,
+        connector_id: str,
+        *,
+        name: str | None = None,
+        credentials: Mapping[str, str] | None = None,
+    ) -> Connector:
+        """Rename a connector or replace its credentials (all of them)."""
+        sealed = None
+        now = self.clock()
+
+        def work(tx: Transaction) -> Connector:
+            current = tx.get_connector(account_id, connector_id)
+            changes: dict[str, Any] = {"updated_at": now}
+            if name is not None:
+                changes["name"] = name
+            if sealed is not None:
+                changes["credentials"] = sealed
+            updated = dataclasses.replace(current, **changes)
+            tx.update_connector(updated)
+            return updated
+
+        if credentials is not None:
+            provider = (await self.get_connector(account_id, connector_id)).provider
+            connectors.get(provider).check_credentials(credentials)
+            sealed = self.sealer.seal(credentials)
+        updated = await self._write(work)
+        self.connector_cache.clear()
+        return updated
+
+    async def delete_connector(self, account_id: str, connector_id: str) -> None:
+        await self._write(lambda tx: tx.delete_connector(account_id, connector_id))
+        self.connector_cache.clear()
+
+    async def receive_callback(
+        self,
+        connector_id: str,
+        *,
+        method: str,
+        query: str,
+        headers: Mapping[str, str],
+        body: bytes,
+    ) -> CallbackResult:
+        """A provider's callback: checked against the connector's credentials (nothing changes
+        unless it passes), then its receipts applied in one transaction.
+
+        Raises:
+            NotFoundError: no such connector.
+            SignatureError: the callback is not signed by the connector's credentials.
+            ValidationError: the body is not in the provider's format.
+        """
+        connector, opened = await self._connector(connector_id)
+        provider = connectors.get(connector.provider)
+        request = connector_base.Callback(
+            method=method.upper(),
+            url=self.callback_url(connector.id) + (f"?{query}" if query else ""),
+            headers={name.lower(): value for name, value in headers.items()},
+            body=body,
+            query=dict(parse_qsl(query, keep_blank_values=True)),
+            received_at=self.clock(),
+        )
+        credentials = await self._with_certificate(connector, opened, request)
+        provider.verify(request, credentials)
+        parsed = provider.parse(request)
+        confirmed = False
+        if parsed.confirm_url is not None:
+            await self.fetch_aws(parsed.confirm_url)
+            confirmed = True
+        inbound = await self.receive_inbound(connector, parsed.inbound) if parsed.inbound else 0
+        if not parsed.receipts:
+            return CallbackResult(inbound=inbound, confirmed=confirmed)
+        now = self.clock()
+        result = await self._write(lambda tx: self._apply_receipts(tx, connector, parsed, now))
+        return dataclasses.replace(result, inbound=inbound, confirmed=confirmed)
+
+    async def receive_inbound(
+        self, connector: Connector, inbound: Sequence[connector_base.InboundMessage]
+    ) -> int:
+        """Inbound messages a connector received (Twilio, Telnyx, Plivo, Bandwidth parse them):
+        handed to ``inbound_handler``; how many it took (none without one)."""
+        if self.inbound_handler is None:
+            return 0
+        return await self.inbound_handler(connector, inbound)
+
+    async def _connector(self, connector_id: str) -> tuple[Connector, Mapping[str, str]]:
+        """The connector and its opened credentials (``connector_cache`` keeps them)."""
+        cached = self.connector_cache.get(connector_id)
+        if cached is None:
+            generation = self.connector_cache.generation
+            connector = await self.store.read(lambda tx: tx.get_connector(None, connector_id))
+            cached = (connector, self.sealer.open(connector.credentials))
+            self.connector_cache.put(cached, generation=generation)
+        return cached
+
+    async def _with_certificate(
+        self,
+        connector: Connector,
+        opened: Mapping[str, str],
+        request: connector_base.Callback,
+    ) -> dict[str, str]:
+        """The connector's credentials, with the SNS signing certificate (fetched from its
+        allow-listed URL and cached) where none is configured."""
+        credentials = dict(opened)
+        if connector.provider == ses.PROVIDER.name and not credentials.get("certificate"):
+            url = ses.signing_cert_url(request)
+            pem = self.certificates.get(url)
+            if pem is None:
+                pem = (await self.fetch_aws(url)).decode("ascii", "replace")
+                ses.signing_key(pem)  # only a certificate is kept
+                if len(self.certificates) >= CERTIFICATE_CACHE_SIZE:
+                    self.certificates.pop(next(iter(self.certificates)))
+                self.certificates[url] = pem
+            credentials["certificate"] = pem
+        return credentials
+
+    def _apply_receipts(
+        self,
+        tx: Transaction,
+        connector: Connector,
+        parsed: connector_base.Parsed,
+        now: datetime,
+    ) -> CallbackResult:
+        """Apply the receipts of known messages (one plan for the batch) and keep the others."""
+        moving = [receipt for receipt in parsed.receipts if receipt.status is not None]
+        wanted = {receipt.provider_message_id for receipt in moving}
+        found = tx.messages_by_provider_ids(connector.account_id, connector.provider, wanted)
+        items: list[_Item] = []
+        kept: list[UnmatchedReceipt] = []
+        for receipt in moving:
+            assert receipt.status is not None
+            target = found.get(receipt.provider_message_id)
+            if target is None:
+                kept.append(_unmatched(connector, receipt, now))
+                continue
+            report = StatusReport(
+                message_id=target.id,
+                status=_fit(receipt.status, target.channel),
+                error_code=receipt.error_code,
+                error_message=receipt.error_message,
+                occurred_at=receipt.occurred_at,
+            )
+            detail = _receipt_detail(
+                connector.provider, connector.id, receipt.provider_message_id, receipt.raw_status
+            )
+            items.append((report, detail))
+        by_id = {message.id: message for message in found.values()}
+        results = self._apply(tx, connector.account_id, items, by_id) if items else []
+        if kept:
+            tx.insert_unmatched(kept)
+            dropped = tx.trim_unmatched(connector.account_id, MAX_UNMATCHED)
+            if dropped:
+                logger.warning(
+                    "account %s: %d unmatched receipts over %d dropped, the oldest first",
+                    connector.account_id,
+                    dropped,
+                    MAX_UNMATCHED,
+                )
+        applied = sum(1 for item in results if item.result is not None and item.result.changed)
+        return CallbackResult(
+            received=len(parsed.receipts),
+            applied=applied,
+            unchanged=len(parsed.receipts) - applied - len(kept),
+            unmatched=len(kept),
+        )
+
+    def _claim_unmatched(
+        self, tx: Transaction, account_id: str, refs: Sequence[Message]
+    ) -> list[BulkItemResult]:
+        """Apply the receipts kept for messages that now carry a provider id, and forget
+        them (nothing is read unless a message has one)."""
+        results: list[BulkItemResult] = []
+        for provider in sorted({message.provider for message in refs if message.provider}):
+            by_id = {m.provider_message_id: m for m in refs if m.provider == provider}
+            kept = tx.take_unmatched(account_id, provider, sorted(i for i in by_id if i))
+            items: list[_Item] = []
+            for receipt in kept:
+                message = by_id[receipt.provider_message_id]
+                report = StatusReport(
+                    message_id=message.id,
+                    status=_fit(receipt.status, message.channel),
+                    error_code=receipt.error_code,
+                    error_message=receipt.error_message,
+                    occurred_at=receipt.occurred_at,
+                )
+                detail = _receipt_detail(
+                    provider, receipt.connector_id, receipt.provider_message_id, receipt.raw_status
+                )
+                items.append((report, detail))
+            if items:
+                results.extend(self._apply(tx, account_id, items))
+        return results
+
+    async def list_unmatched(
+        self,
+        account_id: str,
+        *,
+        connector_id: str | None = None,
+        limit: int,
+        after: str | None,
+    ) -> Page[UnmatchedReceipt]:
+        def work(tx: Transaction) -> Page[UnmatchedReceipt]:
+            if connector_id is not None:
+                tx.get_connector(account_id, connector_id)
+            return tx.list_unmatched(
+                account_id, connector_id=connector_id, limit=limit, after=after
+            )
+
+        return await self.store.read(work)
+
     # -- messages --------------------------------------------------------------------------
 
     async def submit_sms(
@@ -380,7 +682,9 @@ class Service:
         self, message: Message, made: Sequence[links.TrackedLink], idempotency: Key | None
     ) -> Message:
         """Store the message, its first history entry, its links and its ``submitted``
-        events with their deliveries (the events are rendered before the transaction)."""
+        events with their deliveries (the events are rendered before the transaction); then
+        apply the receipts its provider sent before it was recorded, if any."""
+        _check_provider(message.provider, message.provider_message_id)
         message, events = self._render(message, MessageStatus.SUBMITTED, message.created_at)
         submitted = StatusRecord(
             status=MessageStatus.SUBMITTED,
@@ -393,7 +697,9 @@ class Service:
             tx.insert_statuses([(message.id, submitted)])
             tx.insert_links(message.account_id, message.id, made, message.created_at)
             _fan_out(tx, events)
-            return message
+            if message.provider_message_id is None:
+                return message
+            return _latest(message, self._claim_unmatched(tx, message.account_id, [message]))
 
         return await self._write(work, idempotency)
 
@@ -421,6 +727,7 @@ class Service:
     ) -> StatusResult:
         """Apply one delivery receipt; late or duplicate ones change and emit nothing."""
         report = report or StatusReport(message_id=message_id, **kw)
+        _check_provider(report.provider, report.provider_message_id)
 
         def work(tx: Transaction) -> StatusResult:
             (item,) = self._apply(tx, account_id, [(report, None)])
@@ -438,6 +745,8 @@ class Service:
         """Apply up to 1,000 reports in one transaction, with a result per item."""
         if len(reports) > MAX_BULK_REPORTS:
             raise _invalid("reports", f"at most {MAX_BULK_REPORTS} reports per request")
+        for report in reports:
+            _check_provider(report.provider, report.provider_message_id)
         return await self._report(account_id, [(report, None) for report in reports], idempotency)
 
     async def record_click(self, code: str, *, user_agent: str | None) -> str:
@@ -488,26 +797,42 @@ class Service:
             if not _still_holds(tx, account_id, plan):
                 return apply(tx)
             _write_plan(tx, plan)
+            if plan.provided:
+                self._claim_unmatched(tx, account_id, plan.provided)
             return plan.results
 
         return await self._write(write, idempotency)
 
     def _apply(
-        self, tx: Transaction, account_id: str, items: Sequence[_Item]
+        self,
+        tx: Transaction,
+        account_id: str,
+        items: Sequence[_Item],
+        found: dict[str, Message] | None = None,
     ) -> list[BulkItemResult]:
-        """Apply reports in order, a few statements for the whole batch."""
-        plan = self._plan(tx, account_id, items)
+        """Apply reports in order, a few statements for the whole batch (``found``: the
+        reports' messages by id, already read and locked in this transaction)."""
+        plan = self._plan(tx, account_id, items, found)
         _write_plan(tx, plan)
+        if plan.provided:
+            self._claim_unmatched(tx, account_id, plan.provided)
         return plan.results
 
-    def _plan(self, tx: Transaction, account_id: str, items: Sequence[_Item]) -> _Plan:
+    def _plan(
+        self,
+        tx: Transaction,
+        account_id: str,
+        items: Sequence[_Item],
+        found: dict[str, Message] | None = None,
+    ) -> _Plan:
         """Read the reports' messages and the account's endpoints, and work out what the
         reports change (nothing is written here).
 
         A message reported twice in one batch sees its first report applied before the second.
         """
         now = self.clock()
-        found = tx.messages_for_update(account_id, (report.message_id for report, _ in items))
+        if found is None:
+            found = tx.messages_for_update(account_id, (report.message_id for report, _ in items))
         endpoints = tx.fanout_endpoints(account_id)
         plan = _Plan(
             versions={report.message_id: None for report, _ in items}
@@ -515,9 +840,23 @@ class Service:
             endpoints=endpoints,
         )
         for report, detail in items:
-            item = self._apply_one(found.get(report.message_id), report, now)
+            message = found.get(report.message_id)
+            provided = message is not None and _provides(message, report)
+            if provided:
+                assert message is not None
+                message = messages.evolve(
+                    message,
+                    provider=report.provider,
+                    provider_message_id=report.provider_message_id,
+                )
+            item = self._apply_one(message, report, now)
             plan.results.append(item)
-            if item.result is None or not item.result.changed:
+            if item.result is None:
+                continue
+            if provided:
+                found[item.message_id] = item.result.message
+                plan.provided.append(item.result.message)
+            if not item.result.changed:
                 continue
             updated = item.result.message
             found[updated.id] = plan.changed[updated.id] = updated
@@ -675,6 +1014,8 @@ class _Plan:
     history: list[tuple[str, StatusRecord]] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
+    #: Messages the reports gave a provider id, as they stand after the batch's reports.
+    provided: list[Message] = field(default_factory=list)
 
 
 def _fan_out(tx: Transaction, events: Sequence[Event]) -> None:
@@ -694,10 +1035,89 @@ def _still_holds(tx: Transaction, account_id: str, plan: _Plan) -> bool:
 
 
 def _write_plan(tx: Transaction, plan: _Plan) -> None:
+    if plan.provided:
+        latest = {message.id: message for message in plan.provided}
+        for message_id, message in plan.changed.items():
+            if message_id in latest:
+                latest[message_id] = message
+        plan.provided[:] = latest.values()
+        tx.set_provider_ids(
+            [(m.provider or "", m.provider_message_id or "", m.id) for m in latest.values()]
+        )
     tx.update_statuses(plan.changed.values())
     tx.insert_statuses(plan.history)
     tx.insert_events(plan.events)
     tx.insert_deliveries(plan.deliveries)
+
+
+def _check_provider(provider: str | None, provider_message_id: str | None) -> None:
+    """A provider's id comes with the provider's name, one of the known ones."""
+    if (provider is None) != (provider_message_id is None):
+        raise _invalid("provider", "give provider and provider_message_id together")
+    if provider is not None:
+        connectors.get(provider)
+
+
+def _provides(message: Message, report: StatusReport) -> bool:
+    """Whether ``report`` gives ``message`` a provider id it does not carry yet."""
+    return report.provider_message_id is not None and (
+        message.provider != report.provider
+        or message.provider_message_id != report.provider_message_id
+    )
+
+
+def _latest(message: Message, results: Sequence[BulkItemResult]) -> Message:
+    """``message`` as the last of ``results`` left it."""
+    for item in results:
+        if item.result is not None:
+            message = item.result.message
+    return message
+
+
+def _fit(status: MessageStatus, channel: Channel) -> MessageStatus:
+    """A receipt's status as the message's channel has it: an email the provider could not
+    deliver is ``failed`` (email has no ``undelivered``)."""
+    if status not in messages.CHANNEL_STATUSES[channel] and status is MessageStatus.UNDELIVERED:
+        return MessageStatus.FAILED
+    return status
+
+
+def _receipt_detail(
+    provider: str, connector_id: str, provider_message_id: str, raw_status: str
+) -> dict[str, Any]:
+    """The status history's record of a receipt, in the provider's own words."""
+    return {
+        "provider": provider,
+        "connector_id": connector_id,
+        "provider_message_id": provider_message_id,
+        "raw_status": raw_status,
+    }
+
+
+def _unmatched(
+    connector: Connector, receipt: connector_base.Receipt, now: datetime
+) -> UnmatchedReceipt:
+    assert receipt.status is not None
+    return UnmatchedReceipt(
+        id=ids.new_id("urc", now.timestamp()),
+        account_id=connector.account_id,
+        connector_id=connector.id,
+        provider=connector.provider,
+        provider_message_id=receipt.provider_message_id,
+        status=receipt.status,
+        raw_status=receipt.raw_status[:100],
+        error_code=receipt.error_code,
+        error_message=receipt.error_message,
+        occurred_at=receipt.occurred_at,
+        received_at=now,
+        fingerprint=fingerprint(
+            connector.provider,
+            receipt.provider_message_id,
+            receipt.raw_status,
+            receipt.error_code,
+            receipt.occurred_at,
+        ),
+    )
 
 
 def _new_api_key(account_id: str, now: datetime) -> tuple[accounts.ApiKey, str]:

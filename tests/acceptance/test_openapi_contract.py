@@ -14,8 +14,9 @@ itself, are given to the generator here, each the way a careful client behaves:
 * an ``Idempotency-Key`` names one request: a positive case's key is made unique, since the
   same key with another body is refused (422, as the IETF Idempotency-Key draft says);
 * a status report may be refused with 422 when the message's channel cannot have the status
-  (``clicked`` on an email): the operation's 422 says so, and only that operation's
-  acceptance check allows it;
+  (``clicked`` on an email), and a connector's new credentials when they are not its
+  provider's fields (the provider is not in a PATCH's body): the operations' 422 say so, and
+  only those operations' acceptance checks allow it;
 * the request's framing (``Content-Length``, ``Transfer-Encoding``, ``Host``, ``Connection``) is
   the HTTP client's: a generated case's extra headers never set it.
 """
@@ -55,6 +56,8 @@ PHONE_OPERATIONS = frozenset({"/v1/sms", "/v1/voice"})
 #: (``content-length: x&q``): uvicorn answers such a request 400 before any route sees it.
 FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "host", "connection"})
 STATUS_REPORT = "/v1/messages/{message_id}/status"
+#: The provider (and so the credential fields) of a connector is not in a PATCH's body.
+CONNECTOR = "/v1/connectors/{connector_id}"
 #: What a schema-valid request may be answered (schemathesis's default) …
 ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429"]
 #: … and a status report, also when the message's channel cannot have the status.
@@ -73,6 +76,8 @@ def _valid_numbers() -> list[str]:
 
 schemathesis.openapi.format("e164", st.sampled_from(_valid_numbers()))
 _keys = itertools.count()
+#: Headers that frame the HTTP message itself: the client sets them, never the case.
+FRAMING_HEADERS = frozenset({"transfer-encoding", "content-length", "connection", "host"})
 #: The running API's base URL and the account's API key (``live_api``).
 LIVE: dict[str, str] = {}
 
@@ -106,7 +111,8 @@ def before_call(
     kwargs: Any,  # noqa: ARG001
 ) -> None:
     """The account's key in place of ``API_KEY``; a positive case's ``Idempotency-Key`` is
-    used once."""
+    used once; no made-up message framing (``Transfer-Encoding: wss`` is refused by the HTTP
+    server with a 400 before any route sees it: no document describes that)."""
     headers = case.headers or {}
     for name, value in list(headers.items()):
         if name.lower() in FRAMING_HEADERS:
@@ -146,7 +152,14 @@ CONFIG = schemathesis.Config.from_dict(
                 "checks": {
                     "positive_data_acceptance": {"expected-statuses": ACCEPTED_STATUS_REPORT}
                 },
-            }
+            },
+            {
+                "include-path": CONNECTOR,
+                "include-method": "PATCH",
+                "checks": {
+                    "positive_data_acceptance": {"expected-statuses": ACCEPTED_STATUS_REPORT}
+                },
+            },
         ],
     }
 )

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from alembic import command
 
 from statushooks import config, service, sms
 from statushooks.deliveries import Delivery, DeliveryState
@@ -102,3 +103,39 @@ async def test_rows_leased_before_0007_stay_leased_but_are_stored_pending(tmp_pa
         assert "ix_deliveries_leased" not in indexes
     finally:
         await store.close()
+
+
+async def test_0010_adds_provider_columns_to_existing_messages_and_downgrades(
+    tmp_path: Path,
+) -> None:
+    """Messages recorded before 0010 read back without a provider; 0010 downgrades cleanly
+    (SQLite drops the columns by copying the table) and upgrades again."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    await migrate.upgrade_url(url, "0008")
+    now = "2026-12-07 00:00:00.000000"
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"INSERT INTO accounts VALUES ('acc_1', 'acme', '{now}')"))
+        conn.execute(
+            sa.text(
+                'INSERT INTO messages (id, account_id, channel, status, "to", transaction_id,'
+                " segments, last_sequence, created_at, updated_at) VALUES ('msg_1', 'acc_1',"
+                f" 'sms', 'submitted', '+447810000001', 'tid_1', 1, 0, '{now}', '{now}')"
+            )
+        )
+    await migrate.upgrade_url(url)
+    store = await Store.open(url, upgrade=False)
+    try:
+        message = await store.read(lambda tx: tx.get_message("acc_1", "msg_1"))
+        assert (message.provider, message.provider_message_id) == (None, None)
+    finally:
+        await store.close()
+    config = migrate.alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0008")
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("messages")}
+        assert "provider" not in columns
+        assert not sa.inspect(conn).has_table("connectors")
+    engine.dispose()
+    await migrate.upgrade_url(url)

@@ -13,6 +13,7 @@ from statushooks import __version__, service, sms, supervisor, tracing
 from statushooks.api import errors, openapi
 from statushooks.api.routes import (
     accounts,
+    connectors,
     deliveries,
     endpoints,
     event_types,
@@ -96,9 +97,11 @@ def create_app(
         deliveries,
         event_types,
         links,
+        connectors,
         health,
     ):
         app.include_router(module.router)
+    app.include_router(connectors.hooks)
     openapi.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     if tracing.active() or tracing.configure():

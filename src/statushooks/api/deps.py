@@ -27,6 +27,9 @@ from statushooks.storage.transaction import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 T = TypeVar("T")
 
 ADMIN_SCOPE = "__admin__"
+#: A provider's callback without credentials is challenged for basic auth (some providers
+#: send theirs only when asked).
+BASIC_CHALLENGE = 'Basic realm="statushooks"'
 JSON_MEDIA_TYPE = "application/json"
 
 bearer = HTTPBearer(auto_error=False, description="An account API key (sk_…) or the admin token")

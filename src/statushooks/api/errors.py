@@ -14,6 +14,8 @@ exception                          status  type
 ``ValidationError`` (+ subclasses)  422     validation
 ``NotFoundError``                   404     not-found
 ``ConflictError``                   409     conflict
+``SignatureMissingError``           401     unauthorized
+``SignatureError``                  403     forbidden
 ``StorageError``                    503     storage-unavailable
 ``ConfigurationError``              500     configuration
 ``StatushooksError`` (other)        500     internal
@@ -108,6 +110,10 @@ def kind_of(exc: exceptions.StatushooksError) -> str:
         return "not-found"
     if isinstance(exc, exceptions.ConflictError):
         return "conflict"
+    if isinstance(exc, exceptions.SignatureMissingError):
+        return "unauthorized"
+    if isinstance(exc, exceptions.SignatureError):
+        return "forbidden"
     if isinstance(exc, exceptions.StorageError):
         return "storage-unavailable"
     if isinstance(exc, exceptions.ConfigurationError):

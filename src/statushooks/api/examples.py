@@ -22,6 +22,7 @@ EVENT_ID = "evt_3MZTyNQ6hlw2ZcOvRmfWgz1Sl8T"
 DELIVERY_ID = "dlv_3MZTyNRk1mJpzT6A3XzQjOe8AbC"
 ATTEMPT_ID = "att_3MZTyPb0iBJmyMZhvNyWtmWbdPC"
 TRANSACTION_ID = "tid_3MZTyNNAcpHePtv2GpzvO9vZ2yd"
+CONNECTOR_ID = "con_3MZTwq3Jx8yFvJ2B9kQp3b1yRTe"
 SECRET = "whsec_LZjwbHKh0pWQPfu8hQbW2UsyhvWAIlyrpw5Pe3gkqQY="
 OLD_SECRET = "whsec_Eq2dU8Zh0u3d1ZybhLbLqMpQmX6aaLC4Yk4d0pZ1HtA="
 PUBLIC_KEY = "whpk_r7w2MC2R5nUQvznfj2nvbXIwtOYHwZxGTK2lGETIYWU="
@@ -95,6 +96,8 @@ _MESSAGE_FIELDS: dict[str, Any] = {
     "region_code": "GB",
     "price": 0.04,
     "currency": "USD",
+    "provider": "twilio",
+    "provider_message_id": "SM1f0e8ae6ade43cb3c0ce4525424e404f",
     "created_at": CREATED,
     "updated_at": UPDATED,
 }
@@ -194,8 +197,51 @@ _NOT_FOUND_ITEM: dict[str, Any] = {
     "errors": [],
 }
 
+CONNECTOR: dict[str, Any] = _response(
+    schemas.ConnectorOut,
+    id=CONNECTOR_ID,
+    provider="twilio",
+    name="Twilio (production)",
+    callback_url=f"https://statushooks.example.com/hooks/{CONNECTOR_ID}",
+    created_at=CREATED,
+    updated_at=CREATED,
+)
+UNMATCHED_RECEIPT: dict[str, Any] = _response(
+    schemas.UnmatchedReceiptOut,
+    id="urc_3MZTyNbQv0cRk8M2hW6nVq1XyZa",
+    connector_id=CONNECTOR_ID,
+    provider="twilio",
+    provider_message_id="SM1f0e8ae6ade43cb3c0ce4525424e404f",
+    status="delivered",
+    raw_status="delivered",
+    error_code=None,
+    error_message=None,
+    occurred_at=None,
+    received_at=UPDATED,
+)
+
 #: Component name → an example of it.
 SCHEMA_EXAMPLES: dict[str, dict[str, Any]] = {
+    "ConnectorCreate": _request(
+        schemas.ConnectorCreate,
+        provider="twilio",
+        name="Twilio (production)",
+        credentials={"auth_token": "12345678901234567890123456789012"},
+    ),
+    "ConnectorUpdate": _request(schemas.ConnectorUpdate, name="Twilio (EU)"),
+    "ConnectorOut": CONNECTOR,
+    "ConnectorOutPage": _page(CONNECTOR, None),
+    "UnmatchedReceiptOut": UNMATCHED_RECEIPT,
+    "UnmatchedReceiptOutPage": _page(UNMATCHED_RECEIPT, None),
+    "CallbackResultOut": _response(
+        schemas.CallbackResultOut,
+        received=100,
+        applied=97,
+        unchanged=2,
+        unmatched=1,
+        inbound=0,
+        confirmed=False,
+    ),
     "AccountCreate": _request(schemas.AccountCreate, name="Acme Ltd"),
     "AccountCreated": _response(
         schemas.AccountCreated,

@@ -77,6 +77,11 @@ TAGS: list[dict[str, str]] = [
         "description": "One event to one endpoint, and its HTTP attempts; retry a finished one.",
     },
     {"name": "event types", "description": "The event catalog: each type's schema and example."},
+    {
+        "name": "connectors",
+        "description": "Providers' delivery receipts in: a connector per provider account, "
+        "its callback authenticated by the provider's signature (docs/connectors.md).",
+    },
     {"name": "accounts", "description": "Accounts and API keys (the admin token only)."},
     {"name": "links", "description": "Tracked links: a click redirects and emits `clicked`."},
     {
@@ -133,6 +138,7 @@ INVALID_NOTES: dict[str, str] = {
     "update_endpoint": "; the URL's host may be refused (private, loopback, metadata)",
     "create_status_report": "; or the status is one the message's channel cannot have "
     "(`clicked` or `undelivered` on an email, `clicked` on a voice call)",
+    "update_connector": "; or the `credentials` are not the fields of the connector's provider",
 }
 
 PROBLEM_SCHEMAS: dict[str, dict[str, Any]] = {
@@ -182,6 +188,7 @@ _ID_PARAMETERS = {
     "message_id": "msg",
     "event_id": "evt",
     "delivery_id": "dlv",
+    "connector_id": "con",
 }
 _EVENT_TYPE_NAMES = [event_type.name for event_type in catalog.all_types()]
 _NAMED_GROUP = re.compile(r"\(\?P<[A-Za-z_][A-Za-z0-9_]*>")
@@ -327,6 +334,10 @@ def _calls(dependant: Dependant) -> set[Callable[..., Any]]:
     return found
 
 
+#: Routes a provider calls, authenticated by its signature or basic auth (no API key).
+PROVIDER_SIGNED = frozenset({"receive_callback", "receive_callback_get"})
+
+
 def error_statuses(route: APIRoute, method: str, operation: dict[str, Any]) -> list[int]:
     """The error statuses ``route`` can answer (the table in the module docstring)."""
     calls = _calls(route.dependant)
@@ -343,6 +354,8 @@ def error_statuses(route: APIRoute, method: str, operation: dict[str, Any]) -> l
         statuses |= {401, 403}
     if any(p["in"] == "path" or p["name"].endswith("_id") for p in parameters):
         statuses.add(404)
+    if route.name in PROVIDER_SIGNED:
+        statuses |= {401, 403, 422}
     if method in WRITE_METHODS:
         statuses.add(409)
     if calls & {deps.get_service, deps.get_store, deps.authenticated_account, deps.get_sender}:
@@ -382,6 +395,9 @@ def _complete(operation: dict[str, Any], route: APIRoute, method: str) -> None:
             "operationId": target,
             "parameters": parameters,
         }
+    if route.name in PROVIDER_SIGNED:
+        challenge = responses["401"]["headers"]["WWW-Authenticate"]["schema"]
+        challenge["enum"] = [deps.BASIC_CHALLENGE]
     if "302" in responses:
         responses["302"]["headers"] = {
             "Location": {

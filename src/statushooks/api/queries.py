@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from statushooks.connectors.records import Connector
 from statushooks.deliveries import Attempt, Delivery, DeliveryState, Event
 from statushooks.endpoints import Endpoint
 from statushooks.messages import Message
@@ -20,6 +21,12 @@ async def list_endpoints(
     store: Store, account_id: str, *, limit: int, after: str | None
 ) -> Page[Endpoint]:
     return await store.read(lambda tx: tx.list_endpoints(account_id, limit=limit, after=after))
+
+
+async def list_connectors(
+    store: Store, account_id: str, *, limit: int, after: str | None
+) -> Page[Connector]:
+    return await store.read(lambda tx: tx.list_connectors(account_id, limit=limit, after=after))
 
 
 async def list_messages(

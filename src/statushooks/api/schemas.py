@@ -30,7 +30,8 @@ from pydantic.json_schema import JsonSchemaValue, SkipJsonSchema
 from pydantic_core import CoreSchema
 from typing_extensions import TypeAliasType
 
-from statushooks import accounts, endpoints, service, signing, sms
+from statushooks import accounts, connectors, endpoints, service, signing, sms
+from statushooks.connectors.records import Connector, UnmatchedReceipt
 from statushooks.deliveries import DeliveryState, Event
 from statushooks.endpoints import Endpoint, EndpointSecret, EndpointState
 from statushooks.events import catalog
@@ -623,7 +624,45 @@ class EndpointStatsOut(Output):
 # -- messages ------------------------------------------------------------------------------
 
 
-class SmsCreate(Input):
+def _known_provider(value: str) -> str:
+    if value not in connectors.PROVIDERS:
+        raise ValueError(f"must be one of: {', '.join(sorted(connectors.PROVIDERS))}")
+    return value
+
+
+ProviderName = Annotated[
+    str,
+    Field(
+        description="A provider statushooks has a connector for",
+        json_schema_extra={"enum": sorted(connectors.PROVIDERS)},
+    ),
+    AfterValidator(_known_provider),
+]
+ProviderMessageId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=200,
+        description="The message's id at its provider (Twilio's MessageSid, SendGrid's "
+        "X-Message-Id, …): the provider's receipts find the message by it",
+    ),
+]
+
+
+class ProviderFields(Input):
+    """A message's provider and its id there: give both or neither."""
+
+    provider: ProviderName | None = None
+    provider_message_id: ProviderMessageId | None = None
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> ProviderFields:
+        if (self.provider is None) != (self.provider_message_id is None):
+            raise ValueError("give provider and provider_message_id together")
+        return self
+
+
+class SmsCreate(ProviderFields):
     to: PhoneNumber
     sender: str = Field(alias="from", min_length=1, max_length=320)
     text: str = Field(min_length=1, max_length=10_000)
@@ -636,7 +675,7 @@ class SmsCreate(Input):
     track_links: StrictBool = False
 
 
-class EmailCreate(Input):
+class EmailCreate(ProviderFields):
     """Give ``text``, ``html`` or both."""
 
     EXTRA_SCHEMA: ClassVar[dict[str, Any]] = {
@@ -660,7 +699,7 @@ class EmailCreate(Input):
         return self
 
 
-class VoiceCreate(Input):
+class VoiceCreate(ProviderFields):
     to: PhoneNumber
     verification_code: str = Field(pattern=r"^[0-9A-Za-z]{1,32}$")
     language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")
@@ -711,6 +750,8 @@ class MessageOut(Output):
     region_code: str | None
     price: float | None
     currency: str | None
+    provider: str | None
+    provider_message_id: str | None
     created_at: datetime
     updated_at: datetime
 
@@ -745,6 +786,8 @@ def _message_fields(message: Message) -> dict[str, Any]:
         "region_code": message.region_code,
         "price": float(message.price) if message.price is not None else None,
         "currency": message.currency,
+        "provider": message.provider,
+        "provider_message_id": message.provider_message_id,
         "created_at": message.created_at,
         "updated_at": message.updated_at,
     }
@@ -768,7 +811,7 @@ class MessageDetail(MessageOut):
 # -- status reports ------------------------------------------------------------------------
 
 
-class StatusReportIn(Input):
+class StatusReportIn(ProviderFields):
     status: MessageStatus
     error_code: str | None = Field(default=None, max_length=200)
     error_message: str | None = Field(default=None, max_length=2000)
@@ -781,6 +824,8 @@ class StatusReportIn(Input):
             error_code=self.error_code,
             error_message=self.error_message,
             occurred_at=self.occurred_at,
+            provider=self.provider,
+            provider_message_id=self.provider_message_id,
         )
 
 
@@ -906,3 +951,119 @@ class EventTypeOut(Output):
 
 class Health(Output):
     status: str
+
+
+# -- connectors ----------------------------------------------------------------------------
+
+#: The most credential fields a connector takes, and the longest value (a PEM certificate).
+MAX_CREDENTIALS = 10
+MAX_CREDENTIAL_BYTES = 16 * 1024
+Credentials = Annotated[
+    dict[
+        Annotated[str, Field(pattern=r"^[a-z_]{1,40}$")],
+        Annotated[str, Field(min_length=1, max_length=MAX_CREDENTIAL_BYTES)],
+    ],
+    Field(
+        max_length=MAX_CREDENTIALS,
+        description="The provider's secrets, by name (docs/connectors.md): write-only, stored "
+        "encrypted, never read back",
+        json_schema_extra={"propertyNames": {"pattern": r"^[a-z_]{1,40}$"}},
+    ),
+]
+
+
+def _credentials_schema(provider: connectors.base.Provider) -> dict[str, Any]:
+    """The exact ``credentials`` of one provider."""
+    value = {"type": "string", "minLength": 1, "maxLength": MAX_CREDENTIAL_BYTES,
+             "pattern": NUL_FREE_PATTERN}  # fmt: skip
+    return {
+        "if": {"properties": {"provider": {"const": provider.name}}},
+        "then": {
+            "properties": {
+                "credentials": {
+                    "type": "object",
+                    "required": list(provider.required),
+                    "properties": dict.fromkeys(provider.required + provider.optional, value),
+                    "additionalProperties": False,
+                }
+            }
+        },
+    }
+
+
+class ConnectorCreate(Input):
+    """``credentials`` are the provider's fields (docs/connectors.md)."""
+
+    EXTRA_SCHEMA: ClassVar[dict[str, Any]] = {
+        "allOf": [_credentials_schema(p) for p in connectors.PROVIDERS.values()]
+    }
+
+    provider: ProviderName
+    name: str = Field(min_length=1, max_length=200)
+    credentials: Credentials
+
+
+class ConnectorUpdate(Input):
+    """Only the fields given change; ``credentials`` replaces all of them."""
+
+    PARTIAL: ClassVar[bool] = True
+    name: str | SkipJsonSchema[None] = Field(default=None, min_length=1, max_length=200)
+    credentials: Credentials | SkipJsonSchema[None] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name in ("name", "credentials"):
+                if name in data and data[name] is None:
+                    raise ValueError(f"{name} may not be null")
+        return data
+
+
+class ConnectorOut(Output):
+    id: str
+    provider: str
+    name: str
+    #: Where the provider sends its callbacks (no API key: its signature authenticates them).
+    callback_url: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, connector: Connector, callback_url: str) -> ConnectorOut:
+        return cls(
+            id=connector.id,
+            provider=connector.provider,
+            name=connector.name,
+            callback_url=callback_url,
+            created_at=connector.created_at,
+            updated_at=connector.updated_at,
+        )
+
+
+class UnmatchedReceiptOut(Output):
+    id: str
+    connector_id: str
+    provider: str
+    provider_message_id: str
+    status: MessageStatus
+    raw_status: str
+    error_code: str | None
+    error_message: str | None
+    occurred_at: datetime | None
+    received_at: datetime
+
+    @classmethod
+    def of(cls, receipt: UnmatchedReceipt) -> UnmatchedReceiptOut:
+        return cls.model_validate(receipt)
+
+
+class CallbackResultOut(Output):
+    """What a provider's callback did, by receipt (``Service.receive_callback``)."""
+
+    received: int
+    applied: int
+    unchanged: int
+    unmatched: int
+    inbound: int
+    confirmed: bool

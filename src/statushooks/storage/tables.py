@@ -63,6 +63,8 @@ OPEN_STATES = sa.text("state IN ('pending', 'leased')")
 #: Deliveries stored ``pending`` (due, scheduled, or under a heap-only lease).
 PENDING_STATE = sa.text("state = 'pending'")
 DELIVERIES_FILLFACTOR = 40
+#: Messages with a provider's id (a partial index's predicate).
+HAS_PROVIDER_ID = sa.text("provider_message_id IS NOT NULL")
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -157,7 +159,19 @@ messages = sa.Table(
     sa.Column("currency", sa.String(3)),
     sa.Column("last_sequence", sa.Integer(), nullable=False),
     *_created_updated(),
+    sa.Column("provider", sa.String(40)),
+    sa.Column("provider_message_id", sa.String(200)),
     sa.Index("ix_messages_account_id_id", "account_id", "id"),
+    #: A connector's look-up of a receipt's message; messages without a provider id are not
+    #: in it, so submitting one writes nothing more.
+    sa.Index(
+        "ix_messages_provider_ref",
+        "account_id",
+        "provider",
+        "provider_message_id",
+        postgresql_where=HAS_PROVIDER_ID,
+        sqlite_where=HAS_PROVIDER_ID,
+    ),
 )
 
 status_history = sa.Table(
@@ -285,4 +299,40 @@ idempotency_keys = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     #: Retention deletes the keys past their lifetime, oldest first, a batch at a time.
     sa.Index("ix_idempotency_keys_created_at", "created_at"),
+)
+
+
+#: Providers' callbacks in (``statushooks.connectors``); ``credentials`` is sealed
+#: (``connectors.sealing``), never returned.
+connectors = sa.Table(
+    "connectors",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("account_id", ID, sa.ForeignKey("accounts.id"), nullable=False, index=True),
+    sa.Column("provider", sa.String(40), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("credentials", sa.Text(), nullable=False),
+    *_created_updated(),
+)
+
+#: Receipts for a provider id no message of the account carries yet: applied when one does.
+#: ``fingerprint`` makes a provider's retry of the same receipt one row.
+unmatched_receipts = sa.Table(
+    "unmatched_receipts",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("account_id", ID, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("connector_id", ID, nullable=False),
+    sa.Column("provider", sa.String(40), nullable=False),
+    sa.Column("provider_message_id", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("raw_status", sa.String(100), nullable=False),
+    sa.Column("error_code", sa.String(200)),
+    sa.Column("error_message", sa.Text()),
+    sa.Column("occurred_at", UTCDateTime()),
+    sa.Column("received_at", UTCDateTime(), nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.UniqueConstraint("account_id", "fingerprint", name="uq_unmatched_receipts_fingerprint"),
+    sa.Index("ix_unmatched_receipts_ref", "account_id", "provider", "provider_message_id"),
+    sa.Index("ix_unmatched_receipts_account_id_id", "account_id", "id"),
 )

@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 import sqlalchemy as sa
 
 from statushooks import accounts, exceptions, notices
+from statushooks.connectors.records import Connector, UnmatchedReceipt
 from statushooks.deliveries import Attempt, Delivery, DeliveryState, Event
 from statushooks.endpoints import Endpoint, EndpointState
 from statushooks.links import TrackedLink
@@ -106,6 +107,30 @@ _INSERT_MESSAGE = _insert(t.messages, _MESSAGE_COLUMNS)
 
 
 _ENDPOINTS_BY_ID = records.endpoint_statement("WHERE id {in_ids} ORDER BY id")
+# A connector's receipts find their messages by the provider's id (ix_messages_provider_ref),
+# read whole like a report's (and locked on PostgreSQL): a receipt costs a report's statements.
+# Neither ``ORDER BY id`` nor ``provider_message_id IS NOT NULL`` on SQLite: with either its
+# planner walks every message of the account (ix_messages_account_id_id), or every one with a
+# provider id, instead of looking each id up. PostgreSQL locks in id order (no deadlock
+# between two callbacks locking overlapping sets) and sorts the few rows found.
+_BY_PROVIDER_SQL = (
+    "SELECT " + ", ".join(f'"{name}"' for name in _MESSAGE_COLUMNS) + " FROM messages"
+    " WHERE account_id = ? AND provider = ? AND provider_message_id {in_ids}"
+)
+_BY_PROVIDER_FOR_UPDATE = driver.Statement.each(
+    sqlite=_BY_PROVIDER_SQL, postgresql=_BY_PROVIDER_SQL + " ORDER BY id FOR UPDATE"
+)
+_SET_PROVIDER = driver.Statement.of(
+    "UPDATE messages SET provider = ?, provider_message_id = ? WHERE id = ?"
+)
+_UNMATCHED_COLUMNS = tuple(column.name for column in t.unmatched_receipts.c)
+_UNMATCHED_TIMES = frozenset(("occurred_at", "received_at"))
+#: A provider's retry of a receipt kept already adds nothing (the same fingerprint).
+_INSERT_UNMATCHED = driver.Statement.of(
+    _insert(t.unmatched_receipts, _UNMATCHED_COLUMNS).sqlite
+    + " ON CONFLICT (account_id, fingerprint) DO NOTHING"
+)
+
 _FANOUT_ENDPOINTS = records.endpoint_statement(
     f"WHERE account_id = ? AND state != '{EndpointState.DISABLED.value}' ORDER BY id"
 )
@@ -327,6 +352,120 @@ class Transaction:
             )
             for row in self._all(query)
         ]
+
+    def set_provider_ids(self, rows: Sequence[tuple[str, str, str]]) -> None:
+        """Give messages their provider's id: ``(provider, provider_message_id, message id)``."""
+        self._execute_many(_SET_PROVIDER, rows)
+
+    def messages_by_provider_ids(
+        self, account_id: str, provider: str, provider_message_ids: Iterable[str]
+    ) -> dict[str, Message]:
+        """The account's messages carrying these ids of ``provider``, by provider id (the
+        newest where two carry one); locked on PostgreSQL, in id order."""
+        db = self.db
+        wanted = db.ids(sorted(set(provider_message_ids)))
+        rows = db.execute(self.conn, _BY_PROVIDER_FOR_UPDATE, (account_id, provider, wanted))
+        when = driver.memoized(db.datetime_of)
+        found = sorted((records.message_from_values(row, when) for row in rows), key=_by_id)
+        return {str(message.provider_message_id): message for message in found}
+
+    # -- connectors ------------------------------------------------------------------------
+
+    def insert_connector(self, connector: Connector) -> None:
+        self.conn.execute(sa.insert(t.connectors).values(**dataclasses.asdict(connector)))
+
+    def update_connector(self, connector: Connector) -> None:
+        values = dataclasses.asdict(connector)
+        query = sa.update(t.connectors).where(t.connectors.c.id == connector.id).values(**values)
+        self.conn.execute(query)
+
+    def get_connector(self, account_id: str | None, connector_id: str) -> Connector:
+        """The connector; ``account_id=None`` skips the tenant check (its callbacks)."""
+        query = sa.select(t.connectors).where(t.connectors.c.id == connector_id)
+        if account_id is not None:
+            query = query.where(t.connectors.c.account_id == account_id)
+        row = self._one(query)
+        if row is None:
+            raise exceptions.NotFoundError(f"no connector {connector_id}")
+        return Connector(**row._mapping)
+
+    def list_connectors(
+        self, account_id: str, *, limit: int = DEFAULT_PAGE_SIZE, after: str | None = None
+    ) -> Page[Connector]:
+        query = sa.select(t.connectors).where(t.connectors.c.account_id == account_id)
+        return self._page(query, t.connectors.c.id, limit, after, lambda r: Connector(**r._mapping))
+
+    def delete_connector(self, account_id: str, connector_id: str) -> None:
+        """Delete a connector with the receipts it kept unmatched."""
+        self.get_connector(account_id, connector_id)
+        u = t.unmatched_receipts.c
+        self.conn.execute(sa.delete(t.unmatched_receipts).where(u.connector_id == connector_id))
+        self.conn.execute(sa.delete(t.connectors).where(t.connectors.c.id == connector_id))
+
+    # -- unmatched receipts ----------------------------------------------------------------
+
+    def insert_unmatched(self, receipts: Sequence[UnmatchedReceipt]) -> None:
+        """Keep receipts whose message is not known yet; one already kept is not added again."""
+        self._execute_many(
+            _INSERT_UNMATCHED, [self._unmatched_row(receipt) for receipt in receipts]
+        )
+
+    def _unmatched_row(self, receipt: UnmatchedReceipt) -> tuple[Any, ...]:
+        values = dataclasses.asdict(receipt)
+        values["status"] = receipt.status.value
+        for name in _UNMATCHED_TIMES:
+            values[name] = self.db.when(values[name])
+        return tuple(values[name] for name in _UNMATCHED_COLUMNS)
+
+    def trim_unmatched(self, account_id: str, keep: int) -> int:
+        """Keep only the account's newest ``keep`` unmatched receipts; how many went."""
+        u = t.unmatched_receipts.c
+        oldest_gone = (
+            sa.select(u.id)
+            .where(u.account_id == account_id)
+            .order_by(u.id.desc())
+            .limit(1)
+            .offset(keep)
+            .scalar_subquery()
+        )
+        query = sa.delete(t.unmatched_receipts).where(
+            u.account_id == account_id, u.id <= oldest_gone
+        )
+        return int(self.conn.execute(query).rowcount or 0)
+
+    def take_unmatched(
+        self, account_id: str, provider: str, provider_message_ids: Sequence[str]
+    ) -> list[UnmatchedReceipt]:
+        """Remove and return the account's unmatched receipts for these ids, oldest first."""
+        u = t.unmatched_receipts.c
+        query = (
+            sa.select(t.unmatched_receipts)
+            .where(
+                u.account_id == account_id,
+                u.provider == provider,
+                u.provider_message_id.in_(provider_message_ids),
+            )
+            .order_by(u.id)
+        )
+        taken = [_unmatched_of(row) for row in self._all(query)]
+        if taken:
+            ids = [receipt.id for receipt in taken]
+            self.conn.execute(sa.delete(t.unmatched_receipts).where(u.id.in_(ids)))
+        return taken
+
+    def list_unmatched(
+        self,
+        account_id: str,
+        *,
+        connector_id: str | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+        after: str | None = None,
+    ) -> Page[UnmatchedReceipt]:
+        u = t.unmatched_receipts.c
+        query = sa.select(t.unmatched_receipts).where(u.account_id == account_id)
+        if connector_id is not None:
+            query = query.where(u.connector_id == connector_id)
+        return self._page(query, u.id, limit, after, _unmatched_of)
 
     # -- tracked links ---------------------------------------------------------------------
 
@@ -643,3 +782,13 @@ class Transaction:
         items = [convert(row) for row in rows[:limit]]
         next_cursor = str(rows[limit - 1]._mapping[id_column.key]) if len(rows) > limit else None
         return Page(data=items, next_cursor=next_cursor)
+
+
+def _by_id(message: Message) -> str:
+    return message.id
+
+
+def _unmatched_of(row: sa.Row[Any]) -> UnmatchedReceipt:
+    values = dict(row._mapping)
+    values["status"] = MessageStatus(values["status"])
+    return UnmatchedReceipt(**values)

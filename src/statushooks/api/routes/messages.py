@@ -42,6 +42,8 @@ async def create_email(body: schemas.EmailCreate, sender: SenderDep) -> Response
         text=body.text,
         html=body.html,
         custom_id=body.external_id,
+        provider=body.provider,
+        provider_message_id=body.provider_message_id,
     )
     return await _submitted(sender, submit)
 
@@ -56,6 +58,8 @@ async def create_voice(body: schemas.VoiceCreate, sender: SenderDep) -> Response
         verification_code=body.verification_code,
         language=body.language,
         custom_id=body.external_id,
+        provider=body.provider,
+        provider_message_id=body.provider_message_id,
     )
     return await _submitted(sender, submit)
 

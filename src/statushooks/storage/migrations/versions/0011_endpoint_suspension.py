@@ -1,7 +1,7 @@
 """endpoints: the burst suspension's counts and pause
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 Create Date: 2026-12-07 02:15:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import statushooks.storage.tables
 
 revision = "0011"
-down_revision = "0008"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
