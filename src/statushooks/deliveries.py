@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from statushooks.inbound import EventStatus, InboundStatus
 from statushooks.messages import MessageStatus
 
 #: What stands for a character no database can store, as it does for bytes that are not UTF-8.
@@ -24,7 +25,7 @@ class Event:
     #: None for a test event sent from the catalog example.
     message_id: str | None
     type: str
-    status: MessageStatus
+    status: EventStatus
     #: The exact JSON bytes every endpoint receives.
     payload: bytes
     #: Position among the message's events (1, 2, …): the per-message order.
@@ -47,6 +48,14 @@ class DeliveryState(enum.StrEnum):
 
 
 OPEN_STATES = frozenset({DeliveryState.PENDING, DeliveryState.LEASED})
+
+
+def event_status(value: str) -> EventStatus:
+    """The ``EventStatus`` stored as ``value``."""
+    try:
+        return MessageStatus(value)
+    except ValueError:
+        return InboundStatus(value)
 
 
 def shown_state(

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from statushooks.inbound import EventStatus
 from statushooks.messages import MessageStatus
 
 DEFAULT_MAX_IN_FLIGHT = 10
@@ -26,6 +27,24 @@ class EndpointState(enum.StrEnum):
     PAUSED = "paused"
     #: Receives no new deliveries (by hand, after 410 Gone, or after failing for days).
     DISABLED = "disabled"
+    #: Receives nothing (no delivery is created for it) until its verification succeeds.
+    PENDING = "pending"
+
+
+#: The states in which no delivery is created for an endpoint.
+REFUSING_STATES = frozenset({EndpointState.DISABLED, EndpointState.PENDING})
+
+
+class Verification(enum.StrEnum):
+    """How an endpoint proves it wants our requests before it receives any."""
+
+    #: Not verified: active from the start.
+    NONE = "none"
+    #: The CloudEvents HTTP webhook abuse-protection handshake (``OPTIONS`` with
+    #: ``WebHook-Request-Origin``): ``verification.handshake``.
+    CLOUDEVENTS = "cloudevents"
+    #: The endpoint echoes a random challenge sent as a signed test event.
+    CHALLENGE = "challenge"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +82,11 @@ class Endpoint:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     #: When the current unbroken run of failed attempts began (auto-disable clock).
     failing_since: datetime | None = None
+    verification: Verification = Verification.NONE
+    #: When its verification last succeeded.
+    verified_at: datetime | None = None
+    #: Why its last verification failed (None once one succeeds).
+    verification_error: str | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -70,12 +94,15 @@ class Endpoint:
         """The secrets that sign a request sent at ``now``."""
         return tuple(secret.value for secret in self.secrets if secret.is_live(now))
 
-    def accepts(self, event_type: str, status: MessageStatus) -> bool:
-        """Whether an event of this type and status fans out to this endpoint."""
-        if self.state is EndpointState.DISABLED:
+    def accepts(self, event_type: str, status: EventStatus) -> bool:
+        """Whether an event of this type and status fans out to this endpoint. The
+        ``statuses`` filter is about message statuses: the events of inbound texts pass it."""
+        if self.state in REFUSING_STATES:
             return False
         if self.enabled_events and event_type not in self.enabled_events:
             return False
+        if not isinstance(status, MessageStatus):
+            return True
         return not self.statuses or status in self.statuses
 
 

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from statushooks import accounts, exceptions, ids, links, messages, sms, urlguard
+from statushooks import accounts, exceptions, ids, inbound, links, messages, sms, urlguard
 from statushooks.config import Settings
 from statushooks.deliveries import Delivery, Event
 from statushooks.endpoints import (
@@ -26,6 +26,7 @@ from statushooks.endpoints import (
     new_secret,
 )
 from statushooks.events import catalog
+from statushooks.inbound import InboundSms, InboundStatus, KeywordAction, Keywords, Suppression
 from statushooks.messages import Channel, Message, MessageStatus
 from statushooks.storage import idempotency as idempotent
 from statushooks.storage import records
@@ -92,6 +93,19 @@ class BulkItemResult:
             raise self.error
         assert self.result is not None
         return self.result
+
+
+@dataclass(frozen=True, kw_only=True)
+class InboundResult:
+    """What one inbound text did."""
+
+    sms: InboundSms
+    #: What its keyword did, if it was one.
+    action: KeywordAction | None = None
+    keyword: str | None = None
+    #: Whether the sender is on the suppression list now.
+    suppressed: bool
+    events: tuple[Event, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -346,13 +360,38 @@ class Service:
         )
 
         def work(tx: Transaction) -> Message:
-            tx.insert_message(message)
-            tx.insert_statuses([(message.id, submitted)])
+            stored, history, emitted = message, [(message.id, submitted)], events
+            if message.channel is Channel.SMS and tx.is_suppressed(message.account_id, message.to):
+                stored, failed, failed_events = self._fail_suppressed(message)
+                history, emitted = [*history, (message.id, failed)], [*events, *failed_events]
+            tx.insert_message(stored)
+            tx.insert_statuses(history)
             tx.insert_links(message.account_id, message.id, made, message.created_at)
-            _fan_out(tx, events)
-            return message
+            _fan_out(tx, emitted)
+            return stored
 
         return await self._write(work, idempotency)
+
+    def _fail_suppressed(self, message: Message) -> tuple[Message, StatusRecord, list[Event]]:
+        """A just-submitted SMS to a suppressed number, failed at once: the message, its
+        ``failed`` history entry and its ``failed`` events."""
+        now = message.created_at
+        change = messages.apply_status(
+            message,
+            MessageStatus.FAILED,
+            now=now,
+            error_code=inbound.OPTED_OUT_CODE,
+            error_message=inbound.OPTED_OUT_MESSAGE,
+        )
+        failed, events = self._render(change.after, MessageStatus.FAILED, now)
+        record = StatusRecord(
+            status=MessageStatus.FAILED,
+            occurred_at=now,
+            recorded_at=now,
+            error_code=inbound.OPTED_OUT_CODE,
+            error_message=inbound.OPTED_OUT_MESSAGE,
+        )
+        return failed, record, events
 
     async def get_message(
         self, account_id: str, message_id: str
@@ -506,6 +545,131 @@ class Service:
             result = StatusResult(message=updated, changed=True, events=tuple(events))
         return BulkItemResult(message_id=report.message_id, result=result)
 
+    # -- inbound SMS and suppressions ------------------------------------------------------
+
+    def new_inbound_sms(
+        self, account_id: str, *, sender: str, to: str, text: str, received_at: datetime | None
+    ) -> InboundSms:
+        """A received text, its sender checked (E.164); ``received_at`` defaults to now."""
+        _check_e164("from", sender)
+        now = self.clock()
+        return inbound.new_inbound_sms(
+            account_id=account_id,
+            sender=sender,
+            to=to,
+            text=text,
+            received_at=received_at or now,
+            now=now,
+        )
+
+    async def receive_inbound_sms(
+        self, received: InboundSms, *, idempotency: Key | None = None
+    ) -> InboundResult:
+        """Take in one received text, however it arrived (the API, a provider connector).
+
+        It emits the inbound events. An opt-out keyword also puts the sender on the account's
+        suppression list and, if it was not on it, emits the opt-out event; an opt-in keyword
+        takes the sender off it. All in one transaction.
+        """
+        now = self.clock()
+        events = self._render_inbound(received, InboundStatus.INBOUND, now)
+
+        def work(tx: Transaction) -> InboundResult:
+            found = inbound.keyword_action(received.text, tx.sms_keywords(received.account_id))
+            action, keyword = found if found is not None else (None, None)
+            emitted = list(events)
+            if action is KeywordAction.OPT_OUT and keyword is not None:
+                if tx.add_suppression(_keyword_suppression(received, keyword, now)):
+                    emitted += self._render_inbound(received, InboundStatus.OPT_OUT, now)
+            elif action is KeywordAction.OPT_IN:
+                tx.remove_suppression(received.account_id, received.sender)
+            _fan_out(tx, emitted)
+            return InboundResult(
+                sms=received,
+                action=action,
+                keyword=keyword,
+                suppressed=tx.is_suppressed(received.account_id, received.sender),
+                events=tuple(emitted),
+            )
+
+        return await self._write(work, idempotency)
+
+    def _render_inbound(
+        self, received: InboundSms, status: InboundStatus, now: datetime
+    ) -> list[Event]:
+        """The events an inbound text emits for ``status`` (not part of any message's order)."""
+        events: list[Event] = []
+        for event_type in catalog.emitted_on(status):
+            event_id = ids.new_id("evt", now.timestamp())
+            body = catalog.render_inbound(
+                event_type,
+                received,
+                event_id=event_id,
+                now=now,
+                public_base_url=self.settings.public_base_url,
+            )
+            events.append(
+                Event(
+                    id=event_id,
+                    account_id=received.account_id,
+                    message_id=None,
+                    type=event_type.name,
+                    status=status,
+                    payload=orjson.dumps(body),
+                    sequence=0,
+                    created_at=now,
+                )
+            )
+        return events
+
+    async def add_suppression(
+        self, account_id: str, phone_number: str, *, idempotency: Key | None = None
+    ) -> tuple[Suppression, bool]:
+        """Put a number on the account's suppression list by hand: the entry, and whether it
+        is new (an entry already there is kept as it was)."""
+        _check_e164("phone_number", phone_number)
+        suppression = Suppression(
+            account_id=account_id, phone_number=phone_number, source="api", created_at=self.clock()
+        )
+
+        def work(tx: Transaction) -> tuple[Suppression, bool]:
+            added = tx.add_suppression(suppression)
+            return tx.get_suppression(account_id, phone_number), added
+
+        return await self._write(work, idempotency)
+
+    async def remove_suppression(self, account_id: str, phone_number: str) -> None:
+        """Take a number off the list (the account may send to it again).
+
+        Raises:
+            NotFoundError: the number is not on the list.
+        """
+
+        def work(tx: Transaction) -> None:
+            if not tx.remove_suppression(account_id, phone_number):
+                raise exceptions.NotFoundError(f"{phone_number} is not on the suppression list")
+
+        await self._write(work)
+
+    async def get_suppression(self, account_id: str, phone_number: str) -> Suppression:
+        return await self.store.read(lambda tx: tx.get_suppression(account_id, phone_number))
+
+    async def sms_keywords(self, account_id: str) -> Keywords:
+        return await self.store.read(lambda tx: tx.sms_keywords(account_id))
+
+    async def set_sms_keywords(
+        self, account_id: str, *, opt_out: Sequence[str], opt_in: Sequence[str]
+    ) -> Keywords:
+        """Replace the account's opt-out and opt-in keywords (checked: ``inbound.new_keywords``)."""
+        keywords = inbound.new_keywords(opt_out, opt_in)
+        now = self.clock()
+
+        def work(tx: Transaction) -> Keywords:
+            tx.set_sms_keywords(account_id, keywords, now)
+            return keywords
+
+        return await self._write(work)
+
     # -- events ----------------------------------------------------------------------------
 
     def _render(
@@ -552,7 +716,7 @@ class Service:
         now = self.clock()
         event_id = ids.new_id("evt", now.timestamp())
         body = catalog.example_payload(kind, event_id=event_id, now=now)
-        status = MessageStatus(_example_status(body))
+        status = kind.inbound or MessageStatus(_example_status(body))
         event = Event(
             id=event_id,
             account_id=account_id,
@@ -630,6 +794,16 @@ def _fan_out(tx: Transaction, events: Sequence[Event]) -> None:
     tx.insert_deliveries(deliveries)
 
 
+def _keyword_suppression(received: InboundSms, keyword: str, now: datetime) -> Suppression:
+    return Suppression(
+        account_id=received.account_id,
+        phone_number=received.sender,
+        source="keyword",
+        keyword=keyword,
+        created_at=now,
+    )
+
+
 def _still_holds(tx: Transaction, account_id: str, plan: _Plan) -> bool:
     """Whether the messages and endpoints ``plan`` was made from are as they were read."""
     if tx.message_versions(account_id, plan.versions) != plan.versions:
@@ -677,6 +851,11 @@ def _deliveries_of(events: Sequence[Event], endpoints: Sequence[Endpoint]) -> li
         for endpoint in endpoints
         if endpoint.accepts(event.type, event.status)
     ]
+
+
+def _check_e164(field_name: str, number: str) -> None:
+    if not sms.E164_PATTERN.match(number):
+        raise _invalid(field_name, "must be an E.164 number: + then up to 15 digits")
 
 
 def _invalid(field_name: str, message: str) -> exceptions.ValidationError:

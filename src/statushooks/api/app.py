@@ -18,6 +18,7 @@ from statushooks.api.routes import (
     event_types,
     events,
     health,
+    inbound,
     links,
     messages,
     status,
@@ -95,6 +96,7 @@ def create_app(
         events,
         deliveries,
         event_types,
+        inbound,
         links,
         health,
     ):

@@ -78,6 +78,11 @@ TAGS: list[dict[str, str]] = [
     },
     {"name": "event types", "description": "The event catalog: each type's schema and example."},
     {"name": "accounts", "description": "Accounts and API keys (the admin token only)."},
+    {
+        "name": "inbound",
+        "description": "Texts received from phone numbers, opt-out keywords and the "
+        "suppression list: a number on it is never sent an SMS.",
+    },
     {"name": "links", "description": "Tracked links: a click redirects and emits `clicked`."},
     {"name": "health", "description": "Liveness, readiness and Prometheus metrics (no auth)."},
     {

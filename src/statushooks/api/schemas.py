@@ -29,10 +29,11 @@ from pydantic.json_schema import JsonSchemaValue, SkipJsonSchema
 from pydantic_core import CoreSchema
 from typing_extensions import TypeAliasType
 
-from statushooks import accounts, service, sms
+from statushooks import accounts, inbound, service, sms
 from statushooks.deliveries import DeliveryState, Event
 from statushooks.endpoints import Endpoint, EndpointState
 from statushooks.events import catalog
+from statushooks.inbound import InboundStatus, KeywordAction
 from statushooks.messages import Channel, Message, MessageStatus
 from statushooks.storage import transaction as sql
 from statushooks.storage.stats import EndpointStats
@@ -595,7 +596,8 @@ class StatusRecordOut(Output):
 class EventSummary(Output):
     id: str
     type: str
-    status: MessageStatus
+    #: A message status, or ``inbound`` / ``opt_out`` for the events of an inbound text.
+    status: MessageStatus | InboundStatus
     sequence: int
     created_at: datetime
 
@@ -745,6 +747,95 @@ class BulkResultOut(Output):
     results: list[BulkItemOut]
 
 
+# -- inbound SMS and suppressions ----------------------------------------------------------
+
+#: An E.164-shaped number (a sender or a suppressed number: not checked against numbering plans).
+E164Number = Annotated[
+    str,
+    Field(
+        max_length=16,
+        pattern=sms.E164_PATTERN.pattern,
+        description="An E.164 number: + then up to 15 digits, e.g. +447810000001",
+    ),
+]
+Keyword = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=inbound.MAX_KEYWORD_LENGTH,
+        pattern=r"^[A-Za-z0-9]+$",
+        description="One word of letters and digits; matched without regard to case",
+    ),
+]
+
+
+class InboundSmsCreate(Input):
+    #: The sender's number.
+    sender: E164Number = Field(alias="from")
+    #: The account's number (or short code) the text was sent to.
+    to: str = Field(min_length=1, max_length=32, pattern=r"^[+]?[0-9A-Za-z]{1,31}$")
+    text: str = Field(min_length=1, max_length=10_000)
+    #: When the provider received it; now if left out.
+    received_at: UtcDatetime | None = None
+
+
+class InboundSmsOut(Output):
+    id: str
+    sender: str = Field(serialization_alias="from")
+    to: str
+    text: str
+    received_at: datetime
+    #: ``opt_out`` or ``opt_in`` when the text was one of the account's keywords, else null.
+    action: KeywordAction | None
+    #: The keyword matched (upper case), or null.
+    keyword: str | None
+    #: Whether the sender is on the suppression list now.
+    suppressed: bool
+    #: The events the text emitted.
+    events: list[EventSummary]
+
+    @classmethod
+    def of(cls, result: service.InboundResult) -> InboundSmsOut:
+        received = result.sms
+        return cls(
+            id=received.id,
+            sender=received.sender,
+            to=received.to,
+            text=received.text,
+            received_at=received.received_at,
+            action=result.action,
+            keyword=result.keyword,
+            suppressed=result.suppressed,
+            events=[EventSummary.model_validate(event) for event in result.events],
+        )
+
+
+class SuppressionCreate(Input):
+    phone_number: E164Number
+
+
+class SuppressionOut(Output):
+    phone_number: str
+    #: ``keyword`` (an inbound opt-out keyword) or ``api`` (added through the API).
+    source: str
+    #: The opt-out keyword the number sent, for ``source`` ``keyword``.
+    keyword: str | None
+    created_at: datetime
+
+
+class SmsKeywords(Input):
+    """The account's keywords: a text that is one of them (case and surrounding punctuation
+    ignored) opts its sender out or back in."""
+
+    opt_out: list[Keyword] = Field(max_length=inbound.MAX_KEYWORDS)
+    opt_in: list[Keyword] = Field(max_length=inbound.MAX_KEYWORDS)
+
+
+class SmsKeywordsOut(Output):
+    opt_out: list[str]
+    opt_in: list[str]
+
+
 # -- events, deliveries, attempts ----------------------------------------------------------
 
 
@@ -801,6 +892,9 @@ class EventTypeOut(Output):
     channel: Channel
     description: str
     statuses: list[MessageStatus]
+    #: ``inbound`` or ``opt_out`` for a type emitted by inbound texts (its ``statuses`` are
+    #: empty); null for a message status type.
+    inbound: InboundStatus | None = None
     #: JSON Schema (draft 2020-12) of the payload.
     json_schema: dict[str, Any] = Field(serialization_alias="schema")
     example: dict[str, Any]
@@ -813,6 +907,7 @@ class EventTypeOut(Output):
             channel=event_type.channel,
             description=event_type.description,
             statuses=sorted(event_type.statuses),
+            inbound=event_type.inbound,
             json_schema=dict(event_type.schema),
             example=dict(event_type.example),
         )
