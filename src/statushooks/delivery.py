@@ -7,6 +7,8 @@ Headers of every request:
   ``webhook-id`` is the **event id**: the same across retries (a receiver deduplicates on it)
   and across the endpoints of the event (each receiver sees it once). The timestamp is fresh on
   every attempt, and every live secret of the endpoint signs (rotation overlap);
+* for an endpoint verified by the CloudEvents handshake, ``WebHook-Request-Origin`` (the
+  origin it granted);
 * for the YCloud dialect, also ``YCloud-Signature`` (signed with the newest secret) and
   ``X-Webhook-Endpoint-ID``.
 
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypedDict
 
-from statushooks import exceptions, http, ids, retry, signing
+from statushooks import exceptions, http, ids, retry, signing, verification
 from statushooks.deliveries import Attempt, Delivery
 from statushooks.endpoints import Endpoint
 from statushooks.events import catalog
@@ -74,6 +76,8 @@ def request_headers(
     headers.update(
         signing.webhook_headers(msg_id=event_id, timestamp=timestamp, body=payload, secrets=secrets)
     )
+    if endpoint.verified_origin is not None:
+        headers[verification.ORIGIN_HEADER] = endpoint.verified_origin
     if dialect_of(event_type) == catalog.YCLOUD:
         headers.update(
             signing.ycloud_headers(

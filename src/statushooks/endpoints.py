@@ -87,6 +87,15 @@ class Endpoint:
     verified_at: datetime | None = None
     #: Why its last verification failed (None once one succeeds).
     verification_error: str | None = None
+    #: ``cloudevents``: the ``WebHook-Request-Origin`` the endpoint granted; every delivery
+    #: to it carries that header.
+    verified_origin: str | None = None
+
+    @property
+    def needs_verification(self) -> bool:
+        """Whether it must pass its verification before it may receive anything."""
+        return self.verification is not Verification.NONE and self.verified_at is None
+
     created_at: datetime
     updated_at: datetime
 

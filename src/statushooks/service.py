@@ -15,14 +15,27 @@ from typing import Any, TypeVar
 
 import orjson
 
-from statushooks import accounts, exceptions, ids, inbound, links, messages, sms, urlguard
+from statushooks import (
+    accounts,
+    exceptions,
+    http,
+    ids,
+    inbound,
+    links,
+    messages,
+    sms,
+    urlguard,
+    verification,
+)
 from statushooks.config import Settings
 from statushooks.deliveries import Delivery, Event
 from statushooks.endpoints import (
     DEFAULT_MAX_IN_FLIGHT,
+    REFUSING_STATES,
     Endpoint,
     EndpointSecret,
     EndpointState,
+    Verification,
     new_secret,
 )
 from statushooks.events import catalog
@@ -121,6 +134,7 @@ class EndpointSpec:
     rate_limit: float | None = None
     ordered: bool = True
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    verification: Verification = Verification.NONE
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,6 +155,8 @@ class Service:
             ttl=KEY_CACHE_TTL, size=KEY_CACHE_SIZE, clock=time.monotonic
         )
     )
+    #: The webhook HTTP client endpoint verification goes through (``verify_endpoint``).
+    http_client: http.HttpClient | None = None
 
     async def _write(self, work: Callable[[Transaction], T], idempotency: Key | None = None) -> T:
         """``work`` in one write transaction, at most once per ``idempotency`` key."""
@@ -207,6 +223,7 @@ class Service:
             disabled_reason="disabled by user" if spec.state is EndpointState.DISABLED else None,
             **_spec_fields(spec),
         )
+        endpoint = _pending_if_unverified(endpoint)
 
         def work(tx: Transaction) -> Endpoint:
             tx.insert_endpoint(endpoint)
@@ -228,10 +245,45 @@ class Service:
             spec = dataclasses.replace(_spec_of(current), **changes)
             self._check_endpoint_spec(spec)
             updated = dataclasses.replace(current, **_spec_fields(spec), updated_at=now)
+            updated = _pending_if_unverified(_with_verification_kept(current, updated))
             updated = _with_state_reason(current, updated)
             tx.update_endpoint(updated)
             if updated.state is EndpointState.ACTIVE and current.state is not EndpointState.ACTIVE:
                 tx.queued(1)
+            return updated
+
+        return await self._write(work)
+
+    async def verify_endpoint(self, account_id: str, endpoint_id: str) -> Endpoint:
+        """Run the endpoint's verification (``verification.run``) and keep its verdict: granted,
+        the endpoint becomes active (a CloudEvents ``WebHook-Allowed-Rate`` becoming its rate
+        limit); refused, it is ``pending`` with the reason in ``verification_error``.
+
+        Raises:
+            ConflictError: the endpoint has no verification, or is disabled.
+            ConfigurationError: the service has no HTTP client.
+        """
+        if self.http_client is None:
+            raise exceptions.ConfigurationError("no HTTP client to verify endpoints with")
+        endpoint = await self.get_endpoint(account_id, endpoint_id)
+        if endpoint.verification is Verification.NONE:
+            raise exceptions.ConflictError(f"endpoint {endpoint_id} has no verification to run")
+        if endpoint.state is EndpointState.DISABLED:
+            raise exceptions.ConflictError(f"endpoint {endpoint_id} is disabled")
+        origin = verification.origin_of(self.settings.public_base_url)
+        verdict = await verification.run(
+            self.http_client, endpoint, origin=origin, now=self.clock()
+        )
+        now = self.clock()
+
+        def work(tx: Transaction) -> Endpoint:
+            current = tx.get_endpoint(account_id, endpoint_id)
+            if (current.url, current.verification) != (endpoint.url, endpoint.verification):
+                raise exceptions.ConflictError(
+                    f"endpoint {endpoint_id} changed during its verification: run it again"
+                )
+            updated = _verified(current, verdict, origin, now)
+            tx.update_endpoint(updated)
             return updated
 
         return await self._write(work)
@@ -730,8 +782,8 @@ class Service:
 
         def work(tx: Transaction) -> Delivery:
             endpoint = tx.get_endpoint(account_id, endpoint_id)
-            if endpoint.state is EndpointState.DISABLED:
-                raise exceptions.ConflictError(f"endpoint {endpoint_id} is disabled")
+            if endpoint.state in REFUSING_STATES:
+                raise exceptions.ConflictError(f"endpoint {endpoint_id} is {endpoint.state.value}")
             delivery = records.new_delivery(event, endpoint, now)
             tx.insert_events([event])
             tx.insert_deliveries([delivery])
@@ -872,6 +924,52 @@ def _spec_of(endpoint: Endpoint) -> EndpointSpec:
     return EndpointSpec(
         **{f.name: getattr(endpoint, f.name) for f in dataclasses.fields(EndpointSpec)}
     )
+
+
+def _pending_if_unverified(endpoint: Endpoint) -> Endpoint:
+    """An endpoint that would receive deliveries before passing its verification is
+    ``pending`` instead; a pending one that no longer needs verifying is active."""
+    if endpoint.needs_verification and endpoint.state is not EndpointState.DISABLED:
+        return dataclasses.replace(endpoint, state=EndpointState.PENDING)
+    if endpoint.state is EndpointState.PENDING and not endpoint.needs_verification:
+        return dataclasses.replace(endpoint, state=EndpointState.ACTIVE)
+    return endpoint
+
+
+def _with_verification_kept(current: Endpoint, updated: Endpoint) -> Endpoint:
+    """``updated`` with its verification undone if its URL or mode changed (it must be
+    verified again)."""
+    if (updated.url, updated.verification) == (current.url, current.verification):
+        return updated
+    return dataclasses.replace(
+        updated, verified_at=None, verified_origin=None, verification_error=None
+    )
+
+
+def _verified(
+    endpoint: Endpoint, verdict: verification.Verdict, origin: str, now: datetime
+) -> Endpoint:
+    """The endpoint after a verification's ``verdict``."""
+    if not verdict.granted:
+        return dataclasses.replace(
+            endpoint,
+            state=EndpointState.PENDING,
+            verified_at=None,
+            verified_origin=None,
+            verification_error=verdict.error,
+            updated_at=now,
+        )
+    granted = dataclasses.replace(
+        endpoint,
+        state=EndpointState.ACTIVE,
+        verified_at=now,
+        verification_error=None,
+        verified_origin=origin if endpoint.verification is Verification.CLOUDEVENTS else None,
+        updated_at=now,
+    )
+    if verdict.sets_rate:
+        granted = dataclasses.replace(granted, rate_limit=verdict.rate_limit)
+    return granted
 
 
 def _with_state_reason(current: Endpoint, updated: Endpoint) -> Endpoint:

@@ -125,6 +125,7 @@ INVALID_NOTES: dict[str, str] = {
     "create_voice": "; `to` must be a number in use in its country, not only E.164-shaped",
     "create_endpoint": "; the URL's host may be refused (private, loopback, metadata)",
     "update_endpoint": "; the URL's host may be refused (private, loopback, metadata)",
+    "update_sms_keywords": "; or a word is in both lists (in any case)",
     "create_status_report": "; or the status is one the message's channel cannot have "
     "(`clicked` or `undelivered` on an email, `clicked` on a voice call)",
 }
@@ -203,6 +204,7 @@ _ENDPOINT_USERS = (
     "rotate_endpoint_secret",
     "read_endpoint_stats",
     "create_endpoint_test",
+    "verify_endpoint",
     "recover_endpoint",
 )
 #: Operation id → {operation id → {parameter → where its value is in the answer}}: the OpenAPI

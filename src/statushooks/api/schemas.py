@@ -6,6 +6,7 @@ made from these models): a request valid per the document is never refused with 
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 from collections.abc import Callable
@@ -31,7 +32,7 @@ from typing_extensions import TypeAliasType
 
 from statushooks import accounts, inbound, service, sms
 from statushooks.deliveries import DeliveryState, Event
-from statushooks.endpoints import Endpoint, EndpointState
+from statushooks.endpoints import Endpoint, EndpointState, Verification
 from statushooks.events import catalog
 from statushooks.inbound import InboundStatus, KeywordAction
 from statushooks.messages import Channel, Message, MessageStatus
@@ -325,6 +326,14 @@ def api_key_created(account_id: str, key_id: str, plaintext: str) -> ApiKeyCreat
 # -- endpoints -----------------------------------------------------------------------------
 
 
+class SettableState(enum.StrEnum):
+    """The states a caller may set (``pending`` is left by verification only)."""
+
+    ACTIVE = "active"
+    PAUSED = "paused"
+    DISABLED = "disabled"
+
+
 class EndpointFields(Input):
     description: str = Field(default="", max_length=2000)
     enabled_events: list[EventTypeName] = Field(
@@ -335,9 +344,16 @@ class EndpointFields(Input):
     statuses: list[MessageStatus] = Field(
         default_factory=list,
         max_length=MAX_FILTER_ITEMS,
-        description="Only events of these statuses are delivered (none listed: every status)",
+        description="Only events of these message statuses are delivered (none listed: every "
+        "status); the events of inbound texts are not filtered by it",
     )
-    status: EndpointState = EndpointState.ACTIVE
+    status: SettableState = SettableState.ACTIVE
+    verification: Verification = Field(
+        default=Verification.NONE,
+        description="`cloudevents`: the CloudEvents webhook handshake (OPTIONS with "
+        "`WebHook-Request-Origin`); `challenge`: the endpoint echoes a signed challenge. Until "
+        "it passes, the endpoint is `pending` and receives nothing",
+    )
     max_in_flight: Annotated[int, Field(ge=1, le=1000, strict=True), BeforeValidator(_integral)] = (
         10
     )
@@ -366,6 +382,9 @@ class EndpointFields(Input):
 
 
 class EndpointCreate(EndpointFields):
+    """With a ``verification``, the endpoint is created ``pending`` and verified at once; the
+    answer shows the outcome."""
+
     url: EndpointUrl
 
     def spec(self) -> service.EndpointSpec:
@@ -374,15 +393,18 @@ class EndpointCreate(EndpointFields):
             description=self.description,
             enabled_events=tuple(self.enabled_events),
             statuses=tuple(self.statuses),
-            state=self.status,
+            state=EndpointState(self.status.value),
             max_in_flight=self.max_in_flight,
             rate_limit=self.rate_limit,
             ordered=self.ordered,
             metadata=self.metadata,
+            verification=self.verification,
         )
 
 
-NOT_NULLABLE = ("url", "description", "enabled_events", "statuses", "status", "max_in_flight")
+NOT_NULLABLE = (
+    "url", "description", "enabled_events", "statuses", "status", "max_in_flight", "verification"
+)  # fmt: skip
 
 
 class EndpointUpdate(EndpointFields):
@@ -406,7 +428,7 @@ class EndpointUpdate(EndpointFields):
         for name in self.model_fields_set:
             value = getattr(self, name)
             if name == "status":
-                changes["state"] = value
+                changes["state"] = EndpointState(value.value)
             elif name in ("enabled_events", "statuses"):
                 changes[name] = tuple(value)
             else:
@@ -427,6 +449,11 @@ class EndpointOut(Output):
     ordered: bool
     metadata: dict[str, Any]
     failing_since: datetime | None
+    verification: Verification
+    #: When its verification last passed.
+    verified_at: datetime | None
+    #: Why its last verification failed (``pending`` endpoints).
+    verification_error: str | None
     created_at: datetime
     updated_at: datetime
 
@@ -458,6 +485,9 @@ def _endpoint_fields(endpoint: Endpoint) -> dict[str, Any]:
         "ordered": endpoint.ordered,
         "metadata": dict(endpoint.metadata),
         "failing_since": endpoint.failing_since,
+        "verification": endpoint.verification,
+        "verified_at": endpoint.verified_at,
+        "verification_error": endpoint.verification_error,
         "created_at": endpoint.created_at,
         "updated_at": endpoint.updated_at,
     }

@@ -119,6 +119,7 @@ endpoints = sa.Table(
     sa.Column("verification", sa.String(16), nullable=False, server_default="none"),
     sa.Column("verified_at", UTCDateTime()),
     sa.Column("verification_error", sa.Text()),
+    sa.Column("verified_origin", sa.String(255)),
 )
 
 messages = sa.Table(

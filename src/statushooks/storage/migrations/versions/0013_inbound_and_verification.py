@@ -49,10 +49,12 @@ def upgrade() -> None:
     )
     op.add_column("endpoints", sa.Column("verified_at", UTCDateTime()))
     op.add_column("endpoints", sa.Column("verification_error", sa.Text()))
+    op.add_column("endpoints", sa.Column("verified_origin", sa.String(255)))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("endpoints") as batch:
+        batch.drop_column("verified_origin")
         batch.drop_column("verification_error")
         batch.drop_column("verified_at")
         batch.drop_column("verification")
