@@ -438,6 +438,13 @@ def create_endpoint(
         list[str] | None,
         typer.Option("--status", "-s", help="Only events of this message status (repeat)."),
     ] = None,
+    verification: Annotated[
+        str,
+        typer.Option(
+            help="Verify it before it receives anything: none, cloudevents (the CloudEvents "
+            "webhook handshake) or challenge (echo a signed challenge)."
+        ),
+    ] = "none",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Create an endpoint and print its signing secret."""
@@ -446,6 +453,7 @@ def create_endpoint(
         "description": description,
         "enabled_events": event or [],
         "statuses": status or [],
+        "verification": verification,
     }
     endpoint = ApiClient(api_url, api_key).request("POST", "/v1/endpoints", body)
     if as_json:
@@ -453,6 +461,28 @@ def create_endpoint(
         return
     out.print(f"endpoint  {endpoint['id']}  → {endpoint['url']}")
     out.print(f"secret    {endpoint['secret']}")
+    _print_verification(endpoint)
+
+
+@endpoints_app.command("verify")
+def verify_endpoint(
+    endpoint_id: Annotated[str, typer.Argument(metavar="ENDPOINT", help="The endpoint id.")],
+    api_key: ApiKey,
+    api_url: ApiUrl = DEFAULT_API_URL,
+) -> None:
+    """Run the endpoint's verification again (it receives nothing until it passes)."""
+    endpoint = ApiClient(api_url, api_key).request("POST", f"/v1/endpoints/{endpoint_id}/verify")
+    _print_verification(endpoint)
+    if endpoint["status"] == "pending":
+        raise exceptions.StatushooksError(f"verification failed: {endpoint['verification_error']}")
+
+
+def _print_verification(endpoint: dict[str, Any]) -> None:
+    if endpoint["verification"] == "none":
+        return
+    out.print(f"status    {endpoint['status']} ({endpoint['verification']} verification)")
+    if endpoint["verification_error"]:
+        out.print(f"why       {endpoint['verification_error']}")
 
 
 @endpoints_app.command("test")

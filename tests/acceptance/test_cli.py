@@ -159,6 +159,23 @@ async def test_endpoints_commands_against_the_api(server: Server) -> None:
     assert "422" in assert_one_line_error(bad_type, 1)
 
 
+async def test_endpoints_verification_commands(server: Server) -> None:
+    """endpoints create --verification shows why a pending endpoint is pending; endpoints
+    verify runs it again and fails in one line while it is refused."""
+    account = await server.account()
+    env = {"STATUSHOOKS_API_URL": server.url, "STATUSHOOKS_API_KEY": account.api_key}
+    url = f"http://127.0.0.1:{_free_port()}/x"  # nothing listens: the handshake cannot connect
+    created = await _run("endpoints", "create", url, "--verification", "cloudevents", env=env)
+    assert created.returncode == 0, created.stderr
+    assert "pending (cloudevents verification)" in created.stdout
+    assert "why" in created.stdout
+    endpoint_id = created.stdout.split()[1]
+    again = await _run("endpoints", "verify", endpoint_id, env=env)
+    assert "verification failed" in assert_one_line_error(again, 1)
+    bad = await _run("endpoints", "create", url, "--verification", "maybe", env=env)
+    assert "422" in assert_one_line_error(bad, 1)
+
+
 def _free_port() -> int:
     import socket
 
