@@ -256,8 +256,9 @@ class Service:
 
     async def verify_endpoint(self, account_id: str, endpoint_id: str) -> Endpoint:
         """Run the endpoint's verification (``verification.run``) and keep its verdict: granted,
-        the endpoint becomes active (a CloudEvents ``WebHook-Allowed-Rate`` becoming its rate
-        limit); refused, it is ``pending`` with the reason in ``verification_error``.
+        the endpoint becomes active (a paused one stays paused; a CloudEvents
+        ``WebHook-Allowed-Rate`` becomes its rate limit); refused, it is ``pending`` with the
+        reason in ``verification_error``.
 
         Raises:
             ConflictError: the endpoint has no verification, or is disabled.
@@ -961,7 +962,9 @@ def _verified(
         )
     granted = dataclasses.replace(
         endpoint,
-        state=EndpointState.ACTIVE,
+        state=EndpointState.PAUSED
+        if endpoint.state is EndpointState.PAUSED
+        else EndpointState.ACTIVE,
         verified_at=now,
         verification_error=None,
         verified_origin=origin if endpoint.verification is Verification.CLOUDEVENTS else None,

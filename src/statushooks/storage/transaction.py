@@ -105,6 +105,9 @@ _INSERT_DELIVERY = _insert(t.deliveries, _DELIVERY_COLUMNS)
 _INSERT_MESSAGE = _insert(t.messages, _MESSAGE_COLUMNS)
 
 
+_IS_SUPPRESSED = driver.Statement.of(
+    "SELECT 1 FROM suppressions WHERE account_id = ? AND phone_number = ?"
+)
 _FANOUT_ENDPOINTS = records.endpoint_statement(
     f"WHERE account_id = ? AND state != '{EndpointState.DISABLED.value}' ORDER BY id"
 )
@@ -514,11 +517,9 @@ class Transaction:
     # -- suppressions and keywords ---------------------------------------------------------
 
     def is_suppressed(self, account_id: str, phone_number: str) -> bool:
-        s = t.suppressions.c
-        query = sa.select(s.phone_number).where(
-            s.account_id == account_id, s.phone_number == phone_number
-        )
-        return self._one(query) is not None
+        """Whether the account may not send SMS to the number (checked for every SMS: driver
+        SQL, one probe of the primary key)."""
+        return bool(self.db.execute(self.conn, _IS_SUPPRESSED, (account_id, phone_number)))
 
     def get_suppression(self, account_id: str, phone_number: str) -> Suppression:
         s = t.suppressions.c
