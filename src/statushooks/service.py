@@ -285,6 +285,8 @@ class Service:
                 )
             updated = _verified(current, verdict, origin, now)
             tx.update_endpoint(updated)
+            if updated.state is EndpointState.ACTIVE and current.state is not EndpointState.ACTIVE:
+                tx.queued(1)  # deliveries it had before a failed re-verification are due again
             return updated
 
         return await self._write(work)
