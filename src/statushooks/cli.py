@@ -31,7 +31,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from statushooks import __version__, config, durations, exceptions, receiver
+from statushooks import __version__, config, durations, exceptions, receiver, verification
 
 if TYPE_CHECKING:
     from statushooks import service
@@ -589,7 +589,9 @@ def listen(
     ),
     host: Annotated[str, typer.Option(help="Address to listen on.")] = DEFAULT_HOST,
 ) -> None:
-    """Receive webhooks locally: verify each signature and pretty-print the event."""
+    """Receive webhooks locally: verify each signature and pretty-print the event. It also
+    grants the CloudEvents webhook handshake and echoes a signed verification challenge, so a
+    verified endpoint can point here."""
     handler = _listen_handler(tuple(secret))
     try:
         httpd = ThreadingHTTPServer((host, port), handler)
@@ -628,6 +630,12 @@ def _listen_handler(secrets: Sequence[str]) -> type[BaseHTTPRequestHandler]:
                 out.print(f"[red]✗ rejected[/] {self.path}: {exc}")
                 self._answer(401)
             except receiver.WebhookPayloadError as exc:
+                challenge = _challenge_of(body)
+                if challenge is not None:
+                    out.print(f"[green]✓ verification challenge[/] {self.path}: echoed")
+                    self._answer(200, json.dumps({"challenge": challenge}).encode())
+                    _flush()
+                    return
                 _show(body, headers, title=f"[yellow]✓ verified, unknown event[/] ({exc})")
                 self._answer(204)
             else:
@@ -635,15 +643,43 @@ def _listen_handler(secrets: Sequence[str]) -> type[BaseHTTPRequestHandler]:
                 self._answer(204)
             _flush()
 
-        def _answer(self, status: int) -> None:
-            self.send_response(status)
+        def do_OPTIONS(self) -> None:
+            """The CloudEvents webhook handshake: any origin is granted, at any rate."""
+            origin = self.headers.get(verification.ORIGIN_HEADER)
+            if origin is None:
+                self._answer(204)
+                return
+            out.print(f"[green]✓ handshake[/] {self.path}: granted to {origin}")
+            _flush()
+            self.send_response(200)
+            self.send_header("WebHook-Allowed-Origin", origin)
+            self.send_header("WebHook-Allowed-Rate", "*")
+            self.send_header("Allow", "POST")
             self.send_header("Content-Length", "0")
             self.end_headers()
+
+        def _answer(self, status: int, body: bytes = b"") -> None:
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
         def log_message(self, format: str, *args: Any) -> None:
             """Quiet: every request is printed as an event instead."""
 
     return Handler
+
+
+def _challenge_of(body: bytes) -> str | None:
+    """The challenge of a (verified) verification request, else None."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(payload, dict) or payload.get("type") != verification.CHALLENGE_TYPE:
+        return None
+    challenge = payload.get("challenge")
+    return challenge if isinstance(challenge, str) else None
 
 
 def _show(body: bytes, headers: dict[str, str], *, title: str) -> None:

@@ -242,3 +242,37 @@ async def test_listen_receives_signed_events(server: Server) -> None:
         await asyncio.wait_for(proc.wait(), timeout=10)
     assert proc.stderr is not None
     assert "Traceback" not in (await proc.stderr.read()).decode()
+
+
+async def test_listen_passes_both_verifications(server: Server) -> None:
+    """listen grants the CloudEvents handshake and echoes a signed challenge: an endpoint of
+    either mode pointing at it becomes active (the challenge once listen has the secret)."""
+    account = await server.account()
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/"
+    pending = await account.client.post(
+        "/v1/endpoints", json={"url": url, "verification": "challenge"}
+    )
+    assert pending.json()["status"] == "pending"  # nothing listens yet
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("STATUSHOOKS_")}
+    proc = await asyncio.create_subprocess_exec(
+        STATUSHOOKS, "listen", "--port", str(port), "--secret", pending.json()["secret"],
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**clean, "COLUMNS": "120"},
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        await _wait_for_line(proc.stdout, "listening on")
+        verified = await account.client.post(f"/v1/endpoints/{pending.json()['id']}/verify")
+        assert verified.json()["status"] == "active", verified.text
+        assert "echoed" in await _wait_for_line(proc.stdout, "challenge")
+        handshake = await account.client.post(
+            "/v1/endpoints", json={"url": url, "verification": "cloudevents"}
+        )
+        assert handshake.json()["status"] == "active", handshake.text
+        assert "granted to 127.0.0.1" in await _wait_for_line(proc.stdout, "handshake")
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), timeout=10)
+    assert proc.stderr is not None
+    assert "Traceback" not in (await proc.stderr.read()).decode()
