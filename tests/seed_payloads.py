@@ -95,3 +95,85 @@ SEED_002_VOICE = """
 }
 }
 """
+
+# Webex Interact reference, "Inbound SMS Events" (docs.webexinteract.com/reference/
+# inbound-sms-events): the payload sample, verbatim (the page leaves out the closing brace).
+INTERACT_INBOUND = """
+{
+  "specversion": "1.0",
+  "type": "com.interact.messages.sms.status",
+  "source": "https://api.webexinteract.com/v1/sms",
+  "id": "evt_2z01rKkdxq3oKzf013lxmn127v8",
+  "time": "2025-06-25T12:09:33Z",
+  "datacontenttype": "application/json",
+  "data": {
+    "status": "inbound",
+    "channel": "sms",
+    "message": "I'd like to SUBSCRIBE to your EVENTS newsletters",
+    "phone_number": "+447838970000",
+    "inbound_number": "+447860000000",
+    "inbound_number_id": "num_2yuxhMhvveEjsqYuHm68rslycA8",
+    "opt_ins": [
+      {
+        "opt_in": "Newsletter Signup",
+        "keyword": "SUBSCRIBE",
+        "target_lists": [
+          "Monthly Newsletter",
+          "Promotions"
+        ]
+      },
+      {
+        "opt_in": "Event Alerts",
+        "keyword": "EVENTS",
+        "target_lists": [
+          "Local Events"
+        ]
+      }
+    ]
+  },
+  "correlation_id": "cid_2z01rLJP7wm5KhVPuvvUj0TfvwT"
+}
+"""
+
+# Webex Interact reference, "SMS Opt Out Received" (docs.webexinteract.com/reference/
+# sms-opt-out-received): the payload sample, verbatim.
+INTERACT_OPT_OUT = """
+{
+  "specversion": "1.0",
+  "type": "com.interact.messages.sms.opt.out",
+  "source": "https://api.webexinteract.com/v1/sms",
+  "id": "evt_36Ko1hKxBAQ7X9VrGoBxPoK7Om0",
+  "time": "2025-12-03T12:20:10Z",
+  "datacontenttype": "application/json",
+  "data": {
+    "status": "opt_out",
+    "channel": "sms",
+    "message": "STOP",
+    "type": "keyword",
+    "phone_number": "+447807127129",
+    "inbound_number": "+447807127121",
+    "inbound_number_id": "num_36IR2Jpl1u1wOuRBgmMmoMhawjE",
+    "account_level_opt_out": false,
+    "opt_out_time": "2025-12-03T12:20:10Z"
+  }
+}
+"""
+
+# YCloud reference, ``sms.inbound.received`` (docs.ycloud.com/en/api-reference/
+# webhook-reference/sms-inbound-received): the page's shape with its placeholders filled in
+# (the ``SmsInbound`` object of YCloud's OpenAPI: id, from, to, text, sendTime).
+YCLOUD_SMS_INBOUND = """
+{
+  "id": "evt_djeIQXaQPQyUcRFi",
+  "type": "sms.inbound.received",
+  "apiVersion": "v2",
+  "createTime": "2022-06-01T12:00:00.000Z",
+  "smsInbound": {
+    "id": "inb_2z01rKkdxq3oKzf013lxmn127v8",
+    "from": "+447901614024",
+    "to": "+447860000000",
+    "text": "Yes, see you then.",
+    "sendTime": "2022-06-01T12:00:00.000Z"
+  }
+}
+"""

@@ -39,7 +39,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from statushooks import __version__, config, durations, exceptions, logs, receiver
+from statushooks import __version__, config, durations, exceptions, logs, receiver, verification
 
 if TYPE_CHECKING:
     import uvicorn
@@ -767,6 +767,13 @@ def create_endpoint(
             "repeat for both.",
         ),
     ] = None,
+    verification: Annotated[
+        str,
+        typer.Option(
+            help="Verify it before it receives anything: none, cloudevents (the CloudEvents "
+            "webhook handshake) or challenge (echo a signed challenge)."
+        ),
+    ] = "none",
     as_json: AsJson = False,
 ) -> None:
     """Create an endpoint and print its signing secret (v1) or public key (v1a)."""
@@ -775,6 +782,7 @@ def create_endpoint(
         "description": description,
         "enabled_events": event or [],
         "statuses": status or [],
+        "verification": verification,
     }
     if signature:
         body["signature_versions"] = signature
@@ -787,6 +795,28 @@ def create_endpoint(
         out.print(f"secret    {endpoint['secret']}")
     if endpoint.get("public_key"):
         out.print(f"public key {endpoint['public_key']}")
+    _print_verification(endpoint)
+
+
+@endpoints_app.command("verify")
+def verify_endpoint(
+    endpoint_id: Annotated[str, typer.Argument(metavar="ENDPOINT", help="The endpoint id.")],
+    api_key: ApiKey,
+    api_url: ApiUrl = DEFAULT_API_URL,
+) -> None:
+    """Run the endpoint's verification again (it receives nothing until it passes)."""
+    endpoint = ApiClient(api_url, api_key).request("POST", f"/v1/endpoints/{endpoint_id}/verify")
+    _print_verification(endpoint)
+    if endpoint["status"] == "pending":
+        raise exceptions.StatushooksError(f"verification failed: {endpoint['verification_error']}")
+
+
+def _print_verification(endpoint: dict[str, Any]) -> None:
+    if endpoint["verification"] == "none":
+        return
+    out.print(f"status    {endpoint['status']} ({endpoint['verification']} verification)")
+    if endpoint["verification_error"]:
+        out.print(f"why       {endpoint['verification_error']}")
 
 
 @endpoints_app.command("test")
@@ -1241,7 +1271,9 @@ def listen(
         ),
     ] = None,
 ) -> None:
-    """Receive webhooks locally: verify each signature and pretty-print the event."""
+    """Receive webhooks locally: verify each signature and pretty-print the event. It also
+    grants the CloudEvents webhook handshake and echoes a signed verification challenge, so a
+    verified endpoint can point here."""
     if save is not None:
         try:
             save.mkdir(parents=True, exist_ok=True)
@@ -1295,6 +1327,12 @@ def _listen_handler(
                 out.print(f"[red]✗ rejected[/] {self.path}: {exc}")
                 self._answer(401)
             except receiver.WebhookPayloadError as exc:
+                challenge = _challenge_of(body)
+                if challenge is not None:
+                    out.print(f"[green]✓ verification challenge[/] {self.path}: echoed")
+                    self._answer(200, json.dumps({"challenge": challenge}).encode())
+                    _flush()
+                    return
                 _show(body, headers, title=f"[yellow]✓ verified, unknown event[/] ({exc})")
                 self._answer(204)
             else:
@@ -1302,10 +1340,26 @@ def _listen_handler(
                 self._answer(204)
             _flush()
 
-        def _answer(self, status: int) -> None:
-            self.send_response(status)
+        def do_OPTIONS(self) -> None:
+            """The CloudEvents webhook handshake: any origin is granted, at any rate."""
+            origin = self.headers.get(verification.ORIGIN_HEADER)
+            if origin is None:
+                self._answer(204)
+                return
+            out.print(f"[green]✓ handshake[/] {self.path}: granted to {origin}")
+            _flush()
+            self.send_response(200)
+            self.send_header("WebHook-Allowed-Origin", origin)
+            self.send_header("WebHook-Allowed-Rate", "*")
+            self.send_header("Allow", "POST")
             self.send_header("Content-Length", "0")
             self.end_headers()
+
+        def _answer(self, status: int, body: bytes = b"") -> None:
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
         def log_message(self, format: str, *args: Any) -> None:
             """Quiet: every request is printed as an event instead."""
@@ -1326,6 +1380,18 @@ def _save_request(
     head = _headers_text(requestline, headers).replace("\n", "\r\n")
     path.write_bytes(head.encode("latin-1", errors="replace") + b"\r\n\r\n" + body)
     return path
+
+
+def _challenge_of(body: bytes) -> str | None:
+    """The challenge of a (verified) verification request, else None."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(payload, dict) or payload.get("type") != verification.CHALLENGE_TYPE:
+        return None
+    challenge = payload.get("challenge")
+    return challenge if isinstance(challenge, str) else None
 
 
 def _show(body: bytes, headers: dict[str, str], *, title: str) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from statushooks.inbound import EventStatus, InboundStatus
 from statushooks.messages import MessageStatus
 
 #: What stands for a character no database can store, as it does for bytes that are not UTF-8.
@@ -24,8 +25,9 @@ class Event:
     #: None for a test event sent from the catalog example.
     message_id: str | None
     type: str
-    #: The message status it reports; None for an operational event (stored as ``""``).
-    status: MessageStatus | None
+    #: The status it reports: a message's, an inbound text's, or None for an operational
+    #: event (stored as ``""``).
+    status: EventStatus | None
     #: The exact JSON bytes every endpoint receives.
     payload: bytes
     #: Position among the message's events (1, 2, …): the per-message order.
@@ -51,6 +53,16 @@ class DeliveryState(enum.StrEnum):
 
 
 OPEN_STATES = frozenset({DeliveryState.PENDING, DeliveryState.LEASED})
+
+
+def event_status(value: str | None) -> EventStatus | None:
+    """The ``EventStatus`` stored as ``value`` (``""``: an operational event's, None)."""
+    if not value:
+        return None
+    try:
+        return MessageStatus(value)
+    except ValueError:
+        return InboundStatus(value)
 
 
 def shown_state(

@@ -8,6 +8,8 @@ Headers of every request:
   and across the endpoints of the event (each receiver sees it once). The timestamp is fresh on
   every attempt, and every live secret of the endpoint signs (rotation overlap): a ``whsec_``
   secret a ``v1`` HMAC signature, a ``whsk_`` key a ``v1a`` Ed25519 one;
+* for an endpoint verified by the CloudEvents handshake, ``WebHook-Request-Origin`` (the
+  origin it granted);
 * for the YCloud dialect, also ``YCloud-Signature`` (signed with the newest HMAC secret; an
   endpoint signed with ``v1a`` only has none) and ``X-Webhook-Endpoint-ID``.
 
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypedDict
 
-from statushooks import exceptions, http, ids, retry, signing, tracing
+from statushooks import exceptions, http, ids, retry, signing, tracing, verification
 from statushooks.deliveries import Attempt, Delivery
 from statushooks.endpoints import Endpoint
 from statushooks.events import catalog
@@ -75,6 +77,8 @@ def request_headers(
     headers.update(
         signing.webhook_headers(msg_id=event_id, timestamp=timestamp, body=payload, secrets=secrets)
     )
+    if endpoint.verified_origin is not None:
+        headers[verification.ORIGIN_HEADER] = endpoint.verified_origin
     hmac_secrets = [secret for secret in secrets if not signing.is_ed25519_secret(secret)]
     if hmac_secrets and dialect_of(event_type) == catalog.YCLOUD:
         headers.update(

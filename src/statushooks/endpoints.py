@@ -12,6 +12,7 @@ from typing import Any
 
 from statushooks import signing
 from statushooks.events import operational
+from statushooks.inbound import EventStatus
 from statushooks.messages import MessageStatus
 
 DEFAULT_MAX_IN_FLIGHT = 10
@@ -34,6 +35,24 @@ class EndpointState(enum.StrEnum):
     PAUSED = "paused"
     #: Receives no new deliveries (by hand, after 410 Gone, or after failing for days).
     DISABLED = "disabled"
+    #: Receives nothing (no delivery is created for it) until its verification succeeds.
+    PENDING = "pending"
+
+
+#: The states in which no delivery is created for an endpoint.
+REFUSING_STATES = frozenset({EndpointState.DISABLED, EndpointState.PENDING})
+
+
+class Verification(enum.StrEnum):
+    """How an endpoint proves it wants our requests before it receives any."""
+
+    #: Not verified: active from the start.
+    NONE = "none"
+    #: The CloudEvents HTTP webhook abuse-protection handshake (``OPTIONS`` with
+    #: ``WebHook-Request-Origin``): ``verification.handshake``.
+    CLOUDEVENTS = "cloudevents"
+    #: The endpoint echoes a random challenge sent as a signed test event.
+    CHALLENGE = "challenge"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,6 +102,20 @@ class Endpoint:
     #: Burst suspensions in a row, and until when the current one lasts.
     suspensions: int = 0
     suspended_until: datetime | None = None
+    verification: Verification = Verification.NONE
+    #: When its verification last succeeded.
+    verified_at: datetime | None = None
+    #: Why its last verification failed (None once one succeeds).
+    verification_error: str | None = None
+    #: ``cloudevents``: the ``WebHook-Request-Origin`` the endpoint granted; every delivery
+    #: to it carries that header.
+    verified_origin: str | None = None
+
+    @property
+    def needs_verification(self) -> bool:
+        """Whether it must pass its verification before it may receive anything."""
+        return self.verification is not Verification.NONE and self.verified_at is None
+
     created_at: datetime
     updated_at: datetime
     #: Send each attempt's W3C ``traceparent`` header (when tracing is on: ``tracing``).
@@ -108,15 +141,18 @@ class Endpoint:
             return self.suspended_until
         return None
 
-    def accepts(self, event_type: str, status: MessageStatus | None) -> bool:
+    def accepts(self, event_type: str, status: EventStatus | None) -> bool:
         """Whether an event of this type and status fans out to this endpoint: an
-        operational event (no status) only if the endpoint names its type."""
-        if self.state is EndpointState.DISABLED:
+        operational event (no status) only if the endpoint names its type. The ``statuses``
+        filter is about message statuses: the events of inbound texts pass it."""
+        if self.state in REFUSING_STATES:
             return False
         if status is None or operational.is_operational(event_type):
             return event_type in self.enabled_events
         if self.enabled_events and event_type not in self.enabled_events:
             return False
+        if not isinstance(status, MessageStatus):
+            return True
         return not self.statuses or status in self.statuses
 
 

@@ -144,16 +144,21 @@ def parse_target(url: str) -> Target:
 
 
 def encode_request(
-    target: Target, body: bytes, headers: Mapping[str, str], user_agent: str
+    target: Target,
+    body: bytes,
+    headers: Mapping[str, str],
+    user_agent: str,
+    method: str = "POST",
 ) -> bytes:
-    """The bytes of one POST: request line, headers (``OWN_HEADERS`` written here), body.
+    """The bytes of one request (a POST unless ``method`` says otherwise): request line,
+    headers (``OWN_HEADERS`` written here), body.
 
     Raises:
         ValueError: a header name or value holds a line break (it would split the header).
     """
     lines = [
         (
-            f"POST {target.path} HTTP/1.1\r\nHost: {target.host_header}\r\n"
+            f"{method} {target.path} HTTP/1.1\r\nHost: {target.host_header}\r\n"
             f"Content-Length: {len(body)}\r\nAccept-Encoding: identity\r\n"
         )
     ]
@@ -446,9 +451,28 @@ class HttpClient:
             EndpointConnectError: ``kind`` ``dns`` or ``connect``: no answer could be had;
                 ``headers_too_large``: the answer's head went past ``MAX_HEADER_BYTES``.
         """
+        # ``request`` with the method written in: one coroutine less on the delivery path.
         urlguard.check_url(url, allow_private=self.allow_private)
         target = parse_target(url)
         request = encode_request(target, body, headers, self.user_agent)
+        return await self._deliver(target, request)
+
+    async def options(self, url: str, *, headers: Mapping[str, str]) -> Response:
+        """An ``OPTIONS`` request to ``url`` (the CloudEvents webhook handshake), guarded and
+        bounded like ``post``."""
+        return await self.request("OPTIONS", url, body=b"", headers=headers)
+
+    async def request(
+        self, method: str, url: str, *, body: bytes, headers: Mapping[str, str]
+    ) -> Response:
+        """``method`` ``url`` with ``body`` within the deadline, as ``post`` describes."""
+        urlguard.check_url(url, allow_private=self.allow_private)
+        target = parse_target(url)
+        request = encode_request(target, body, headers, self.user_agent, method)
+        return await self._deliver(target, request)
+
+    async def _deliver(self, target: Target, request: bytes) -> Response:
+        """Send ``request`` and read the answer within the deadline, errors translated."""
         deadline = asyncio.get_running_loop().time() + self.timeout
         try:
             return await self._send(target, request, deadline)

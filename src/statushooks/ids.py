@@ -24,7 +24,7 @@ KSUID_EPOCH = 1_400_000_000  # seconds; the KSUID epoch
 KSUID_LENGTH = 27
 BASE62_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
-PREFIXES = ("acc", "key", "ep", "msg", "evt", "dlv", "att", "tid", "lnk", "cor")
+PREFIXES = ("acc", "key", "ep", "msg", "evt", "dlv", "att", "tid", "lnk", "cor", "inb", "cid")
 ID_PATTERN = re.compile(r"^(?P<prefix>[a-z]+)_(?P<ksuid>[0-9A-Za-z]{27})$")
 
 

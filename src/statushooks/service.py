@@ -22,13 +22,16 @@ from statushooks import (
     connectors,
     deliveries,
     exceptions,
+    http,
     ids,
+    inbound,
     links,
     messages,
     notices,
     sms,
     tracing,
     urlguard,
+    verification,
 )
 from statushooks.config import Settings
 from statushooks.connectors import base as connector_base
@@ -40,13 +43,16 @@ from statushooks.deliveries import Delivery, Event
 from statushooks.endpoints import (
     DEFAULT_MAX_IN_FLIGHT,
     HMAC,
+    REFUSING_STATES,
     SIGNATURE_VERSIONS,
     Endpoint,
     EndpointSecret,
     EndpointState,
+    Verification,
     new_secret,
 )
 from statushooks.events import catalog, operational
+from statushooks.inbound import InboundSms, InboundStatus, KeywordAction, Keywords, Suppression
 from statushooks.messages import Channel, Message, MessageStatus
 from statushooks.storage import idempotency as idempotent
 from statushooks.storage import records
@@ -148,6 +154,19 @@ class BulkItemResult:
 
 
 @dataclass(frozen=True, kw_only=True)
+class InboundResult:
+    """What one inbound text did."""
+
+    sms: InboundSms
+    #: What its keyword did, if it was one.
+    action: KeywordAction | None = None
+    keyword: str | None = None
+    #: Whether the sender is on the suppression list now.
+    suppressed: bool
+    events: tuple[Event, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
 class EndpointSpec:
     """What a caller may set on an endpoint (create, or the changed fields of an update)."""
 
@@ -161,6 +180,7 @@ class EndpointSpec:
     ordered: bool = True
     metadata: Mapping[str, Any] = field(default_factory=dict)
     send_traceparent: bool = False
+    verification: Verification = Verification.NONE
     #: The Standard Webhooks versions it is signed with (``v1`` HMAC, ``v1a`` Ed25519).
     signature_versions: tuple[str, ...] = (HMAC,)
 
@@ -198,6 +218,8 @@ class Service:
             ttl=CONNECTOR_CACHE_TTL, size=CONNECTOR_CACHE_SIZE, clock=time.monotonic
         )
     )
+    #: The webhook HTTP client endpoint verification goes through (``verify_endpoint``).
+    http_client: http.HttpClient | None = None
 
     async def _write(self, work: Callable[[Transaction], T], idempotency: Key | None = None) -> T:
         """``work`` in one write transaction, at most once per ``idempotency`` key."""
@@ -268,6 +290,7 @@ class Service:
             disabled_reason="disabled by user" if spec.state is EndpointState.DISABLED else None,
             **_spec_fields(spec),
         )
+        endpoint = _pending_if_unverified(endpoint)
 
         def work(tx: Transaction) -> Endpoint:
             tx.insert_endpoint(endpoint)
@@ -290,12 +313,50 @@ class Service:
             spec = dataclasses.replace(_spec_of(current), **changes)
             self._check_endpoint_spec(spec)
             updated = dataclasses.replace(current, **_spec_fields(spec), updated_at=now)
+            updated = _pending_if_unverified(_with_verification_kept(current, updated))
             updated = _with_state_reason(current, updated)
             updated = _with_signature_versions(updated, spec.signature_versions, now)
             tx.update_endpoint(updated)
             tx.emit_notices(_update_notices(current, updated, now))
             if updated.state is EndpointState.ACTIVE and current.state is not EndpointState.ACTIVE:
                 tx.queued(1)
+            return updated
+
+        return await self._write(work)
+
+    async def verify_endpoint(self, account_id: str, endpoint_id: str) -> Endpoint:
+        """Run the endpoint's verification (``verification.run``) and keep its verdict: granted,
+        the endpoint becomes active (a paused one stays paused; a CloudEvents
+        ``WebHook-Allowed-Rate`` becomes its rate limit); refused, it is ``pending`` with the
+        reason in ``verification_error``.
+
+        Raises:
+            ConflictError: the endpoint has no verification, or is disabled.
+            ConfigurationError: the service has no HTTP client.
+        """
+        if self.http_client is None:
+            raise exceptions.ConfigurationError("no HTTP client to verify endpoints with")
+        endpoint = await self.get_endpoint(account_id, endpoint_id)
+        if endpoint.verification is Verification.NONE:
+            raise exceptions.ConflictError(f"endpoint {endpoint_id} has no verification to run")
+        if endpoint.state is EndpointState.DISABLED:
+            raise exceptions.ConflictError(f"endpoint {endpoint_id} is disabled")
+        origin = verification.origin_of(self.settings.public_base_url)
+        verdict = await verification.run(
+            self.http_client, endpoint, origin=origin, now=self.clock()
+        )
+        now = self.clock()
+
+        def work(tx: Transaction) -> Endpoint:
+            current = tx.get_endpoint(account_id, endpoint_id)
+            if (current.url, current.verification) != (endpoint.url, endpoint.verification):
+                raise exceptions.ConflictError(
+                    f"endpoint {endpoint_id} changed during its verification: run it again"
+                )
+            updated = _verified(current, verdict, origin, now)
+            tx.update_endpoint(updated)
+            if updated.state is EndpointState.ACTIVE and current.state is not EndpointState.ACTIVE:
+                tx.queued(1)  # deliveries it had before a failed re-verification are due again
             return updated
 
         return await self._write(work)
@@ -693,15 +754,40 @@ class Service:
         )
 
         def work(tx: Transaction) -> Message:
-            tx.insert_message(message)
-            tx.insert_statuses([(message.id, submitted)])
+            stored, history, emitted = message, [(message.id, submitted)], events
+            if message.channel is Channel.SMS and tx.is_suppressed(message.account_id, message.to):
+                stored, failed, failed_events = self._fail_suppressed(message)
+                history, emitted = [*history, (message.id, failed)], [*events, *failed_events]
+            tx.insert_message(stored)
+            tx.insert_statuses(history)
             tx.insert_links(message.account_id, message.id, made, message.created_at)
-            _fan_out(tx, events)
-            if message.provider_message_id is None:
-                return message
-            return _latest(message, self._claim_unmatched(tx, message.account_id, [message]))
+            _fan_out(tx, emitted)
+            if stored.provider_message_id is None:
+                return stored
+            return _latest(stored, self._claim_unmatched(tx, stored.account_id, [stored]))
 
         return await self._write(work, idempotency)
+
+    def _fail_suppressed(self, message: Message) -> tuple[Message, StatusRecord, list[Event]]:
+        """A just-submitted SMS to a suppressed number, failed at once: the message, its
+        ``failed`` history entry and its ``failed`` events."""
+        now = message.created_at
+        change = messages.apply_status(
+            message,
+            MessageStatus.FAILED,
+            now=now,
+            error_code=inbound.OPTED_OUT_CODE,
+            error_message=inbound.OPTED_OUT_MESSAGE,
+        )
+        failed, events = self._render(change.after, MessageStatus.FAILED, now)
+        record = StatusRecord(
+            status=MessageStatus.FAILED,
+            occurred_at=now,
+            recorded_at=now,
+            error_code=inbound.OPTED_OUT_CODE,
+            error_message=inbound.OPTED_OUT_MESSAGE,
+        )
+        return failed, record, events
 
     async def get_message(
         self, account_id: str, message_id: str
@@ -899,6 +985,131 @@ class Service:
             result = StatusResult(message=updated, changed=True, events=tuple(events))
         return BulkItemResult(message_id=report.message_id, result=result)
 
+    # -- inbound SMS and suppressions ------------------------------------------------------
+
+    def new_inbound_sms(
+        self, account_id: str, *, sender: str, to: str, text: str, received_at: datetime | None
+    ) -> InboundSms:
+        """A received text, its sender checked (E.164); ``received_at`` defaults to now."""
+        _check_e164("from", sender)
+        now = self.clock()
+        return inbound.new_inbound_sms(
+            account_id=account_id,
+            sender=sender,
+            to=to,
+            text=text,
+            received_at=received_at or now,
+            now=now,
+        )
+
+    async def receive_inbound_sms(
+        self, received: InboundSms, *, idempotency: Key | None = None
+    ) -> InboundResult:
+        """Take in one received text, however it arrived (the API, a provider connector).
+
+        It emits the inbound events. An opt-out keyword also puts the sender on the account's
+        suppression list and, if it was not on it, emits the opt-out event; an opt-in keyword
+        takes the sender off it. All in one transaction.
+        """
+        now = self.clock()
+        events = self._render_inbound(received, InboundStatus.INBOUND, now)
+
+        def work(tx: Transaction) -> InboundResult:
+            found = inbound.keyword_action(received.text, tx.sms_keywords(received.account_id))
+            action, keyword = found if found is not None else (None, None)
+            emitted = list(events)
+            if action is KeywordAction.OPT_OUT and keyword is not None:
+                if tx.add_suppression(_keyword_suppression(received, keyword, now)):
+                    emitted += self._render_inbound(received, InboundStatus.OPT_OUT, now)
+            elif action is KeywordAction.OPT_IN:
+                tx.remove_suppression(received.account_id, received.sender)
+            _fan_out(tx, emitted)
+            return InboundResult(
+                sms=received,
+                action=action,
+                keyword=keyword,
+                suppressed=tx.is_suppressed(received.account_id, received.sender),
+                events=tuple(emitted),
+            )
+
+        return await self._write(work, idempotency)
+
+    def _render_inbound(
+        self, received: InboundSms, status: InboundStatus, now: datetime
+    ) -> list[Event]:
+        """The events an inbound text emits for ``status`` (not part of any message's order)."""
+        events: list[Event] = []
+        for event_type in catalog.emitted_on(status):
+            event_id = ids.new_id("evt", now.timestamp())
+            body = catalog.render_inbound(
+                event_type,
+                received,
+                event_id=event_id,
+                now=now,
+                public_base_url=self.settings.public_base_url,
+            )
+            events.append(
+                Event(
+                    id=event_id,
+                    account_id=received.account_id,
+                    message_id=None,
+                    type=event_type.name,
+                    status=status,
+                    payload=orjson.dumps(body),
+                    sequence=0,
+                    created_at=now,
+                )
+            )
+        return events
+
+    async def add_suppression(
+        self, account_id: str, phone_number: str, *, idempotency: Key | None = None
+    ) -> tuple[Suppression, bool]:
+        """Put a number on the account's suppression list by hand: the entry, and whether it
+        is new (an entry already there is kept as it was)."""
+        _check_e164("phone_number", phone_number)
+        suppression = Suppression(
+            account_id=account_id, phone_number=phone_number, source="api", created_at=self.clock()
+        )
+
+        def work(tx: Transaction) -> tuple[Suppression, bool]:
+            added = tx.add_suppression(suppression)
+            return tx.get_suppression(account_id, phone_number), added
+
+        return await self._write(work, idempotency)
+
+    async def remove_suppression(self, account_id: str, phone_number: str) -> None:
+        """Take a number off the list (the account may send to it again).
+
+        Raises:
+            NotFoundError: the number is not on the list.
+        """
+
+        def work(tx: Transaction) -> None:
+            if not tx.remove_suppression(account_id, phone_number):
+                raise exceptions.NotFoundError(f"{phone_number} is not on the suppression list")
+
+        await self._write(work)
+
+    async def get_suppression(self, account_id: str, phone_number: str) -> Suppression:
+        return await self.store.read(lambda tx: tx.get_suppression(account_id, phone_number))
+
+    async def sms_keywords(self, account_id: str) -> Keywords:
+        return await self.store.read(lambda tx: tx.sms_keywords(account_id))
+
+    async def set_sms_keywords(
+        self, account_id: str, *, opt_out: Sequence[str], opt_in: Sequence[str]
+    ) -> Keywords:
+        """Replace the account's opt-out and opt-in keywords (checked: ``inbound.new_keywords``)."""
+        keywords = inbound.new_keywords(opt_out, opt_in)
+        now = self.clock()
+
+        def work(tx: Transaction) -> Keywords:
+            tx.set_sms_keywords(account_id, keywords, now)
+            return keywords
+
+        return await self._write(work)
+
     # -- events ----------------------------------------------------------------------------
 
     def _render(
@@ -946,7 +1157,9 @@ class Service:
         now = self.clock()
         event_id = ids.new_id("evt", now.timestamp())
         body = catalog.example_payload(kind, event_id=event_id, now=now)
-        status = None if kind.channel is None else MessageStatus(_example_status(body))
+        status = kind.inbound or (
+            None if kind.channel is None else MessageStatus(_example_status(body))
+        )
         event = Event(
             id=event_id,
             account_id=account_id,
@@ -961,8 +1174,8 @@ class Service:
 
         def work(tx: Transaction) -> Delivery:
             endpoint = tx.get_endpoint(account_id, endpoint_id)
-            if endpoint.state is EndpointState.DISABLED:
-                raise exceptions.ConflictError(f"endpoint {endpoint_id} is disabled")
+            if endpoint.state in REFUSING_STATES:
+                raise exceptions.ConflictError(f"endpoint {endpoint_id} is {endpoint.state.value}")
             delivery = records.new_delivery(event, endpoint, now)
             tx.insert_events([event])
             tx.insert_deliveries([delivery])
@@ -1025,6 +1238,16 @@ def _fan_out(tx: Transaction, events: Sequence[Event]) -> None:
         deliveries.extend(_deliveries_of([event], tx.fanout_endpoints(event.account_id)))
     tx.insert_events(events)
     tx.insert_deliveries(deliveries)
+
+
+def _keyword_suppression(received: InboundSms, keyword: str, now: datetime) -> Suppression:
+    return Suppression(
+        account_id=received.account_id,
+        phone_number=received.sender,
+        source="keyword",
+        keyword=keyword,
+        created_at=now,
+    )
 
 
 def _still_holds(tx: Transaction, account_id: str, plan: _Plan) -> bool:
@@ -1155,6 +1378,11 @@ def _deliveries_of(events: Sequence[Event], endpoints: Sequence[Endpoint]) -> li
     ]
 
 
+def _check_e164(field_name: str, number: str) -> None:
+    if not sms.E164_PATTERN.match(number):
+        raise _invalid(field_name, "must be an E.164 number: + then up to 15 digits")
+
+
 def _invalid(field_name: str, message: str) -> exceptions.ValidationError:
     return exceptions.ValidationError(
         f"{field_name}: {message}", errors=[{"field": field_name, "message": message}]
@@ -1197,6 +1425,54 @@ def _spec_of(endpoint: Endpoint) -> EndpointSpec:
     return EndpointSpec(
         **{f.name: getattr(endpoint, f.name) for f in dataclasses.fields(EndpointSpec)}
     )
+
+
+def _pending_if_unverified(endpoint: Endpoint) -> Endpoint:
+    """An endpoint that would receive deliveries before passing its verification is
+    ``pending`` instead; a pending one that no longer needs verifying is active."""
+    if endpoint.needs_verification and endpoint.state is not EndpointState.DISABLED:
+        return dataclasses.replace(endpoint, state=EndpointState.PENDING)
+    if endpoint.state is EndpointState.PENDING and not endpoint.needs_verification:
+        return dataclasses.replace(endpoint, state=EndpointState.ACTIVE)
+    return endpoint
+
+
+def _with_verification_kept(current: Endpoint, updated: Endpoint) -> Endpoint:
+    """``updated`` with its verification undone if its URL or mode changed (it must be
+    verified again)."""
+    if (updated.url, updated.verification) == (current.url, current.verification):
+        return updated
+    return dataclasses.replace(
+        updated, verified_at=None, verified_origin=None, verification_error=None
+    )
+
+
+def _verified(
+    endpoint: Endpoint, verdict: verification.Verdict, origin: str, now: datetime
+) -> Endpoint:
+    """The endpoint after a verification's ``verdict``."""
+    if not verdict.granted:
+        return dataclasses.replace(
+            endpoint,
+            state=EndpointState.PENDING,
+            verified_at=None,
+            verified_origin=None,
+            verification_error=verdict.error,
+            updated_at=now,
+        )
+    granted = dataclasses.replace(
+        endpoint,
+        state=EndpointState.PAUSED
+        if endpoint.state is EndpointState.PAUSED
+        else EndpointState.ACTIVE,
+        verified_at=now,
+        verification_error=None,
+        verified_origin=origin if endpoint.verification is Verification.CLOUDEVENTS else None,
+        updated_at=now,
+    )
+    if verdict.sets_rate:
+        granted = dataclasses.replace(granted, rate_limit=verdict.rate_limit)
+    return granted
 
 
 def _with_state_reason(current: Endpoint, updated: Endpoint) -> Endpoint:

@@ -231,6 +231,23 @@ async def test_endpoints_commands_against_the_api(server: Server) -> None:
     assert "422" in assert_one_line_error(bad_type, 1)
 
 
+async def test_endpoints_verification_commands(server: Server) -> None:
+    """endpoints create --verification shows why a pending endpoint is pending; endpoints
+    verify runs it again and fails in one line while it is refused."""
+    account = await server.account()
+    env = {"STATUSHOOKS_API_URL": server.url, "STATUSHOOKS_API_KEY": account.api_key}
+    url = f"http://127.0.0.1:{_free_port()}/x"  # nothing listens: the handshake cannot connect
+    created = await _run("endpoints", "create", url, "--verification", "cloudevents", env=env)
+    assert created.returncode == 0, created.stderr
+    assert "pending (cloudevents verification)" in created.stdout
+    assert "why" in created.stdout
+    endpoint_id = created.stdout.split()[1]
+    again = await _run("endpoints", "verify", endpoint_id, env=env)
+    assert "verification failed" in assert_one_line_error(again, 1)
+    bad = await _run("endpoints", "create", url, "--verification", "maybe", env=env)
+    assert "422" in assert_one_line_error(bad, 1)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -596,3 +613,37 @@ async def test_listen_secret_from_environment_shows_headers_and_saves(
     assert request.name.endswith(f"-{headers['webhook-id']}.http")
     event = receiver.verify_and_parse(body, headers, endpoint["secret"])
     assert event.type == "sms.message.updated"
+
+
+async def test_listen_passes_both_verifications(server: Server) -> None:
+    """listen grants the CloudEvents handshake and echoes a signed challenge: an endpoint of
+    either mode pointing at it becomes active (the challenge once listen has the secret)."""
+    account = await server.account()
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/"
+    pending = await account.client.post(
+        "/v1/endpoints", json={"url": url, "verification": "challenge"}
+    )
+    assert pending.json()["status"] == "pending"  # nothing listens yet
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("STATUSHOOKS_")}
+    proc = await asyncio.create_subprocess_exec(
+        STATUSHOOKS, "listen", "--port", str(port), "--secret", pending.json()["secret"],
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**clean, "COLUMNS": "120"},
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        await _wait_for_line(proc.stdout, "listening on")
+        verified = await account.client.post(f"/v1/endpoints/{pending.json()['id']}/verify")
+        assert verified.json()["status"] == "active", verified.text
+        assert "echoed" in await _wait_for_line(proc.stdout, "challenge")
+        handshake = await account.client.post(
+            "/v1/endpoints", json={"url": url, "verification": "cloudevents"}
+        )
+        assert handshake.json()["status"] == "active", handshake.text
+        assert "granted to 127.0.0.1" in await _wait_for_line(proc.stdout, "handshake")
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), timeout=10)
+    assert proc.stderr is not None
+    assert "Traceback" not in (await proc.stderr.read()).decode()

@@ -14,9 +14,9 @@ itself, are given to the generator here, each the way a careful client behaves:
 * an ``Idempotency-Key`` names one request: a positive case's key is made unique, since the
   same key with another body is refused (422, as the IETF Idempotency-Key draft says);
 * a status report may be refused with 422 when the message's channel cannot have the status
-  (``clicked`` on an email), and a connector's new credentials when they are not its
-  provider's fields (the provider is not in a PATCH's body): the operations' 422 say so, and
-  only those operations' acceptance checks allow it;
+  (``clicked`` on an email), a connector's new credentials when they are not its provider's
+  fields (the provider is not in a PATCH's body), and new SMS keywords when a word is in both
+  lists: the operations' 422 say so, and only those operations' acceptance checks allow it;
 * the request's framing (``Content-Length``, ``Transfer-Encoding``, ``Host``, ``Connection``) is
   the HTTP client's: a generated case's extra headers never set it.
 """
@@ -62,6 +62,9 @@ CONNECTOR = "/v1/connectors/{connector_id}"
 ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429"]
 #: … and a status report, also when the message's channel cannot have the status.
 ACCEPTED_STATUS_REPORT = [*ACCEPTED, "422"]
+SMS_KEYWORDS = "/v1/sms-keywords"
+#: … and new keywords, also when a word is in both lists (in any case).
+ACCEPTED_SMS_KEYWORDS = [*ACCEPTED, "422"]
 
 
 def _valid_numbers() -> list[str]:
@@ -160,6 +163,13 @@ CONFIG = schemathesis.Config.from_dict(
                     "positive_data_acceptance": {"expected-statuses": ACCEPTED_STATUS_REPORT}
                 },
             },
+            {
+                "include-path": SMS_KEYWORDS,
+                "include-method": "PUT",
+                "checks": {
+                    "positive_data_acceptance": {"expected-statuses": ACCEPTED_SMS_KEYWORDS}
+                },
+            },
         ],
     }
 )
@@ -193,6 +203,9 @@ def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         public_base_url=url,
         admin_token=ADMIN_TOKEN,
         allow_private_urls=True,
+        # An endpoint with a verification is verified when it is created: the generated URLs
+        # answer nothing, and each one may take this long.
+        delivery_timeout=1.0,
     )
     server, thread = _serve(create_app(settings), sock)
     try:

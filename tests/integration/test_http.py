@@ -122,6 +122,35 @@ async def test_request_carries_its_headers_and_body(client):
     assert request.header("webhook-id") == ["evt_1"] and request.body == BODY
 
 
+async def test_options_request_reads_the_answers_headers(client):
+    """``options`` sends an OPTIONS with no body and the caller's headers (the CloudEvents
+    handshake), and reads the answer's headers; the connection then carries a POST."""
+    granted = (
+        b"HTTP/1.1 200 OK\r\nWebHook-Allowed-Origin: example.org\r\n"
+        b"WebHook-Allowed-Rate: 120\r\nAllow: POST\r\nContent-Length: 0\r\n\r\n"
+    )
+    async with scripted(answering(granted)) as server:
+        response = await client.options(
+            server.url(), headers={"WebHook-Request-Origin": "example.org"}
+        )
+        await client.post(server.url(), body=BODY, headers={})
+    assert response.status == 200
+    assert response.headers["webhook-allowed-origin"] == "example.org"
+    assert response.headers["webhook-allowed-rate"] == "120"
+    first, second = server.requests
+    assert first.head[0] == "OPTIONS /hook HTTP/1.1"
+    assert first.header("webhook-request-origin") == ["example.org"]
+    assert first.header("content-length") == ["0"] and first.body == b""
+    assert second.head[0] == "POST /hook HTTP/1.1" and second.connection == first.connection
+
+
+async def test_options_is_guarded_like_post():
+    """A handshake with a loopback URL is refused when private addresses are not allowed."""
+    async with http.HttpClient(timeout=2.0, allow_private=False) as guarded:
+        with pytest.raises(exceptions.UnsafeURLError):
+            await guarded.options("http://127.0.0.1:9/hook", headers={})
+
+
 async def test_a_body_larger_than_the_socket_takes_at_once_arrives_whole(client):
     """What one write to the socket does not take is sent after it, in order; the connection
     then carries the next request as usual."""

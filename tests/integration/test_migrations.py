@@ -139,3 +139,56 @@ async def test_0010_adds_provider_columns_to_existing_messages_and_downgrades(
         assert not sa.inspect(conn).has_table("connectors")
     engine.dispose()
     await migrate.upgrade_url(url)
+
+
+async def test_endpoints_before_0013_are_unverified_and_keep_their_state(tmp_path: Path) -> None:
+    """0013 adds the suppression list, the keywords and the verification columns: an endpoint
+    made before it has no verification and keeps its state; downgrading drops them again."""
+    from alembic import command
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    await migrate.upgrade_url(url, "0008")
+    store = await Store.open(url, upgrade=False)
+    try:
+        await store.write(
+            lambda tx: tx.conn.execute(
+                sa.text(
+                    "INSERT INTO accounts (id, name, created_at) VALUES ('acc_1', 'acme', "
+                    "'2026-12-01 00:00:00.000000');"
+                )
+            )
+        )
+        await store.write(
+            lambda tx: tx.conn.execute(
+                sa.text(
+                    "INSERT INTO endpoints (id, account_id, url, description, enabled_events,"
+                    " statuses, state, secrets, max_in_flight, ordered, metadata, created_at,"
+                    " updated_at) VALUES ('ep_1', 'acc_1', 'http://127.0.0.1:9/hook', '', '[]',"
+                    " '[]', 'paused', '[{\"value\": \"whsec_x\", \"expires_at\": null}]', 10,"
+                    " 1, '{}', '2026-12-01 00:00:00.000000', '2026-12-01 00:00:00.000000')"
+                )
+            )
+        )
+    finally:
+        await store.close()
+    await migrate.upgrade_url(url)
+    store = await Store.open(url, upgrade=False)
+    try:
+        endpoint = await store.read(lambda tx: tx.get_endpoint("acc_1", "ep_1"))
+        assert endpoint.state is EndpointState.PAUSED
+        assert endpoint.verification.value == "none" and endpoint.verified_at is None
+        assert (await store.read(lambda tx: tx.list_suppressions("acc_1"))).data == []
+
+        def downgrade(tx: Transaction) -> set[str]:
+            config = migrate.alembic_config()
+            config.attributes["connection"] = tx.conn
+            command.downgrade(config, "0008")
+            columns = tx.conn.execute(sa.text("SELECT name FROM pragma_table_info('endpoints')"))
+            tables = tx.conn.execute(sa.text("SELECT name FROM sqlite_master WHERE type='table'"))
+            return set(columns.scalars()) | set(tables.scalars())
+
+        names = await store.write(downgrade)
+        assert not {"verification", "verified_at", "suppressions", "sms_keywords"} & names
+        assert {"state", "endpoints"} <= names
+    finally:
+        await store.close()

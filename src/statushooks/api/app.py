@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from statushooks import __version__, service, sms, supervisor, tracing
+from statushooks import __version__, http, service, sms, supervisor, tracing
 from statushooks.api import errors, openapi
 from statushooks.api.routes import (
     accounts,
@@ -19,6 +19,7 @@ from statushooks.api.routes import (
     event_types,
     events,
     health,
+    inbound,
     links,
     messages,
     status,
@@ -65,8 +66,12 @@ def create_app(
         opened = (
             await Store.open(settings.database_url, upgrade=upgrade) if store is None else store
         )
+        client = http.HttpClient.from_settings(settings)
         app.state.service = service.Service(
-            store=opened, settings=settings, pricing=sms.PricingTable.load(settings.pricing_file)
+            store=opened,
+            settings=settings,
+            pricing=sms.PricingTable.load(settings.pricing_file),
+            http_client=client,
         )
         try:
             async with supervisor.dispatching(
@@ -74,6 +79,7 @@ def create_app(
             ):
                 yield
         finally:
+            await client.close()
             if own_store:
                 await opened.close()
 
@@ -96,6 +102,7 @@ def create_app(
         events,
         deliveries,
         event_types,
+        inbound,
         links,
         connectors,
         health,

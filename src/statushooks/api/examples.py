@@ -68,8 +68,18 @@ ENDPOINT: dict[str, Any] = _response(
     signature_versions=["v1", "v1a"],
     failing_since=None,
     suspended_until=None,
+    verification="none",
+    verified_at=None,
+    verification_error=None,
     created_at=CREATED,
     updated_at=CREATED,
+)
+SUPPRESSION: dict[str, Any] = _response(
+    schemas.SuppressionOut,
+    phone_number="+447838970000",
+    source="keyword",
+    keyword="STOP",
+    created_at=CREATED,
 )
 _MESSAGE_FIELDS: dict[str, Any] = {
     "id": MESSAGE_ID,
@@ -335,6 +345,41 @@ SCHEMA_EXAMPLES: dict[str, dict[str, Any]] = {
         events=[EVENT_SUMMARY],
     ),
     "EventSummary": EVENT_SUMMARY,
+    "InboundSmsCreate": _request(
+        schemas.InboundSmsCreate,
+        **{"from": "+447838970000"},
+        to="+447860000000",
+        text="STOP",
+        received_at="2025-06-30T12:09:33Z",
+    ),
+    "InboundSmsOut": _response(
+        schemas.InboundSmsOut,
+        id="inb_3MZTyNNAcpHePtv2GpzvO9vZ2yc",
+        sender="+447838970000",
+        to="+447860000000",
+        text="STOP",
+        received_at="2025-06-30T12:09:33Z",
+        action="opt_out",
+        keyword="STOP",
+        suppressed=True,
+        events=[
+            {**EVENT_SUMMARY, "type": name, "status": status, "sequence": 0}
+            for name, status in (
+                ("com.interact.messages.sms.inbound", "inbound"),
+                ("sms.inbound.received", "inbound"),
+                ("com.interact.messages.sms.opt.out", "opt_out"),
+            )
+        ],
+    ),
+    "SuppressionCreate": _request(schemas.SuppressionCreate, phone_number="+447838970000"),
+    "SuppressionOut": SUPPRESSION,
+    "SuppressionOutPage": _page(SUPPRESSION, None),
+    "SmsKeywords": _request(
+        schemas.SmsKeywords, opt_out=["STOP", "UNSUBSCRIBE", "ARRET"], opt_in=["START"]
+    ),
+    "SmsKeywordsOut": _response(
+        schemas.SmsKeywordsOut, opt_out=["STOP", "UNSUBSCRIBE", "ARRET"], opt_in=["START"]
+    ),
     "StatusReportIn": _request(
         schemas.StatusReportIn, status="delivered", occurred_at="2025-06-30T12:08:44Z"
     ),

@@ -83,6 +83,11 @@ TAGS: list[dict[str, str]] = [
         "its callback authenticated by the provider's signature (docs/connectors.md).",
     },
     {"name": "accounts", "description": "Accounts and API keys (the admin token only)."},
+    {
+        "name": "inbound",
+        "description": "Texts received from phone numbers, opt-out keywords and the "
+        "suppression list: a number on it is never sent an SMS.",
+    },
     {"name": "links", "description": "Tracked links: a click redirects and emits `clicked`."},
     {
         "name": "health",
@@ -136,6 +141,7 @@ INVALID_NOTES: dict[str, str] = {
     "create_voice": "; `to` must be a number in use in its country, not only E.164-shaped",
     "create_endpoint": "; the URL's host may be refused (private, loopback, metadata)",
     "update_endpoint": "; the URL's host may be refused (private, loopback, metadata)",
+    "update_sms_keywords": "; or a word is in both lists (in any case)",
     "create_status_report": "; or the status is one the message's channel cannot have "
     "(`clicked` or `undelivered` on an email, `clicked` on a voice call)",
     "update_connector": "; or the `credentials` are not the fields of the connector's provider",
@@ -216,6 +222,7 @@ _ENDPOINT_USERS = (
     "rotate_endpoint_secret",
     "read_endpoint_stats",
     "create_endpoint_test",
+    "verify_endpoint",
     "recover_endpoint",
 )
 #: Operation id → {operation id → {parameter → where its value is in the answer}}: the OpenAPI

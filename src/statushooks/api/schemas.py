@@ -6,6 +6,7 @@ made from these models): a request valid per the document is never refused with 
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 from collections.abc import Callable
@@ -30,11 +31,12 @@ from pydantic.json_schema import JsonSchemaValue, SkipJsonSchema
 from pydantic_core import CoreSchema
 from typing_extensions import TypeAliasType
 
-from statushooks import accounts, connectors, endpoints, service, signing, sms
+from statushooks import accounts, connectors, endpoints, inbound, service, signing, sms
 from statushooks.connectors.records import Connector, UnmatchedReceipt
 from statushooks.deliveries import DeliveryState, Event
-from statushooks.endpoints import Endpoint, EndpointSecret, EndpointState
+from statushooks.endpoints import Endpoint, EndpointSecret, EndpointState, Verification
 from statushooks.events import catalog
+from statushooks.inbound import InboundStatus, KeywordAction
 from statushooks.messages import Channel, Message, MessageStatus
 from statushooks.storage import transaction as sql
 from statushooks.storage.stats import EndpointStats
@@ -333,6 +335,14 @@ def _default_signature_versions() -> list[SignatureVersion]:
     return ["v1"]
 
 
+class SettableState(enum.StrEnum):
+    """The states a caller may set (``pending`` is left by verification only)."""
+
+    ACTIVE = "active"
+    PAUSED = "paused"
+    DISABLED = "disabled"
+
+
 class EndpointFields(Input):
     description: str = Field(default="", max_length=2000)
     enabled_events: list[EventTypeName] = Field(
@@ -343,9 +353,16 @@ class EndpointFields(Input):
     statuses: list[MessageStatus] = Field(
         default_factory=list,
         max_length=MAX_FILTER_ITEMS,
-        description="Only events of these statuses are delivered (none listed: every status)",
+        description="Only events of these message statuses are delivered (none listed: every "
+        "status); the events of inbound texts are not filtered by it",
     )
-    status: EndpointState = EndpointState.ACTIVE
+    status: SettableState = SettableState.ACTIVE
+    verification: Verification = Field(
+        default=Verification.NONE,
+        description="`cloudevents`: the CloudEvents webhook handshake (OPTIONS with "
+        "`WebHook-Request-Origin`); `challenge`: the endpoint echoes a signed challenge. Until "
+        "it passes, the endpoint is `pending` and receives nothing",
+    )
     max_in_flight: Annotated[int, Field(ge=1, le=1000, strict=True), BeforeValidator(_integral)] = (
         10
     )
@@ -399,6 +416,9 @@ class EndpointFields(Input):
 
 
 class EndpointCreate(EndpointFields):
+    """With a ``verification``, the endpoint is created ``pending`` and verified at once; the
+    answer shows the outcome."""
+
     url: EndpointUrl
 
     def spec(self) -> service.EndpointSpec:
@@ -407,13 +427,14 @@ class EndpointCreate(EndpointFields):
             description=self.description,
             enabled_events=tuple(self.enabled_events),
             statuses=tuple(self.statuses),
-            state=self.status,
+            state=EndpointState(self.status.value),
             max_in_flight=self.max_in_flight,
             rate_limit=self.rate_limit,
             ordered=self.ordered,
             metadata=self.metadata,
             send_traceparent=self.send_traceparent,
             signature_versions=tuple(self.signature_versions),
+            verification=self.verification,
         )
 
 
@@ -425,6 +446,7 @@ NOT_NULLABLE = (
     "status",
     "max_in_flight",
     "signature_versions",
+    "verification",
 )
 
 
@@ -449,7 +471,7 @@ class EndpointUpdate(EndpointFields):
         for name in self.model_fields_set:
             value = getattr(self, name)
             if name == "status":
-                changes["state"] = value
+                changes["state"] = EndpointState(value.value)
             elif name in ("enabled_events", "statuses", "signature_versions"):
                 changes[name] = tuple(value)
             else:
@@ -475,6 +497,11 @@ class EndpointOut(Output):
     #: Until when the dispatcher leaves it alone after a burst of failures (null: it is not
     #: suspended); it resumes by itself then.
     suspended_until: datetime | None
+    verification: Verification
+    #: When its verification last passed.
+    verified_at: datetime | None
+    #: Why its last verification failed (``pending`` endpoints).
+    verification_error: str | None
     created_at: datetime
     updated_at: datetime
 
@@ -514,6 +541,9 @@ def _endpoint_fields(endpoint: Endpoint) -> dict[str, Any]:
         "signature_versions": list(endpoint.signature_versions),
         "failing_since": endpoint.failing_since,
         "suspended_until": endpoint.suspended_at(datetime.now(UTC)),
+        "verification": endpoint.verification,
+        "verified_at": endpoint.verified_at,
+        "verification_error": endpoint.verification_error,
         "created_at": endpoint.created_at,
         "updated_at": endpoint.updated_at,
     }
@@ -718,8 +748,9 @@ class StatusRecordOut(Output):
 class EventSummary(Output):
     id: str
     type: str
-    #: The message status it reports (null for an operational event).
-    status: MessageStatus | None
+    #: A message status, ``inbound`` / ``opt_out`` for the events of an inbound text, or null
+    #: for an operational event.
+    status: MessageStatus | InboundStatus | None
     sequence: int
     created_at: datetime
 
@@ -875,6 +906,95 @@ class BulkResultOut(Output):
     results: list[BulkItemOut]
 
 
+# -- inbound SMS and suppressions ----------------------------------------------------------
+
+#: An E.164-shaped number (a sender or a suppressed number: not checked against numbering plans).
+E164Number = Annotated[
+    str,
+    Field(
+        max_length=16,
+        pattern=sms.E164_PATTERN.pattern,
+        description="An E.164 number: + then up to 15 digits, e.g. +447810000001",
+    ),
+]
+Keyword = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=inbound.MAX_KEYWORD_LENGTH,
+        pattern=r"^[A-Za-z0-9]+$",
+        description="One word of letters and digits; matched without regard to case",
+    ),
+]
+
+
+class InboundSmsCreate(Input):
+    #: The sender's number.
+    sender: E164Number = Field(alias="from")
+    #: The account's number (or short code) the text was sent to.
+    to: str = Field(min_length=1, max_length=32, pattern=r"^[+]?[0-9A-Za-z]{1,31}$")
+    text: str = Field(min_length=1, max_length=10_000)
+    #: When the provider received it; now if left out.
+    received_at: UtcDatetime | None = None
+
+
+class InboundSmsOut(Output):
+    id: str
+    sender: str = Field(serialization_alias="from")
+    to: str
+    text: str
+    received_at: datetime
+    #: ``opt_out`` or ``opt_in`` when the text was one of the account's keywords, else null.
+    action: KeywordAction | None
+    #: The keyword matched (upper case), or null.
+    keyword: str | None
+    #: Whether the sender is on the suppression list now.
+    suppressed: bool
+    #: The events the text emitted.
+    events: list[EventSummary]
+
+    @classmethod
+    def of(cls, result: service.InboundResult) -> InboundSmsOut:
+        received = result.sms
+        return cls(
+            id=received.id,
+            sender=received.sender,
+            to=received.to,
+            text=received.text,
+            received_at=received.received_at,
+            action=result.action,
+            keyword=result.keyword,
+            suppressed=result.suppressed,
+            events=[EventSummary.model_validate(event) for event in result.events],
+        )
+
+
+class SuppressionCreate(Input):
+    phone_number: E164Number
+
+
+class SuppressionOut(Output):
+    phone_number: str
+    #: ``keyword`` (an inbound opt-out keyword) or ``api`` (added through the API).
+    source: str
+    #: The opt-out keyword the number sent, for ``source`` ``keyword``.
+    keyword: str | None
+    created_at: datetime
+
+
+class SmsKeywords(Input):
+    """The account's keywords: a text that is one of them (case and surrounding punctuation
+    ignored) opts its sender out or back in."""
+
+    opt_out: list[Keyword] = Field(max_length=inbound.MAX_KEYWORDS)
+    opt_in: list[Keyword] = Field(max_length=inbound.MAX_KEYWORDS)
+
+
+class SmsKeywordsOut(Output):
+    opt_out: list[str]
+    opt_in: list[str]
+
+
 # -- events, deliveries, attempts ----------------------------------------------------------
 
 
@@ -932,6 +1052,9 @@ class EventTypeOut(Output):
     channel: Channel | None
     description: str
     statuses: list[MessageStatus]
+    #: ``inbound`` or ``opt_out`` for a type emitted by inbound texts (its ``statuses`` are
+    #: empty); null for a message status type.
+    inbound: InboundStatus | None = None
     #: JSON Schema (draft 2020-12) of the payload.
     json_schema: dict[str, Any] = Field(serialization_alias="schema")
     example: dict[str, Any]
@@ -944,6 +1067,7 @@ class EventTypeOut(Output):
             channel=event_type.channel,
             description=event_type.description,
             statuses=sorted(event_type.statuses),
+            inbound=event_type.inbound,
             json_schema=dict(event_type.schema),
             example=dict(event_type.example),
         )

@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from statushooks.events import timestamps
+from statushooks.inbound import InboundSms
 from statushooks.messages import FAILURE_STATUSES, Message, MessageStatus
 
 API_VERSION = "v2"
@@ -295,4 +296,89 @@ def example(name: str, *, event_id: str, now: datetime) -> dict[str, Any]:
     for key in ("createTime", "updateTime"):
         if key in obj:
             obj[key] = stamp
+    return payload
+
+
+# --- inbound SMS ------------------------------------------------------------------------------
+#
+# From YCloud's reference (``sms.inbound.received``, the ``SmsInbound`` object): every field of
+# ``smsInbound`` is optional there; statushooks always sends all five. ``sendTime`` is when the
+# sender's handset sent it, as far as anyone knows: the ``received_at`` the text came in with.
+
+SMS_INBOUND = "sms.inbound.received"
+SMS_INBOUND_DESCRIPTION = (
+    "An SMS was received from a phone number on one of the account's numbers "
+    "(a user replied to your message)."
+)
+SMS_INBOUND_KEY = "smsInbound"
+
+#: The shape of the reference's example, with its placeholders filled in.
+SMS_INBOUND_EXAMPLE: dict[str, Any] = {
+    "id": "evt_djeIQXaQPQyUcRFi",
+    "type": "sms.inbound.received",
+    "apiVersion": "v2",
+    "createTime": "2022-06-01T12:00:00.000Z",
+    "smsInbound": {
+        "id": "inb_2z01rKkdxq3oKzf013lxmn127v8",
+        "from": "+447901614024",
+        "to": "+447860000000",
+        "text": "Yes, see you then.",
+        "sendTime": "2022-06-01T12:00:00.000Z",
+    },
+}
+
+SMS_INBOUND_OBJECT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "id": _STRING,
+        "from": _STRING,
+        "to": _STRING,
+        "text": _STRING,
+        "sendTime": _TIME,
+    },
+    "required": ["id", "from", "to", "text", "sendTime"],
+    "additionalProperties": False,
+}
+
+SMS_INBOUND_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": f"urn:statushooks:event:{SMS_INBOUND}",
+    "title": SMS_INBOUND,
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "pattern": "^evt_[0-9A-Za-z]+$"},
+        "type": {"const": SMS_INBOUND},
+        "apiVersion": {"const": API_VERSION},
+        "createTime": _TIME,
+        SMS_INBOUND_KEY: SMS_INBOUND_OBJECT_SCHEMA,
+    },
+    "required": ["id", "type", "apiVersion", "createTime", SMS_INBOUND_KEY],
+    "additionalProperties": False,
+}
+
+
+def render_inbound(sms: InboundSms, *, event_id: str, now: datetime) -> dict[str, Any]:
+    """The whole ``sms.inbound.received`` payload of one received text, in the reference's
+    key order."""
+    return {
+        "id": event_id,
+        "type": SMS_INBOUND,
+        "apiVersion": API_VERSION,
+        "createTime": timestamps.millis(now),
+        SMS_INBOUND_KEY: {
+            "id": sms.id,
+            "from": sms.sender,
+            "to": sms.to,
+            "text": sms.text,
+            "sendTime": timestamps.millis(sms.received_at),
+        },
+    }
+
+
+def inbound_example(*, event_id: str, now: datetime) -> dict[str, Any]:
+    """The example with a fresh ``id`` and every time set to ``now``."""
+    payload = copy.deepcopy(SMS_INBOUND_EXAMPLE)
+    stamp = timestamps.millis(now)
+    payload.update(id=event_id, createTime=stamp)
+    payload[SMS_INBOUND_KEY]["sendTime"] = stamp
     return payload

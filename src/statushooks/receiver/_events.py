@@ -31,6 +31,10 @@ OPERATIONAL_TYPES = (
     "endpoint.recovered",
     "delivery.exhausted",
 )
+INTERACT_SMS_OPT_OUT = "com.interact.messages.sms.opt.out"
+YCLOUD_SMS_INBOUND_RECEIVED = "sms.inbound.received"
+#: ``data.status`` of an Interact inbound SMS (its ``type`` is ``INTERACT_SMS_STATUS``).
+INTERACT_INBOUND_STATUS = "inbound"
 
 JSONObject: TypeAlias = Mapping[str, Any]
 
@@ -88,6 +92,73 @@ class InteractSmsStatusEvent:
     data: InteractSmsStatusData
     correlation_id: str | None = None
     transaction_id: str
+    raw: JSONObject = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class InteractSmsInboundData:
+    """``data`` of an Interact inbound SMS (``data.status`` ``inbound``)."""
+
+    status: str
+    channel: str
+    #: The text received.
+    message: str
+    #: The sender's number.
+    phone_number: str
+    #: The number it was sent to.
+    inbound_number: str
+    inbound_number_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class InteractSmsInboundEvent:
+    """A text received from a phone number, in the Interact dialect: ``type`` is
+    ``com.interact.messages.sms.status`` with ``data.status`` ``inbound``."""
+
+    TYPE: ClassVar[str] = INTERACT_SMS_STATUS
+
+    specversion: str
+    type: str
+    source: str
+    id: str
+    time: datetime
+    datacontenttype: str | None = None
+    data: InteractSmsInboundData
+    correlation_id: str | None = None
+    raw: JSONObject = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class InteractSmsOptOutData:
+    """``data`` of ``com.interact.messages.sms.opt.out``."""
+
+    status: str
+    channel: str
+    #: The text received (the keyword).
+    message: str
+    #: ``keyword``.
+    type: str
+    phone_number: str
+    inbound_number: str
+    account_level_opt_out: bool
+    opt_out_time: datetime
+    inbound_number_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class InteractSmsOptOutEvent:
+    """A phone number opted out, in the Interact dialect."""
+
+    TYPE: ClassVar[str] = INTERACT_SMS_OPT_OUT
+
+    specversion: str
+    type: str
+    source: str
+    id: str
+    time: datetime
+    datacontenttype: str | None = None
+    data: InteractSmsOptOutData
+    correlation_id: str | None = None
     raw: JSONObject = field(repr=False, compare=False)
 
 
@@ -199,12 +270,41 @@ class OperationalEvent:
     raw: JSONObject = field(repr=False, compare=False)
 
 
+@dataclass(frozen=True, kw_only=True)
+class YCloudSmsInbound:
+    """``smsInbound`` of ``sms.inbound.received`` (every field optional there)."""
+
+    id: str | None = None
+    #: The wire name is ``from``: the sender's number.
+    from_: str | None = None
+    to: str | None = None
+    text: str | None = None
+    send_time: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class YCloudSmsInboundReceivedEvent:
+    """A text received from a phone number, in the YCloud v2 dialect."""
+
+    TYPE: ClassVar[str] = YCLOUD_SMS_INBOUND_RECEIVED
+
+    id: str
+    type: str
+    api_version: str
+    create_time: datetime
+    sms_inbound: YCloudSmsInbound
+    raw: JSONObject = field(repr=False, compare=False)
+
+
 Event: TypeAlias = (
     InteractSmsStatusEvent
+    | InteractSmsInboundEvent
+    | InteractSmsOptOutEvent
     | YCloudSmsUpdatedEvent
     | YCloudVoiceUpdatedEvent
     | YCloudEmailDeliveryUpdatedEvent
     | OperationalEvent
+    | YCloudSmsInboundReceivedEvent
 )
 
 
@@ -236,7 +336,14 @@ def _load(body: bytes | str) -> JSONObject:
     return document
 
 
-def _parse_interact_sms_status(document: JSONObject) -> InteractSmsStatusEvent:
+def _parse_interact_sms_status(
+    document: JSONObject,
+) -> InteractSmsStatusEvent | InteractSmsInboundEvent:
+    data = _object(document, "data", "")
+    if data.get("status") == INTERACT_INBOUND_STATUS:
+        return InteractSmsInboundEvent(
+            **_interact_envelope(document), data=_interact_sms_inbound_data(data)
+        )
     return InteractSmsStatusEvent(
         specversion=_text(document, "specversion", ""),
         type=_text(document, "type", ""),
@@ -265,6 +372,63 @@ def _interact_sms_status_data(data: JSONObject) -> InteractSmsStatusData:
         custom_id=_optional_text(data, "custom_id", path),
         campaign_name=_optional_text(data, "campaign_name", path),
         campaign_id=_optional_text(data, "campaign_id", path),
+    )
+
+
+def _interact_envelope(document: JSONObject) -> dict[str, Any]:
+    return {
+        "specversion": _text(document, "specversion", ""),
+        "type": _text(document, "type", ""),
+        "source": _text(document, "source", ""),
+        "id": _text(document, "id", ""),
+        "time": _time(document, "time", ""),
+        "datacontenttype": _optional_text(document, "datacontenttype", ""),
+        "correlation_id": _optional_text(document, "correlation_id", ""),
+        "raw": document,
+    }
+
+
+def _interact_sms_inbound_data(data: JSONObject) -> InteractSmsInboundData:
+    path = "data."
+    return InteractSmsInboundData(
+        status=_text(data, "status", path),
+        channel=_text(data, "channel", path),
+        message=_text(data, "message", path),
+        phone_number=_text(data, "phone_number", path),
+        inbound_number=_text(data, "inbound_number", path),
+        inbound_number_id=_optional_text(data, "inbound_number_id", path),
+    )
+
+
+def _parse_interact_sms_opt_out(document: JSONObject) -> InteractSmsOptOutEvent:
+    data, path = _object(document, "data", ""), "data."
+    return InteractSmsOptOutEvent(
+        **_interact_envelope(document),
+        data=InteractSmsOptOutData(
+            status=_text(data, "status", path),
+            channel=_text(data, "channel", path),
+            message=_text(data, "message", path),
+            type=_text(data, "type", path),
+            phone_number=_text(data, "phone_number", path),
+            inbound_number=_text(data, "inbound_number", path),
+            inbound_number_id=_optional_text(data, "inbound_number_id", path),
+            account_level_opt_out=_bool(data, "account_level_opt_out", path),
+            opt_out_time=_time(data, "opt_out_time", path),
+        ),
+    )
+
+
+def _parse_ycloud_sms_inbound(document: JSONObject) -> YCloudSmsInboundReceivedEvent:
+    inbound, path = _object(document, "smsInbound", ""), "smsInbound."
+    return YCloudSmsInboundReceivedEvent(
+        **_ycloud_envelope(document),
+        sms_inbound=YCloudSmsInbound(
+            id=_optional_text(inbound, "id", path),
+            from_=_optional_text(inbound, "from", path),
+            to=_optional_text(inbound, "to", path),
+            text=_optional_text(inbound, "text", path),
+            send_time=_optional_time(inbound, "sendTime", path),
+        ),
     )
 
 
@@ -355,6 +519,8 @@ _PARSERS: dict[str, Callable[[JSONObject], Event]] = {
     YCLOUD_VOICE_UPDATED: _parse_ycloud_voice,
     YCLOUD_EMAIL_DELIVERY_UPDATED: _parse_ycloud_email,
     **dict.fromkeys(OPERATIONAL_TYPES, _parse_operational),
+    INTERACT_SMS_OPT_OUT: _parse_interact_sms_opt_out,
+    YCLOUD_SMS_INBOUND_RECEIVED: _parse_ycloud_sms_inbound,
 }
 
 
@@ -391,6 +557,13 @@ def _optional_text(obj: JSONObject, key: str, path: str) -> str | None:
     value = obj.get(key)
     if value is not None and not isinstance(value, str):
         raise _malformed(path, key, "a string")
+    return value
+
+
+def _bool(obj: JSONObject, key: str, path: str) -> bool:
+    value = obj.get(key)
+    if not isinstance(value, bool):
+        raise _malformed(path, key, "true or false")
     return value
 
 

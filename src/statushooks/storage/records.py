@@ -16,9 +16,9 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from statushooks import ids, messages
+from statushooks import deliveries, ids, messages
 from statushooks.deliveries import Attempt, Delivery, DeliveryState, Event, shown_state
-from statushooks.endpoints import Endpoint, EndpointSecret, EndpointState
+from statushooks.endpoints import Endpoint, EndpointSecret, EndpointState, Verification
 from statushooks.messages import Channel, Message, MessageStatus
 from statushooks.storage import driver
 from statushooks.storage import tables as t
@@ -93,6 +93,7 @@ def requeue_values(now: datetime) -> dict[str, Any]:
 def endpoint_values(endpoint: Endpoint) -> dict[str, Any]:
     values = dataclasses.asdict(endpoint)
     values["state"] = endpoint.state.value
+    values["verification"] = endpoint.verification.value
     values["enabled_events"] = list(endpoint.enabled_events)
     values["statuses"] = [status.value for status in endpoint.statuses]
     values["metadata"] = dict(endpoint.metadata)
@@ -114,6 +115,7 @@ def endpoint_from_values(values: dict[str, Any]) -> Endpoint:
     """An ``Endpoint`` from its row's values, JSON and datetimes decoded (changes ``values``)."""
     values.pop("in_flight", None)  # the queue's counter, not part of the endpoint's record
     values["state"] = EndpointState(values["state"])
+    values["verification"] = Verification(values["verification"])
     values["enabled_events"] = tuple(values["enabled_events"])
     values["statuses"] = tuple(MessageStatus(status) for status in values["statuses"])
     values["secrets"] = tuple(
@@ -171,7 +173,7 @@ def _message_of(values: dict[str, Any]) -> Message:
 
 def event_from_row(row: sa.Row[Any]) -> Event:
     values = dict(row._mapping)
-    values["status"] = MessageStatus(values["status"]) if values["status"] else None
+    values["status"] = deliveries.event_status(values["status"])
     values["payload"] = bytes(values["payload"])
     return Event(**values)
 

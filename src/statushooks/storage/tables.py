@@ -127,6 +127,10 @@ endpoints = sa.Table(
     *_created_updated(),
     #: Send each attempt's W3C ``traceparent`` to the receiver (``tracing``).
     sa.Column("send_traceparent", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("verification", sa.String(16), nullable=False, server_default="none"),
+    sa.Column("verified_at", UTCDateTime()),
+    sa.Column("verification_error", sa.Text()),
+    sa.Column("verified_origin", sa.String(255)),
 )
 
 messages = sa.Table(
@@ -276,6 +280,27 @@ workers = sa.Table(
     sa.Column("id", sa.String(100), primary_key=True),
     sa.Column("seen_at", UTCDateTime(), nullable=False),
     sa.Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+#: Phone numbers an account must not send SMS to (opt-outs, and numbers added by hand).
+suppressions = sa.Table(
+    "suppressions",
+    metadata,
+    sa.Column("account_id", ID, sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("phone_number", sa.String(32), primary_key=True),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("keyword", sa.String(32)),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+#: An account's own opt-out and opt-in keywords (none: the defaults, ``inbound.Keywords``).
+sms_keywords = sa.Table(
+    "sms_keywords",
+    metadata,
+    sa.Column("account_id", ID, sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("opt_out", sa.JSON(), nullable=False),
+    sa.Column("opt_in", sa.JSON(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
 
 links = sa.Table(

@@ -20,6 +20,7 @@ from statushooks import accounts, exceptions, notices
 from statushooks.connectors.records import Connector, UnmatchedReceipt
 from statushooks.deliveries import Attempt, Delivery, DeliveryState, Event
 from statushooks.endpoints import Endpoint, EndpointState
+from statushooks.inbound import DEFAULT_KEYWORDS, Keywords, Suppression
 from statushooks.links import TrackedLink
 from statushooks.messages import Message, MessageStatus
 from statushooks.storage import driver, records
@@ -131,6 +132,9 @@ _INSERT_UNMATCHED = driver.Statement.of(
     + " ON CONFLICT (account_id, fingerprint) DO NOTHING"
 )
 
+_IS_SUPPRESSED = driver.Statement.of(
+    "SELECT 1 FROM suppressions WHERE account_id = ? AND phone_number = ?"
+)
 _FANOUT_ENDPOINTS = records.endpoint_statement(
     f"WHERE account_id = ? AND state != '{EndpointState.DISABLED.value}' ORDER BY id"
 )
@@ -764,6 +768,73 @@ class Transaction:
             return 0
         result = self.conn.execute(sa.delete(table).where(table.c.id.in_(ids)))
         return int(result.rowcount)
+
+    # -- suppressions and keywords ---------------------------------------------------------
+
+    def is_suppressed(self, account_id: str, phone_number: str) -> bool:
+        """Whether the account may not send SMS to the number (checked for every SMS: driver
+        SQL, one probe of the primary key)."""
+        return bool(self.db.execute(self.conn, _IS_SUPPRESSED, (account_id, phone_number)))
+
+    def get_suppression(self, account_id: str, phone_number: str) -> Suppression:
+        s = t.suppressions.c
+        query = sa.select(t.suppressions).where(
+            s.account_id == account_id, s.phone_number == phone_number
+        )
+        row = self._one(query)
+        if row is None:
+            raise exceptions.NotFoundError(f"{phone_number} is not on the suppression list")
+        return Suppression(**row._mapping)
+
+    def add_suppression(self, suppression: Suppression) -> bool:
+        """Put a number on the list; False if it was there already (kept as it was)."""
+        if self.is_suppressed(suppression.account_id, suppression.phone_number):
+            return False
+        self.conn.execute(sa.insert(t.suppressions).values(**dataclasses.asdict(suppression)))
+        return True
+
+    def remove_suppression(self, account_id: str, phone_number: str) -> bool:
+        """Take a number off the list; False if it was not on it."""
+        s = t.suppressions.c
+        result = self.conn.execute(
+            sa.delete(t.suppressions).where(
+                s.account_id == account_id, s.phone_number == phone_number
+            )
+        )
+        return bool(result.rowcount)
+
+    def list_suppressions(
+        self, account_id: str, *, limit: int = DEFAULT_PAGE_SIZE, after: str | None = None
+    ) -> Page[Suppression]:
+        """The account's suppressed numbers, in descending number order."""
+        query = sa.select(t.suppressions).where(t.suppressions.c.account_id == account_id)
+        return self._page(
+            query,
+            t.suppressions.c.phone_number,
+            limit,
+            after,
+            lambda row: Suppression(**row._mapping),
+        )
+
+    def sms_keywords(self, account_id: str) -> Keywords:
+        """The account's opt-out and opt-in keywords (the defaults unless it set its own)."""
+        k = t.sms_keywords.c
+        row = self._one(sa.select(k.opt_out, k.opt_in).where(k.account_id == account_id))
+        if row is None:
+            return DEFAULT_KEYWORDS
+        return Keywords(opt_out=tuple(row.opt_out), opt_in=tuple(row.opt_in))
+
+    def set_sms_keywords(self, account_id: str, keywords: Keywords, now: datetime) -> None:
+        k = t.sms_keywords.c
+        self.conn.execute(sa.delete(t.sms_keywords).where(k.account_id == account_id))
+        self.conn.execute(
+            sa.insert(t.sms_keywords).values(
+                account_id=account_id,
+                opt_out=list(keywords.opt_out),
+                opt_in=list(keywords.opt_in),
+                updated_at=now,
+            )
+        )
 
     # -- paging ----------------------------------------------------------------------------
 

@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from seed_payloads import SEED_000_FAILED, SEED_002_EMAIL, SEED_002_SMS, SEED_002_VOICE
+from seed_payloads import (
+    INTERACT_INBOUND,
+    INTERACT_OPT_OUT,
+    SEED_000_FAILED,
+    SEED_002_EMAIL,
+    SEED_002_SMS,
+    SEED_002_VOICE,
+    YCLOUD_SMS_INBOUND,
+)
 from statushooks.events import catalog
 from statushooks.messages import Channel, Message, MessageStatus
 
@@ -20,6 +28,9 @@ SEEDS: dict[str, str] = {
     "sms.message.updated": SEED_002_SMS,
     "voice.message.updated": SEED_002_VOICE,
     "email.delivery.updated": SEED_002_EMAIL,
+    "com.interact.messages.sms.inbound": INTERACT_INBOUND,
+    "sms.inbound.received": YCLOUD_SMS_INBOUND,
+    "com.interact.messages.sms.opt.out": INTERACT_OPT_OUT,
 }
 
 NOW = datetime(2025, 6, 25, 12, 10, 47, tzinfo=UTC)
@@ -78,7 +89,7 @@ def validate() -> Callable[[dict[str, Any]], None]:
     """Assert a payload is valid against its event type's schema."""
 
     def check(payload: dict[str, Any]) -> None:
-        schema = catalog.get(payload["type"]).schema
+        schema = catalog.type_of_payload(payload).schema
         Draft202012Validator.check_schema(schema)
         Draft202012Validator(schema).validate(payload)
 

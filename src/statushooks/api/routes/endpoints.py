@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Annotated
 
@@ -9,7 +10,15 @@ from fastapi import APIRouter, Query, Response
 
 from statushooks import durations, exceptions, service
 from statushooks.api import queries, schemas
-from statushooks.api.deps import AccountId, IdempotencyDep, Paging, ServiceDep, StoreDep
+from statushooks.api.deps import (
+    AccountId,
+    IdempotencyDep,
+    Paging,
+    ServiceDep,
+    StoreDep,
+    json_response,
+)
+from statushooks.endpoints import EndpointState
 
 router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"])
 DEFAULT_STATS_WINDOW = "24h"
@@ -25,15 +34,22 @@ STATS_WINDOW_PATTERN = (
 async def create_endpoint(
     body: schemas.EndpointCreate, account_id: AccountId, svc: ServiceDep, idem: IdempotencyDep
 ) -> Response:
-    """Create an endpoint; the answer carries its signing secret."""
+    """Create an endpoint; the answer carries its signing secret. An endpoint with a
+    ``verification`` is created ``pending`` and verified at once: the answer shows the outcome
+    (``active``, or ``pending`` with ``verification_error``)."""
 
     spec = body.spec()
-    return await idem.run(
+    response = await idem.run(
         account_id,
         lambda key: svc.create_endpoint(account_id, spec, idempotency=key),
         schemas.EndpointWithSecret.of,
         status_code=201,
     )
+    created = json.loads(bytes(response.body))
+    if created["status"] != EndpointState.PENDING or "Idempotent-Replayed" in response.headers:
+        return response
+    verified = await svc.verify_endpoint(account_id, created["id"])
+    return json_response(schemas.EndpointWithSecret.of(verified), 201)
 
 
 @router.get("", response_model=schemas.Page[schemas.EndpointOut])
@@ -57,9 +73,22 @@ async def read_endpoint(
 async def update_endpoint(
     endpoint_id: str, body: schemas.EndpointUpdate, account_id: AccountId, svc: ServiceDep
 ) -> schemas.EndpointOut:
-    """Change the given fields; ``status: active`` resumes a paused or disabled endpoint."""
+    """Change the given fields; ``status: active`` resumes a paused or disabled endpoint. An
+    endpoint left ``pending`` (a new URL or verification mode, or not verified yet) is verified
+    at once."""
     updated = await svc.update_endpoint(account_id, endpoint_id, body.changes())
+    if updated.state is EndpointState.PENDING:
+        updated = await svc.verify_endpoint(account_id, endpoint_id)
     return schemas.EndpointOut.of(updated)
+
+
+@router.post("/{endpoint_id}/verify", response_model=schemas.EndpointOut)
+async def verify_endpoint(
+    endpoint_id: str, account_id: AccountId, svc: ServiceDep
+) -> schemas.EndpointOut:
+    """Run the endpoint's verification again: granted, it is ``active``; refused, ``pending``
+    with ``verification_error`` (it then receives nothing)."""
+    return schemas.EndpointOut.of(await svc.verify_endpoint(account_id, endpoint_id))
 
 
 @router.delete("/{endpoint_id}", status_code=204)
