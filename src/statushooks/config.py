@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     public_base_url: str = DEFAULT_PUBLIC_BASE_URL
     admin_token: str | None = None
+    #: Signs dashboard sessions and portal links. Unset: derived from ``admin_token``, or
+    #: (without one) random per process, so sessions and links end with the process.
+    session_secret: str | None = None
     retry_schedule: str = DEFAULT_RETRY_SCHEDULE
     allow_private_urls: bool = False
     delivery_timeout: float = Field(default=DEFAULT_DELIVERY_TIMEOUT, gt=0)

@@ -20,9 +20,11 @@ from statushooks.api.routes import (
     health,
     links,
     messages,
+    portal_links,
     status,
 )
 from statushooks.config import Settings
+from statushooks.dashboard import mount as mount_dashboard
 from statushooks.storage.sql import Store
 
 MAX_BODY_BYTES = 1024 * 1024  # 1 MiB
@@ -96,10 +98,13 @@ def create_app(
         deliveries,
         event_types,
         links,
+        portal_links,
         health,
     ):
         app.include_router(module.router)
     openapi.install(app)
+    # Mounted last: the API's routes match before these are tried.
+    mount_dashboard(app, lambda: app.state.service)
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     return app
 
