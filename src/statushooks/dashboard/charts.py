@@ -54,9 +54,17 @@ def sparkline(values: Sequence[float | None], *, label: str, width: int = 120) -
     )
 
 
-def bar_chart(bars: Sequence[Bar], *, label: str, width: int = 640, height: int = 160) -> Markup:
-    """Stacked bars (succeeded below, failed above), one per bucket, the first and last
-    bucket's labels under the axis."""
+def bar_chart(
+    bars: Sequence[Bar],
+    *,
+    label: str,
+    start: str,
+    end: str,
+    width: int = 640,
+    height: int = 160,
+) -> Markup:
+    """Stacked bars (succeeded below, failed above), one per bucket; ``start`` and ``end``
+    label the time axis's two ends."""
     top = max((bar.ok + bar.failed for bar in bars), default=0) or 1
     plot = height - 20
     slot = width / max(len(bars), 1)
@@ -74,14 +82,16 @@ def bar_chart(bars: Sequence[Bar], *, label: str, width: int = 640, height: int 
             f'<rect x="{x:.1f}" y="{plot - ok_h - fail_h:.1f}" width="{w:.1f}" '
             f'height="{fail_h:.1f}" fill="{FAIL_COLOUR}"/></g>'
         )
-    return _frame(label, width, height, plot, top, "".join(parts), _x_labels(bars, width, height))
+    axis = _x_labels(start, end, width, height)
+    return _frame(label, width, height, plot, top, "".join(parts), axis)
 
 
 def line_chart(
     series: Sequence[tuple[str, Sequence[float | None]]],
     *,
     label: str,
-    labels: Sequence[str],
+    start: str,
+    end: str,
     unit: str = "",
     width: int = 640,
     height: int = 160,
@@ -112,9 +122,8 @@ def line_chart(
             f'<text x="{width - 4}" y="{14 + 14 * number}" text-anchor="end" font-size="12" '
             f'fill="{colour}">{escape(name)}</text>'
         )
-    bars = [Bar(label=text, ok=0, failed=0) for text in labels]
     body = "".join(parts) + "".join(legend)
-    return _frame(label, width, height, plot, top, body, _x_labels(bars, width, height), unit)
+    return _frame(label, width, height, plot, top, body, _x_labels(start, end, width, height), unit)
 
 
 def _frame(
@@ -127,7 +136,7 @@ def _frame(
     x_labels: str,
     unit: str = "",
 ) -> Markup:
-    top_text = f"{top:g}{unit}" if isinstance(top, float) else f"{top}{unit}"
+    top_text = f"{top:.3g}{unit}" if isinstance(top, float) else f"{top}{unit}"
     return Markup(
         f'<svg class="chart" role="img" aria-label="{escape(label)}" '
         f'viewBox="0 0 {width} {height}">'
@@ -137,12 +146,9 @@ def _frame(
     )
 
 
-def _x_labels(bars: Sequence[Bar], width: int, height: int) -> str:
-    if not bars:
-        return ""
+def _x_labels(start: str, end: str, width: int, height: int) -> str:
     return (
-        f'<text x="0" y="{height - 4}" font-size="12" fill="{AXIS_COLOUR}">'
-        f"{escape(bars[0].label)}</text>"
+        f'<text x="0" y="{height - 4}" font-size="12" fill="{AXIS_COLOUR}">{escape(start)}</text>'
         f'<text x="{width}" y="{height - 4}" font-size="12" text-anchor="end" '
-        f'fill="{AXIS_COLOUR}">{escape(bars[-1].label)}</text>'
+        f'fill="{AXIS_COLOUR}">{escape(end)}</text>'
     )

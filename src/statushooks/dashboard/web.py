@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -371,7 +371,9 @@ def _account_pages(get_service: ServiceGetter, pages: Pages) -> APIRouter:
             page = await views.account_page(svc.store, None, limit=20)
             return pages.render(request, "operator.html", viewer, health=health, page=page)
         data = await views.overview(svc.store, viewer.account_id, views.WINDOWS[window], now)
-        return pages.render(request, "overview.html", viewer, data=data, **_charts(data.buckets))
+        return pages.render(
+            request, "overview.html", viewer, data=data, **_charts(data.buckets, data.window)
+        )
 
     @router.get("/endpoints", response_class=HTMLResponse)
     async def endpoints(request: Request, viewer: ViewerDep) -> Response:
@@ -422,7 +424,7 @@ def _account_pages(get_service: ServiceGetter, pages: Pages) -> APIRouter:
             types=catalog.all_types(),
             statuses=list(MessageStatus),
             describe=views.describe_failure,
-            **_charts(data.buckets),
+            **_charts(data.buckets, data.window),
         )
 
     @router.post("/endpoints/{endpoint_id}/test")
@@ -550,29 +552,36 @@ def _account_pages(get_service: ServiceGetter, pages: Pages) -> APIRouter:
     return router
 
 
-def _charts(buckets: list[views.Bucket]) -> dict[str, Any]:
-    """The three charts of a set of buckets: attempts, success rate, latency."""
-    labels = [bucket.start.strftime("%H:%M") for bucket in buckets]
+def _charts(buckets: list[views.Bucket], window: views.Window) -> dict[str, Any]:
+    """The three charts of a window's buckets: attempts, success rate, latency."""
+    shape = "%H:%M" if window.span <= timedelta(hours=1) else "%a %H:%M"
+    labels = [bucket.start.strftime(shape) + " UTC" for bucket in buckets]
     bars = [
         charts.Bar(label=lab, ok=b.ok, failed=b.failed)
         for lab, b in zip(labels, buckets, strict=True)
     ]
+    start = labels[0] if labels else ""
     total = sum(b.total for b in buckets)
     return {
         "attempts_chart": charts.bar_chart(
-            bars, label=f"Attempts per bucket: {total} in all, succeeded in green, failed in red"
+            bars,
+            label=f"Attempts per bucket: {total} in all, succeeded in green, failed in red",
+            start=start,
+            end="now",
         ),
         "success_chart": charts.line_chart(
             [("success %", [None if r is None else r * 100 for r in _rates(buckets)])],
             label="Success rate per bucket, in percent",
-            labels=labels,
             unit=" %",
+            start=start,
+            end="now",
         ),
         "latency_chart": charts.line_chart(
             [("p50", [b.p50_ms for b in buckets]), ("p95", [b.p95_ms for b in buckets])],
             label="Latency per bucket: p50 and p95, in milliseconds",
-            labels=labels,
             unit=" ms",
+            start=start,
+            end="now",
         ),
     }
 
