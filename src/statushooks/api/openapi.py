@@ -79,6 +79,10 @@ TAGS: list[dict[str, str]] = [
     {"name": "event types", "description": "The event catalog: each type's schema and example."},
     {"name": "accounts", "description": "Accounts and API keys (the admin token only)."},
     {"name": "links", "description": "Tracked links: a click redirects and emits `clicked`."},
+    {
+        "name": "portal",
+        "description": "Links that open an account's customer portal (`/portal`) without a key.",
+    },
     {"name": "health", "description": "Liveness, readiness and Prometheus metrics (no auth)."},
     {
         "name": "webhooks",
