@@ -132,6 +132,8 @@ async def test_operators_see_every_account_and_the_queue(server: Server, account
     assert scoped.status_code == 200
     assert "globex" in scoped.text
     assert (await client.get("/dashboard/accounts/acc_nope/")).status_code == 404
+    unscoped = await client.get("/dashboard/endpoints")
+    assert (unscoped.status_code, unscoped.headers["location"]) == (303, "/dashboard/accounts")
     await client.aclose()
 
     customer = await login(server, account.api_key)

@@ -26,6 +26,15 @@ class LoginRequiredError(Exception):
         self.next_path = next_path
 
 
+class ElsewhereError(Exception):
+    """The page is not for this viewer; another one is (an operator asking for an account's
+    page without an account goes to the accounts)."""
+
+    def __init__(self, location: str) -> None:
+        super().__init__(location)
+        self.location = location
+
+
 class ForbiddenError(Exception):
     """The session may not see this (or a form's CSRF token is wrong, or a link expired)."""
 

@@ -24,10 +24,16 @@ from statushooks.storage.transaction import (
     Transaction,
 )
 
-#: Attempts plotted per endpoint and window, at most (the newest ones).
-CHART_SAMPLE = 2_000
+#: Attempts an endpoint's charts plot, at most (the newest ones in the window).
+CHART_SAMPLE = 1_000
+#: Attempts the overview's charts plot, at most, shared among the account's endpoints.
+OVERVIEW_SAMPLE = 1_500
+#: Attempts an overview reads per endpoint at least, however many endpoints share the sample.
+MIN_ENDPOINT_SAMPLE = 20
 #: Attempts the endpoints list's sparkline and last error look at, per endpoint.
-LIST_SAMPLE = 300
+LIST_SAMPLE = 100
+#: Attempts of every account the operators' queue health looks at (the newest).
+QUEUE_SAMPLE = 500
 #: Backlogs and queue counts stop counting here ("10,000+").
 COUNT_CAP = 10_000
 #: Endpoints an account page lists, at most.
@@ -157,7 +163,8 @@ async def overview(store: Store, account_id: str, window: Window, now: datetime)
     def work(tx: Transaction) -> Overview:
         account = tx.get_account(account_id)
         endpoints = tx.list_endpoints(account_id, limit=MAX_ENDPOINTS).data
-        points, sampled = _points(tx, endpoints, now - window.span, CHART_SAMPLE)
+        each = max(MIN_ENDPOINT_SAMPLE, OVERVIEW_SAMPLE // max(len(endpoints), 1))
+        points, sampled = _points(tx, endpoints, now - window.span, each)
         backlog = sum(tx.count_pending(endpoint_id=e.id, cap=COUNT_CAP) for e in endpoints)
         return Overview(
             account=account,
@@ -417,13 +424,13 @@ class QueueHealth:
 
 async def queue_health(store: Store, now: datetime) -> QueueHealth:
     def work(tx: Transaction) -> QueueHealth:
-        points = tx.newest_attempt_points(limit=CHART_SAMPLE)
+        points = tx.newest_attempt_points(limit=QUEUE_SAMPLE)
         return QueueHealth(
             pending=tx.count_pending(cap=COUNT_CAP),
             due=tx.count_due(now, cap=COUNT_CAP),
             in_flight=tx.count_leased(now, cap=COUNT_CAP),
             workers=tx.list_workers(),
-            recent=summarize(points, sampled=len(points) >= CHART_SAMPLE),
+            recent=summarize(points, sampled=len(points) >= QUEUE_SAMPLE),
             troubled=tx.troubled_endpoints(None, limit=20),
         )
 

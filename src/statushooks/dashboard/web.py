@@ -24,7 +24,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from statushooks import __version__, exceptions, service
 from statushooks.dashboard import auth, charts, views
-from statushooks.dashboard.auth import ForbiddenError, LoginRequiredError, Viewer, first
+from statushooks.dashboard.auth import (
+    ElsewhereError,
+    ForbiddenError,
+    LoginRequiredError,
+    Viewer,
+    first,
+)
 from statushooks.dashboard.sessions import (
     SESSION_TTL,
     Role,
@@ -187,6 +193,10 @@ def _sub_app(pages: Pages) -> FastAPI:
     @app.exception_handler(LoginRequiredError)
     async def to_login(_request: Request, exc: LoginRequiredError) -> Response:
         return RedirectResponse(f"/dashboard/login?{urlencode({'next': exc.next_path})}", 303)
+
+    @app.exception_handler(ElsewhereError)
+    async def elsewhere(_request: Request, exc: ElsewhereError) -> Response:
+        return RedirectResponse(exc.location, 303)
 
     @app.exception_handler(ForbiddenError)
     async def forbidden(request: Request, exc: ForbiddenError) -> Response:
@@ -352,7 +362,7 @@ def _account_pages(get_service: ServiceGetter, pages: Pages) -> APIRouter:
 
     def account_of(viewer: Viewer) -> str:
         if viewer.account_id is None:
-            raise LoginRequiredError("/dashboard/")
+            raise ElsewhereError(f"{viewer.root}/accounts")
         return viewer.account_id
 
     def back(viewer: Viewer, path: str, done: str) -> Response:
