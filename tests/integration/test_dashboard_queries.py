@@ -61,16 +61,21 @@ async def test_counts_stop_at_their_cap(svc: Service) -> None:
     _, endpoint, _ = await with_deliveries(svc, 5)
     now = svc.clock()
 
-    def counts(tx: Transaction) -> tuple[int, int, int, int, int]:
+    def counts(tx: Transaction) -> tuple[int, ...]:
+        due = tx.pending_sample(now + timedelta(seconds=1), cap=100)
+        capped = tx.pending_sample(now + timedelta(seconds=1), cap=2)
         return (
             tx.count_pending(endpoint_id=endpoint, cap=100),
             tx.count_pending(endpoint_id=endpoint, cap=3),
             tx.count_pending(cap=100),
-            tx.count_due(now + timedelta(seconds=1), cap=100),
-            tx.count_leased(now, cap=100),
+            due.pending,
+            due.due,
+            due.in_flight,
+            capped.pending,
+            capped.due,
         )
 
-    assert await svc.store.read(counts) == (5, 4, 5, 5, 0)
+    assert await svc.store.read(counts) == (5, 4, 5, 5, 5, 0, 3, 3)
 
 
 async def test_the_event_log_filters_by_message_and_time(svc: Service) -> None:
@@ -103,7 +108,7 @@ async def test_pages_data_of_an_account(svc: Service) -> None:
     event = await views.event_detail(svc.store, account, detail.deliveries[0].event_id)
     assert event.payload.startswith("{\n") and len(event.deliveries) == 1
     health = await views.queue_health(svc.store, now)
-    assert health.pending == 2
+    assert (health.queue.pending, health.queue.due) == (2, 2)
     other = (await svc.create_account("other")).account.id
     with pytest.raises(exceptions.NotFoundError):
         await views.endpoint_detail(svc.store, other, endpoint, views.WINDOWS["1h"], now)

@@ -20,6 +20,7 @@ from statushooks.storage.stats import percentile
 from statushooks.storage.transaction import (
     AttemptPoint,
     Page,
+    PendingSample,
     StatusRecord,
     Transaction,
 )
@@ -414,9 +415,8 @@ async def message_timeline(store: Store, account_id: str, message_id: str) -> Ti
 
 @dataclass(frozen=True, kw_only=True)
 class QueueHealth:
-    pending: int
-    due: int
-    in_flight: int
+    #: ``pending`` counted up to ``COUNT_CAP + 1``; due and in flight among those read.
+    queue: PendingSample
     workers: list[tuple[str, datetime, datetime]]
     recent: Summary
     troubled: list[Endpoint]
@@ -426,9 +426,7 @@ async def queue_health(store: Store, now: datetime) -> QueueHealth:
     def work(tx: Transaction) -> QueueHealth:
         points = tx.newest_attempt_points(limit=QUEUE_SAMPLE)
         return QueueHealth(
-            pending=tx.count_pending(cap=COUNT_CAP),
-            due=tx.count_due(now, cap=COUNT_CAP),
-            in_flight=tx.count_leased(now, cap=COUNT_CAP),
+            queue=tx.pending_sample(now, cap=COUNT_CAP),
             workers=tx.list_workers(),
             recent=summarize(points, sampled=len(points) >= QUEUE_SAMPLE),
             troubled=tx.troubled_endpoints(None, limit=20),

@@ -82,6 +82,7 @@ def _environment() -> jinja2.Environment:
     env.filters["count"] = _count
     env.globals["version"] = __version__
     env.globals["static"] = STATIC_PATH
+    env.globals["cap"] = views.COUNT_CAP
     return env
 
 

@@ -129,6 +129,16 @@ class AttemptPoint:
         return self.response_status is not None and 200 <= self.response_status < 300
 
 
+@dataclass(frozen=True, kw_only=True)
+class PendingSample:
+    """The pending deliveries, counted up to a cap, and the due and in-flight ones among
+    those read."""
+
+    pending: int
+    due: int
+    in_flight: int
+
+
 def _account_values(account: accounts.Account) -> dict[str, Any]:
     return {
         "id": account.id,
@@ -605,28 +615,35 @@ class Transaction:
         """Deliveries stored ``pending`` (waiting or leased), of one endpoint or all; counted
         up to ``cap + 1`` (``ix_deliveries_pending``): more than ``cap`` answers ``cap + 1``."""
         d = t.deliveries.c
-        query = sa.select(sa.literal(1)).where(d.state == DeliveryState.PENDING.value)
+        # The predicate as a literal: a planner proves a partial index's predicate from a
+        # literal, never from a bound parameter.
+        query = sa.select(sa.literal(1)).select_from(t.deliveries).where(t.PENDING_STATE)
         if endpoint_id is not None:
             query = query.where(d.endpoint_id == endpoint_id)
         return self._capped_count(query, cap)
 
-    def count_due(self, now: datetime, *, cap: int) -> int:
-        """Pending deliveries due by ``now`` and not leased, up to ``cap + 1``."""
+    def pending_sample(self, now: datetime, *, cap: int) -> PendingSample:
+        """How many deliveries are pending (up to ``cap + 1``), and of those read, how many are
+        due and how many in flight (``ix_deliveries_pending``; at most ``cap + 1`` rows read)."""
         d = t.deliveries.c
-        query = sa.select(sa.literal(1)).where(
-            d.state == DeliveryState.PENDING.value,
-            d.next_attempt_at <= now,
-            sa.or_(d.lease_expires_at.is_(None), d.lease_expires_at <= now),
+        read = (
+            sa.select(d.next_attempt_at, d.lease_expires_at)
+            .where(t.PENDING_STATE)
+            .limit(cap + 1)
+            .subquery()
         )
-        return self._capped_count(query, cap)
-
-    def count_leased(self, now: datetime, *, cap: int) -> int:
-        """Pending deliveries under a live lease (in flight), up to ``cap + 1``."""
-        d = t.deliveries.c
-        query = sa.select(sa.literal(1)).where(
-            d.state == DeliveryState.PENDING.value, d.lease_expires_at > now
+        leased = read.c.lease_expires_at > now
+        due = sa.and_(
+            read.c.next_attempt_at <= now, sa.or_(read.c.lease_expires_at.is_(None), ~leased)
         )
-        return self._capped_count(query, cap)
+        row = self.conn.execute(
+            sa.select(
+                sa.func.count(),
+                sa.func.sum(sa.case((due, 1), else_=0)),
+                sa.func.sum(sa.case((leased, 1), else_=0)),
+            ).select_from(read)
+        ).one()
+        return PendingSample(pending=int(row[0]), due=int(row[1] or 0), in_flight=int(row[2] or 0))
 
     def _capped_count(self, query: sa.Select[Any], cap: int) -> int:
         counted = sa.select(sa.func.count()).select_from(query.limit(cap + 1).subquery())
