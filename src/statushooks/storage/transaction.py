@@ -140,12 +140,16 @@ class PendingSample:
 
 
 def _account_values(account: accounts.Account) -> dict[str, Any]:
-    return {
+    """The account's columns; ``portal`` only when it is not the defaults (NULL stands for
+    them)."""
+    values: dict[str, Any] = {
         "id": account.id,
         "name": account.name,
         "created_at": account.created_at,
-        "portal": account.portal.to_json(),
     }
+    if account.portal != accounts.PortalSettings():
+        values["portal"] = account.portal.to_json()
+    return values
 
 
 def _account_of(row: sa.Row[Any]) -> accounts.Account:
@@ -195,7 +199,7 @@ class Transaction:
         return self._page(sa.select(t.accounts), t.accounts.c.id, limit, after, _account_of)
 
     def update_account(self, account: accounts.Account) -> None:
-        values = _account_values(account)
+        values = {"portal": None} | _account_values(account)
         query = sa.update(t.accounts).where(t.accounts.c.id == account.id).values(**values)
         if self.conn.execute(query).rowcount == 0:
             raise exceptions.NotFoundError(f"no account {account.id}")
