@@ -16,6 +16,7 @@ from aiohttp import web
 from statushooks import testing
 
 T = TypeVar("T")
+ADMIN_TOKEN = "browser-admin-token-0123456789"
 THREAD_TIMEOUT = 60.0  # seconds a set-up coroutine may take
 
 

@@ -21,7 +21,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 import uvicorn
-from browser_support import Live, in_thread
+from browser_support import ADMIN_TOKEN, Live, in_thread
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -31,7 +31,6 @@ from statushooks.storage import engine as engines
 from statushooks.storage import migrate
 
 CHROMIUM = Path("/usr/bin/chromium")
-ADMIN_TOKEN = "browser-admin-token-0123456789"
 STARTUP_TIMEOUT = 15.0  # seconds
 POSTGRES_URL_VAR = "STATUSHOOKS_TEST_POSTGRES_URL"
 

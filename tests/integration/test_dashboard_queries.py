@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from statushooks import exceptions, ids
+from statushooks import config, exceptions, ids, sms
 from statushooks.dashboard import views
 from statushooks.deliveries import DeliveryState
 from statushooks.service import EndpointSpec, Service
+from statushooks.storage import migrate
+from statushooks.storage.sql import Store
 from statushooks.storage.transaction import Transaction
 
 EMAIL = "email.delivery.updated"
@@ -136,3 +141,89 @@ async def test_portal_settings_change_field_by_field(svc: Service) -> None:
         await svc.update_account("acc_nope", name="x")
     page = await views.account_page(svc.store, None)
     assert [a.id for a in page.data] == [account]
+
+
+async def test_no_dashboard_read_scans_a_large_table(tmp_path: Path) -> None:
+    """Every statement of every page reads an index range (SQLite's query plans): none scans
+    ``deliveries``, ``attempts`` or ``events`` without an index."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'plans.db'}"
+    await migrate.upgrade_url(url)
+    store = await Store.open(url, upgrade=False)
+    try:
+        settings = config.load_settings(database_url=url, allow_private_urls=True)
+        svc = Service(store=store, settings=settings, pricing=sms.PricingTable.load())
+        account, endpoint, made = await with_deliveries(svc, 3)
+        message = await svc.submit_sms(account, to="+447810000001", sender="A", text="hi")
+        event_id = (await svc.store.read(lambda tx: tx.get_delivery(account, made[0]))).event_id
+        now = svc.clock()
+        window = views.WINDOWS["24h"]
+        statements: list[str] = []
+
+        def record(tx: Transaction) -> None:
+            raw = tx.conn.connection.driver_connection
+            raw.set_trace_callback(statements.append)
+            try:
+                for read in _every_read(
+                    account, endpoint, made[0], event_id, message.id, now, window
+                ):
+                    read(tx)
+            finally:
+                raw.set_trace_callback(None)
+
+        def plans(tx: Transaction) -> list[tuple[str, str]]:
+            found = []
+            for sql in statements:
+                if sql.lstrip().upper().startswith("SELECT"):
+                    for row in tx.conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"):
+                        found.append((str(row[3]), sql))
+            return found
+
+        await store.read(record)
+        found = await store.read(plans)
+        assert len(found) > 20
+        scans = [
+            (step, sql)
+            for step, sql in found
+            if re.match(r"SCAN (deliveries|attempts|events)\b", step) and "USING" not in step
+        ]
+        assert scans == []
+    finally:
+        await store.close()
+
+
+def _every_read(
+    account: str,
+    endpoint: str,
+    delivery_id: str,
+    event_id: str,
+    message_id: str,
+    now: datetime,
+    window: views.Window,
+) -> list[Callable[[Transaction], object]]:
+    since = now - window.span
+    return [
+        lambda tx: tx.attempt_points(endpoint, since=since, limit=100),
+        lambda tx: tx.failed_attempts(endpoint, scan=100, limit=10),
+        lambda tx: tx.newest_attempt_points(limit=100),
+        lambda tx: tx.count_pending(endpoint_id=endpoint, cap=100),
+        lambda tx: tx.count_pending(cap=100),
+        lambda tx: tx.pending_sample(now, cap=100),
+        lambda tx: tx.scan_deliveries(account, before=None, scan=100, limit=10),
+        lambda tx: tx.scan_deliveries(
+            account,
+            before=ids.id_at("dlv", now.timestamp()),
+            scan=100,
+            limit=10,
+            endpoint_id=endpoint,
+            event_type=SMS,
+            state=DeliveryState.FAILED,
+        ),
+        lambda tx: tx.deliveries_of_events(account, [event_id]),
+        lambda tx: tx.message_events(message_id),
+        lambda tx: tx.status_history(message_id),
+        lambda tx: tx.get_event(account, event_id),
+        lambda tx: tx.list_attempts(delivery_id, limit=50),
+        lambda tx: tx.troubled_endpoints(account, limit=20),
+        lambda tx: tx.list_accounts(limit=50),
+        lambda tx: tx.list_workers(),
+    ]
