@@ -13,10 +13,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from browser_support import Live
+from browser_support import ADMIN_TOKEN, Live
 from playwright.sync_api import Page, expect
-
-from conftest import ADMIN_TOKEN
 
 HOOK = "/hook"
 WIDTHS = (1280, 390)
