@@ -1,7 +1,8 @@
 """``python -m bench.dashboard_pages [-n DELIVERIES]``: each dashboard page's server time with
 a large store (SQLite file; not a scenario of ``python -m bench``, no load is generated).
 
-One account with 10 endpoints; ``n`` deliveries of ``n / 5`` events (90 % succeeded, 8 %
+A SQLite file, or an empty PostgreSQL database (``--postgres URL``): one account with 10
+endpoints; ``n`` deliveries of ``n / 5`` events (90 % succeeded, 8 %
 failed, 2 % pending) made over the last 24 hours, each with one attempt. Each page is asked
 ``REPEAT`` times in-process (httpx's ASGI transport: no socket, so the time is the server's),
 after one warm-up; the median and the slowest wall time are printed, and the median CPU time
@@ -19,9 +20,12 @@ import sqlite3
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import httpx
 import orjson
 
@@ -38,26 +42,35 @@ REPEAT = 20
 BATCH = 20_000
 
 
-def stamp(value: datetime) -> str:
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+EVENT_COLUMNS = ("id", "account_id", "message_id", "type", "status", "sequence", "payload",
+                 "created_at")  # fmt: skip
+DELIVERY_COLUMNS = ("id", "account_id", "event_id", "endpoint_id", "message_id", "event_type",
+                    "sequence", "state", "attempts", "next_attempt_at", "last_response_status",
+                    "last_error", "created_at", "updated_at", "completed_at")  # fmt: skip
+ATTEMPT_COLUMNS = ("id", "delivery_id", "endpoint_id", "number", "started_at", "duration_ms",
+                   "request_headers", "response_status", "response_body", "error_kind",
+                   "error_message")  # fmt: skip
+Rows = list[tuple[Any, ...]]
 
 
-def seed(path: Path, account_id: str, endpoint_ids: list[str], deliveries: int) -> None:
-    """Events, deliveries and attempts written straight into the SQLite file."""
+def batches(
+    account_id: str, endpoint_ids: list[str], deliveries: int
+) -> Iterator[tuple[Rows, Rows, Rows]]:
+    """``(events, deliveries, attempts)`` rows, about ``BATCH`` deliveries at a time, spread
+    over the last 24 hours (times as aware datetimes)."""
     now = datetime.now(UTC)
     rng = random.Random(7)
-    conn = sqlite3.connect(path)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=OFF")
     payload = orjson.dumps({"type": "email.delivery.updated", "data": {"status": "delivered"}})
-    events, rows, attempts = [], [], []
-    for index in range(deliveries // len(endpoint_ids)):
-        when = now - timedelta(seconds=86_400 * (1 - index / (deliveries / len(endpoint_ids))))
+    per_endpoint = deliveries // len(endpoint_ids)
+    events: Rows = []
+    rows: Rows = []
+    attempts: Rows = []
+    for index in range(per_endpoint):
+        when = now - timedelta(seconds=86_400 * (1 - index / per_endpoint))
         event_id = ids.new_id("evt", when.timestamp())
         events.append(
-            (event_id, account_id, None, "email.delivery.updated", "delivered", payload, 0,
-             stamp(when))
-        )  # fmt: skip
+            (event_id, account_id, None, "email.delivery.updated", "delivered", 0, payload, when)
+        )
         for endpoint_id in endpoint_ids:
             roll = rng.random()
             state = "succeeded" if roll < 0.9 else "failed" if roll < 0.98 else "pending"
@@ -65,51 +78,66 @@ def seed(path: Path, account_id: str, endpoint_ids: list[str], deliveries: int) 
             delivery_id = ids.new_id("dlv", when.timestamp())
             rows.append(
                 (delivery_id, account_id, event_id, endpoint_id, None, "email.delivery.updated",
-                 0, state, 1, stamp(when) if state == "pending" else None, status,
-                 None if status == 200 else "HTTP 503", stamp(when), stamp(when),
-                 None if state == "pending" else stamp(when))
+                 0, state, 1, when if state == "pending" else None, status,
+                 None if status == 200 else "HTTP 503", when, when,
+                 None if state == "pending" else when)
             )  # fmt: skip
             attempts.append(
-                (ids.new_id("att", when.timestamp()), delivery_id, endpoint_id, 1, stamp(when),
-                 rng.uniform(2, 80), "{}", status, "ok" if status == 200 else "busy", None
-                 if status == 200 else "status", None)
+                (ids.new_id("att", when.timestamp()), delivery_id, endpoint_id, 1, when,
+                 rng.uniform(2, 80), "{}", status, "ok" if status == 200 else "busy",
+                 None if status == 200 else "status", None)
             )  # fmt: skip
         if len(rows) >= BATCH:
-            _flush(conn, events, rows, attempts)
-    _flush(conn, events, rows, attempts)
+            yield events, rows, attempts
+            events, rows, attempts = [], [], []
+    yield events, rows, attempts
+
+
+def stamp(value: Any) -> Any:
+    """A datetime as SQLAlchemy stores it in SQLite; anything else as it is."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    return value
+
+
+def _insert(table: str, columns: tuple[str, ...]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+def seed_sqlite(path: Path, account_id: str, endpoint_ids: list[str], deliveries: int) -> None:
+    """Events, deliveries and attempts written straight into the SQLite file."""
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=OFF")
+    tables = (("events", EVENT_COLUMNS), ("deliveries", DELIVERY_COLUMNS),
+              ("attempts", ATTEMPT_COLUMNS))  # fmt: skip
+    for batch in batches(account_id, endpoint_ids, deliveries):
+        for (table, columns), rows in zip(tables, batch, strict=True):
+            conn.executemany(_insert(table, columns), [tuple(map(stamp, r)) for r in rows])
+        conn.commit()
     conn.execute("ANALYZE")
     conn.commit()
     conn.close()
 
 
-def _flush(conn: sqlite3.Connection, events: list, rows: list, attempts: list) -> None:  # type: ignore[type-arg]
-    conn.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?)", _events_in_table_order(events))
-    conn.executemany(
-        "INSERT INTO deliveries (id, account_id, event_id, endpoint_id, message_id, event_type,"
-        " sequence, state, attempts, next_attempt_at, last_response_status, last_error,"
-        " created_at, updated_at, completed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        rows,
-    )
-    conn.executemany(
-        "INSERT INTO attempts (id, delivery_id, endpoint_id, number, started_at, duration_ms,"
-        " request_headers, response_status, response_body, error_kind, error_message)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-        attempts,
-    )
-    conn.commit()
-    events.clear()
-    rows.clear()
-    attempts.clear()
+async def seed_postgres(
+    url: str, account_id: str, endpoint_ids: list[str], deliveries: int
+) -> None:
+    """The same rows, copied into PostgreSQL (``COPY``)."""
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        tables = (("events", EVENT_COLUMNS), ("deliveries", DELIVERY_COLUMNS),
+                  ("attempts", ATTEMPT_COLUMNS))  # fmt: skip
+        for batch in batches(account_id, endpoint_ids, deliveries):
+            for (table, columns), rows in zip(tables, batch, strict=True):
+                await conn.copy_records_to_table(table, records=rows, columns=list(columns))
+        await conn.execute("VACUUM ANALYZE")
+    finally:
+        await conn.close()
 
 
-def _events_in_table_order(events: list) -> list:  # type: ignore[type-arg]
-    # events: id, account_id, message_id, type, status, sequence, payload, created_at
-    return [(e[0], e[1], e[2], e[3], e[4], e[6], e[5], e[7]) for e in events]
-
-
-async def prepare(path: Path, deliveries: int) -> None:
-    """Make and fill the store, unless ``path`` holds one already."""
-    url = f"sqlite+aiosqlite:///{path}"
+async def prepare(url: str, deliveries: int) -> None:
+    """Make and fill the store."""
     await migrate.upgrade_url(url)
     settings = config.load_settings(database_url=url, allow_private_urls=True)
     store = await Store.open(url, upgrade=False)
@@ -121,13 +149,15 @@ async def prepare(path: Path, deliveries: int) -> None:
     ]
     await store.close()
     started = time.perf_counter()
-    seed(path, account_id, endpoint_ids, deliveries)
+    if url.startswith("sqlite"):
+        seed_sqlite(Path(url.split("///", 1)[1]), account_id, endpoint_ids, deliveries)
+    else:
+        await seed_postgres(url, account_id, endpoint_ids, deliveries)
     print(f"seeded {deliveries:,} deliveries in {time.perf_counter() - started:.0f} s")
 
 
-async def measure(path: Path) -> None:
+async def measure(url: str) -> None:
     """Each page's time, as the operator (the account's pages under its path)."""
-    url = f"sqlite+aiosqlite:///{path}"
     settings = config.load_settings(database_url=url, admin_token=ADMIN, allow_private_urls=True)
     store = await Store.open(url, upgrade=False)
     account_id = (await store.read(lambda tx: tx.list_accounts(limit=1))).data[0].id
@@ -190,13 +220,21 @@ async def _time(client: httpx.AsyncClient, path: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("-n", type=int, default=1_000_000, help="deliveries to store")
-    parser.add_argument("--db", type=Path, help="keep the store in this file (reused if there)")
+    parser.add_argument("--db", type=Path, help="keep the SQLite store in this file (reused)")
+    parser.add_argument(
+        "--postgres", help="an empty PostgreSQL database's URL to fill and measure instead"
+    )
     args = parser.parse_args()
+    if args.postgres:
+        asyncio.run(prepare(args.postgres, args.n))
+        asyncio.run(measure(args.postgres))
+        return
     with tempfile.TemporaryDirectory() as directory:
         path = args.db or Path(directory) / "pages.db"
+        url = f"sqlite+aiosqlite:///{path}"
         if not path.exists():
-            asyncio.run(prepare(path, args.n))
-        asyncio.run(measure(path))
+            asyncio.run(prepare(url, args.n))
+        asyncio.run(measure(url))
 
 
 if __name__ == "__main__":
