@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     metrics_token: str | None = None
     #: Seals connector credentials at rest (``connectors.sealing``); the admin token if unset.
     secret_key: str | None = None
+    #: Signs dashboard sessions and portal links. Unset: derived from ``admin_token``, or
+    #: (without one) random per process, so sessions and links end with the process.
+    session_secret: str | None = None
     retry_schedule: str = DEFAULT_RETRY_SCHEDULE
     allow_private_urls: bool = False
     delivery_timeout: float = Field(default=DEFAULT_DELIVERY_TIMEOUT, gt=0)

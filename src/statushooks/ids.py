@@ -97,6 +97,18 @@ def first_id(prefix: str, at: float) -> str:
     return f"{prefix}_{_ksuid(at, bytes(RANDOM_BYTES))}"
 
 
+def id_at(prefix: str, when: float) -> str:
+    """The smallest id of ``prefix`` made at ``when`` (seconds, to the microsecond): ids made
+    before it sort below it, ids made at or after it sort at or above it."""
+    seconds = int(when)
+    micros = min(int((when - seconds) * 1_000_000), 999_999)
+    head = (((max(seconds, KSUID_EPOCH) - KSUID_EPOCH) << 24) | micros).to_bytes(7, "big")
+    number = int.from_bytes(head + bytes(RANDOM_BYTES), "big")
+    high, rest = divmod(number, _CHUNK * _CHUNK)
+    middle, low = divmod(rest, _CHUNK)
+    return f"{prefix}_{_chunk(high)}{_chunk(middle)}{_chunk(low)}"
+
+
 def has_prefix(value: str, prefix: str) -> bool:
     """Whether ``value`` is a well-formed id of the given type."""
     match = ID_PATTERN.match(value)

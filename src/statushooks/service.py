@@ -257,6 +257,36 @@ class Service:
 
         return await self._write(work, idempotency)
 
+    async def get_account(self, account_id: str) -> accounts.Account:
+        return await self.store.read(lambda tx: tx.get_account(account_id))
+
+    async def update_account(
+        self, account_id: str, *, name: str | None = None, portal: Mapping[str, Any] | None = None
+    ) -> accounts.Account:
+        """Rename the account and/or change the given fields of its portal settings."""
+        if portal is not None:
+            unknown = set(portal) - {f.name for f in dataclasses.fields(accounts.PortalSettings)}
+            if unknown:
+                raise _invalid("portal", f"unknown fields: {', '.join(sorted(unknown))}")
+
+        def work(tx: Transaction) -> accounts.Account:
+            current = tx.get_account(account_id)
+            settings = current.portal
+            if portal is not None:
+                changes = dict(portal)
+                if "frame_ancestors" in changes:
+                    changes["frame_ancestors"] = tuple(changes["frame_ancestors"] or ())
+                settings = accounts.check_portal_settings(
+                    dataclasses.replace(current.portal, **changes)
+                )
+            updated = dataclasses.replace(
+                current, name=current.name if name is None else name, portal=settings
+            )
+            tx.update_account(updated)
+            return updated
+
+        return await self._write(work)
+
     async def delete_api_key(self, key_id: str) -> None:
         """Delete a key: it stops working in this process at once, in others within
         ``KEY_CACHE_TTL``."""

@@ -22,9 +22,11 @@ from statushooks.api.routes import (
     inbound,
     links,
     messages,
+    portal_links,
     status,
 )
 from statushooks.config import Settings
+from statushooks.dashboard import mount as mount_dashboard
 from statushooks.storage.sql import Store
 
 MAX_BODY_BYTES = 1024 * 1024  # 1 MiB
@@ -105,11 +107,14 @@ def create_app(
         inbound,
         links,
         connectors,
+        portal_links,
         health,
     ):
         app.include_router(module.router)
     app.include_router(connectors.hooks)
     openapi.install(app)
+    # Mounted last: the API's routes match before these are tried.
+    mount_dashboard(app, lambda: app.state.service)
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     if tracing.active() or tracing.configure():
         app.add_middleware(tracing.TracingMiddleware)  # outermost: spans the whole request

@@ -231,6 +231,13 @@ UNMATCHED_RECEIPT: dict[str, Any] = _response(
 )
 
 #: Component name → an example of it.
+_PORTAL: dict[str, Any] = {
+    "brand_name": "Acme Messaging",
+    "logo_url": "https://cdn.acme.example/logo.png",
+    "accent_color": "#0f766e",
+    "frame_ancestors": ["https://app.acme.example"],
+}
+
 SCHEMA_EXAMPLES: dict[str, dict[str, Any]] = {
     "ConnectorCreate": _request(
         schemas.ConnectorCreate,
@@ -267,6 +274,21 @@ SCHEMA_EXAMPLES: dict[str, dict[str, Any]] = {
         account_id=ACCOUNT_ID,
         api_key=API_KEY,
         prefix=API_KEY[:10],
+    ),
+    "PortalSettingsIn": _request(schemas.PortalSettingsIn, **_PORTAL),
+    "PortalSettingsOut": _response(schemas.PortalSettingsOut, **_PORTAL),
+    "AccountOut": _response(
+        schemas.AccountOut, id=ACCOUNT_ID, name="Acme Ltd", created_at=CREATED, portal=_PORTAL
+    ),
+    "AccountUpdate": _request(
+        schemas.AccountUpdate, portal={"brand_name": "Acme", "accent_color": "#0f766e"}
+    ),
+    "PortalLinkCreate": _request(schemas.PortalLinkCreate, expires_in=3600),
+    "PortalLinkOut": _response(
+        schemas.PortalLinkOut,
+        url="https://hooks.example.com/portal/eyJhIjoiYWNjXzNON2FxcnoyIiwiZXhwIjoxNzUxMjg5MzIzfQ"
+        ".q9mC2kGqzXb0Tf3aVbq1y2c7mJ8R1cZ8mUu4Yx0sQk8/",
+        expires_at="2025-06-30T13:08:43Z",
     ),
     "EndpointCreate": _request(
         schemas.EndpointCreate,

@@ -90,6 +90,10 @@ TAGS: list[dict[str, str]] = [
     },
     {"name": "links", "description": "Tracked links: a click redirects and emits `clicked`."},
     {
+        "name": "portal",
+        "description": "Links that open an account's customer portal (`/portal`) without a key.",
+    },
+    {
         "name": "health",
         "description": "Liveness and readiness (no auth); Prometheus metrics (the metrics token "
         "or the admin token).",

@@ -316,6 +316,84 @@ class ApiKeyCreated(Output):
     prefix: str
 
 
+class PortalSettingsIn(Input):
+    brand_name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=accounts.MAX_BRAND_NAME,
+        pattern=NUL_FREE_PATTERN,
+        description="Shown in the portal's header instead of “statushooks”",
+    )
+    logo_url: str | None = Field(
+        default=None,
+        max_length=accounts.MAX_LOGO_URL,
+        pattern=URL_PATTERN,
+        description="An image shown beside the brand name",
+    )
+    accent_color: str | None = Field(
+        default=None,
+        pattern=accounts.ACCENT_PATTERN.pattern,
+        description="The portal's accent colour, `#rrggbb`",
+    )
+    frame_ancestors: (
+        list[Annotated[str, Field(max_length=300, pattern=accounts.ORIGIN_PATTERN.pattern)]] | None
+    ) = Field(
+        default=None,
+        max_length=accounts.MAX_FRAME_ANCESTORS,
+        description="Origins (`https://app.example.com`) whose pages may embed the portal "
+        "in an iframe (`Content-Security-Policy: frame-ancestors`); empty: none",
+    )
+
+
+class PortalSettingsOut(Output):
+    brand_name: str | None
+    logo_url: str | None
+    accent_color: str | None
+    frame_ancestors: list[str]
+
+    @classmethod
+    def of(cls, portal: accounts.PortalSettings) -> PortalSettingsOut:
+        return cls(**portal.to_json())
+
+
+class AccountOut(Output):
+    id: str
+    name: str
+    created_at: datetime
+    portal: PortalSettingsOut
+
+    @classmethod
+    def of(cls, account: accounts.Account) -> AccountOut:
+        return cls(
+            id=account.id,
+            name=account.name,
+            created_at=account.created_at,
+            portal=PortalSettingsOut.of(account.portal),
+        )
+
+
+class AccountUpdate(Input):
+    name: str | None = Field(default=None, min_length=1, max_length=200, pattern=NUL_FREE_PATTERN)
+    portal: PortalSettingsIn | None = Field(
+        default=None, description="The given fields change; `null` clears one"
+    )
+
+
+class PortalLinkCreate(Input):
+    expires_in: int = Field(
+        default=3600,
+        ge=60,
+        le=86400,
+        description="Seconds the link works for (1 minute to 24 hours; default 1 hour)",
+    )
+
+
+class PortalLinkOut(Output):
+    #: Opens the account's portal without a key, until ``expires_at``.
+    url: str
+    expires_at: datetime
+
+
 def api_key_created(account_id: str, key_id: str, plaintext: str) -> ApiKeyCreated:
     return ApiKeyCreated(
         id=key_id,

@@ -87,6 +87,8 @@ accounts = sa.Table(
     sa.Column("id", ID, primary_key=True),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
+    #: ``accounts.PortalSettings`` as JSON; NULL: the defaults.
+    sa.Column("portal", sa.JSON()),
 )
 
 api_keys = sa.Table(

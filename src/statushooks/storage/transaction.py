@@ -146,6 +146,52 @@ def _owned_by(table: sa.Table, account_id: str) -> sa.ColumnElement[bool]:
     return (table.c.account_id + "") == account_id
 
 
+@dataclass(frozen=True, kw_only=True)
+class AttemptPoint:
+    """An attempt without its request and answer: what a chart plots."""
+
+    started_at: datetime
+    duration_ms: float
+    response_status: int | None
+    error_kind: str | None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.response_status is not None and 200 <= self.response_status < 300
+
+
+@dataclass(frozen=True, kw_only=True)
+class PendingSample:
+    """The pending deliveries, counted up to a cap, and the due and in-flight ones among
+    those read."""
+
+    pending: int
+    due: int
+    in_flight: int
+
+
+def _account_values(account: accounts.Account) -> dict[str, Any]:
+    """The account's columns; ``portal`` only when it is not the defaults (NULL stands for
+    them)."""
+    values: dict[str, Any] = {
+        "id": account.id,
+        "name": account.name,
+        "created_at": account.created_at,
+    }
+    if account.portal != accounts.PortalSettings():
+        values["portal"] = account.portal.to_json()
+    return values
+
+
+def _account_of(row: sa.Row[Any]) -> accounts.Account:
+    return accounts.Account(
+        id=row.id,
+        name=row.name,
+        created_at=row.created_at,
+        portal=accounts.PortalSettings.from_json(row.portal),
+    )
+
+
 class Transaction:
     """Typed queries inside one transaction."""
 
@@ -170,13 +216,24 @@ class Transaction:
     # -- accounts and keys -----------------------------------------------------------------
 
     def insert_account(self, account: accounts.Account) -> None:
-        self.conn.execute(sa.insert(t.accounts).values(**dataclasses.asdict(account)))
+        self.conn.execute(sa.insert(t.accounts).values(**_account_values(account)))
 
     def get_account(self, account_id: str) -> accounts.Account:
         row = self._one(sa.select(t.accounts).where(t.accounts.c.id == account_id))
         if row is None:
             raise exceptions.NotFoundError(f"no account {account_id}")
-        return accounts.Account(**row._mapping)
+        return _account_of(row)
+
+    def list_accounts(
+        self, *, limit: int = DEFAULT_PAGE_SIZE, after: str | None = None
+    ) -> Page[accounts.Account]:
+        return self._page(sa.select(t.accounts), t.accounts.c.id, limit, after, _account_of)
+
+    def update_account(self, account: accounts.Account) -> None:
+        values = {"portal": None} | _account_values(account)
+        query = sa.update(t.accounts).where(t.accounts.c.id == account.id).values(**values)
+        if self.conn.execute(query).rowcount == 0:
+            raise exceptions.NotFoundError(f"no account {account.id}")
 
     def insert_api_key(self, key: accounts.ApiKey) -> None:
         self.conn.execute(sa.insert(t.api_keys).values(**dataclasses.asdict(key)))
@@ -835,6 +892,165 @@ class Transaction:
                 updated_at=now,
             )
         )
+
+    # -- the dashboard's bounded reads -------------------------------------------------------
+    # Each reads a bounded range of an index: pages stay fast however many rows there are.
+
+    def attempt_points(
+        self, endpoint_id: str, *, since: datetime, limit: int
+    ) -> list[AttemptPoint]:
+        """The endpoint's newest attempts started at or after ``since`` (at most ``limit``),
+        newest first, without their bodies (``ix_attempts_endpoint_started``)."""
+        a = t.attempts.c
+        query = (
+            sa.select(a.started_at, a.duration_ms, a.response_status, a.error_kind)
+            .where(a.endpoint_id == endpoint_id, a.started_at >= since)
+            .order_by(a.started_at.desc())
+            .limit(limit)
+        )
+        return [AttemptPoint(**row._mapping) for row in self._all(query)]
+
+    def failed_attempts(self, endpoint_id: str, *, scan: int, limit: int) -> list[Attempt]:
+        """Up to ``limit`` failed attempts among the endpoint's newest ``scan``, newest first."""
+        a = t.attempts.c
+        newest = (
+            sa.select(a.id)
+            .where(a.endpoint_id == endpoint_id)
+            .order_by(a.started_at.desc())
+            .limit(scan)
+            .subquery()
+        )
+        failed = sa.or_(
+            a.response_status.is_(None), a.response_status < 200, a.response_status >= 300
+        )
+        query = (
+            sa.select(t.attempts)
+            .where(a.id.in_(sa.select(newest.c.id)), failed)
+            .order_by(a.started_at.desc())
+            .limit(limit)
+        )
+        return [records.attempt_from_row(row) for row in self._all(query)]
+
+    def newest_attempt_points(self, *, limit: int) -> list[AttemptPoint]:
+        """The newest attempts of every account (ids sort by time: the primary key)."""
+        a = t.attempts.c
+        query = (
+            sa.select(a.started_at, a.duration_ms, a.response_status, a.error_kind)
+            .order_by(a.id.desc())
+            .limit(limit)
+        )
+        return [AttemptPoint(**row._mapping) for row in self._all(query)]
+
+    def count_pending(self, *, endpoint_id: str | None = None, cap: int) -> int:
+        """Deliveries stored ``pending`` (waiting or leased), of one endpoint or all; counted
+        up to ``cap + 1`` (``ix_deliveries_pending``): more than ``cap`` answers ``cap + 1``."""
+        d = t.deliveries.c
+        # The predicate as a literal: a planner proves a partial index's predicate from a
+        # literal, never from a bound parameter.
+        query = sa.select(sa.literal(1)).select_from(t.deliveries).where(t.PENDING_STATE)
+        if endpoint_id is not None:
+            query = query.where(d.endpoint_id == endpoint_id)
+        return self._capped_count(query, cap)
+
+    def pending_sample(self, now: datetime, *, cap: int) -> PendingSample:
+        """How many deliveries are pending (up to ``cap + 1``), and of those read, how many are
+        due and how many in flight (``ix_deliveries_pending``; at most ``cap + 1`` rows read)."""
+        d = t.deliveries.c
+        read = (
+            sa.select(d.next_attempt_at, d.lease_expires_at)
+            .where(t.PENDING_STATE)
+            .limit(cap + 1)
+            .subquery()
+        )
+        leased = read.c.lease_expires_at > now
+        due = sa.and_(
+            read.c.next_attempt_at <= now, sa.or_(read.c.lease_expires_at.is_(None), ~leased)
+        )
+        row = self.conn.execute(
+            sa.select(
+                sa.func.count(),
+                sa.func.sum(sa.case((due, 1), else_=0)),
+                sa.func.sum(sa.case((leased, 1), else_=0)),
+            ).select_from(read)
+        ).one()
+        return PendingSample(pending=int(row[0]), due=int(row[1] or 0), in_flight=int(row[2] or 0))
+
+    def _capped_count(self, query: sa.Select[Any], cap: int) -> int:
+        counted = sa.select(sa.func.count()).select_from(query.limit(cap + 1).subquery())
+        return int(self.conn.execute(counted).scalar_one())
+
+    def scan_deliveries(
+        self,
+        account_id: str,
+        *,
+        before: str | None,
+        scan: int,
+        limit: int,
+        endpoint_id: str | None = None,
+        event_type: str | None = None,
+        state: DeliveryState | None = None,
+    ) -> Page[Delivery]:
+        """The account's deliveries older than ``before`` that match the filters, newest first.
+
+        At most ``scan`` of the account's deliveries are read (``ix_deliveries_account_id_id``)
+        whatever the filters: a page may hold fewer than ``limit`` matches, and
+        ``next_cursor`` is then the oldest delivery read, where the next page goes on.
+        """
+        d = t.deliveries.c
+        window = sa.select(d.id).where(d.account_id == account_id)
+        if before is not None:
+            window = window.where(d.id < before)
+        read = window.order_by(d.id.desc()).limit(scan).subquery()
+        oldest = sa.select(sa.func.min(read.c.id), sa.func.count()).select_from(read)
+        oldest_id, read_count = self.conn.execute(oldest).one()
+        query = sa.select(t.deliveries).where(d.id.in_(sa.select(read.c.id)))
+        if endpoint_id is not None:
+            query = query.where(d.endpoint_id == endpoint_id)
+        if event_type is not None:
+            query = query.where(d.event_type == event_type)
+        now = records.utcnow()
+        if state is not None:
+            query = query.where(records.delivery_state_is(state, now))
+        rows = self._all(query.order_by(d.id.desc()).limit(limit + 1))
+        items = [records.delivery_from_row(row, now) for row in rows[:limit]]
+        if len(rows) > limit:
+            next_cursor: str | None = items[-1].id
+        elif read_count >= scan:
+            next_cursor = str(oldest_id)
+        else:
+            next_cursor = None
+        return Page(data=items, next_cursor=next_cursor)
+
+    def deliveries_of_events(self, account_id: str, event_ids: Sequence[str]) -> list[Delivery]:
+        """The account's deliveries of these events (``event_id`` index), newest first."""
+        if not event_ids:
+            return []
+        d = t.deliveries.c
+        query = (
+            sa.select(t.deliveries)
+            .where(d.event_id.in_(list(event_ids)), _owned_by(t.deliveries, account_id))
+            .order_by(d.id.desc())
+            .limit(MAX_PAGE_SIZE)
+        )
+        now = records.utcnow()
+        return [records.delivery_from_row(row, now) for row in self._all(query)]
+
+    def troubled_endpoints(self, account_id: str | None, *, limit: int) -> list[Endpoint]:
+        """Endpoints failing now (an unbroken run of failed attempts) or disabled."""
+        e = t.endpoints.c
+        query = sa.select(t.endpoints).where(
+            sa.or_(e.failing_since.is_not(None), e.state == EndpointState.DISABLED.value)
+        )
+        if account_id is not None:
+            query = query.where(e.account_id == account_id)
+        rows = self._all(query.order_by(e.id).limit(limit))
+        return [records.endpoint_from_row(row) for row in rows]
+
+    def list_workers(self) -> list[tuple[str, datetime, datetime]]:
+        """``(id, seen_at, expires_at)`` of every dispatcher worker row."""
+        w = t.workers.c
+        rows = self._all(sa.select(w.id, w.seen_at, w.expires_at).order_by(w.id))
+        return [(str(row.id), row.seen_at, row.expires_at) for row in rows]
 
     # -- paging ----------------------------------------------------------------------------
 

@@ -41,6 +41,22 @@ async def create_api_key(account_id: str, svc: ServiceDep, idem: IdempotencyDep)
     )
 
 
+@router.get("/accounts/{account_id}", response_model=schemas.AccountOut)
+async def read_account(account_id: str, svc: ServiceDep) -> schemas.AccountOut:
+    """The account with its portal settings."""
+    return schemas.AccountOut.of(await svc.get_account(account_id))
+
+
+@router.patch("/accounts/{account_id}", response_model=schemas.AccountOut)
+async def update_account(
+    account_id: str, body: schemas.AccountUpdate, svc: ServiceDep
+) -> schemas.AccountOut:
+    """Rename the account or change its portal's brand and the origins that may embed it."""
+    portal = None if body.portal is None else body.portal.model_dump(exclude_unset=True)
+    updated = await svc.update_account(account_id, name=body.name, portal=portal)
+    return schemas.AccountOut.of(updated)
+
+
 @router.delete("/api-keys/{key_id}", status_code=204)
 async def delete_api_key(key_id: str, svc: ServiceDep) -> Response:
     """Delete an API key: it stops authenticating at once."""

@@ -1,7 +1,7 @@
 """connectors: providers' callbacks in; messages carry the provider's id; unmatched receipts
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-07 02:20:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from statushooks.storage.tables import UTCDateTime
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
