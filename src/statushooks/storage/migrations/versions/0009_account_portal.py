@@ -23,5 +23,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("accounts") as batch:
-        batch.drop_column("portal")
+    # In place (SQLite's ALTER TABLE … DROP COLUMN): copying a table other tables refer to
+    # breaks their foreign keys.
+    op.drop_column("accounts", "portal")

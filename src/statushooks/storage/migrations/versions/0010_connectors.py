@@ -86,6 +86,7 @@ def downgrade() -> None:
     op.drop_table("unmatched_receipts")
     op.drop_table("connectors")
     op.drop_index("ix_messages_provider_ref", table_name="messages")
-    with op.batch_alter_table("messages") as batch:
-        batch.drop_column("provider_message_id")
-        batch.drop_column("provider")
+    # In place (SQLite's ALTER TABLE … DROP COLUMN): copying a table other tables refer to
+    # breaks their foreign keys.
+    op.drop_column("messages", "provider_message_id")
+    op.drop_column("messages", "provider")

@@ -38,6 +38,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("endpoints") as batch:
-        for name in reversed(COLUMNS):
-            batch.drop_column(name)
+    # In place (SQLite's ALTER TABLE … DROP COLUMN): copying a table other tables refer to
+    # breaks their foreign keys.
+    for name in reversed(COLUMNS):
+        op.drop_column("endpoints", name)

@@ -53,10 +53,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("endpoints") as batch:
-        batch.drop_column("verified_origin")
-        batch.drop_column("verification_error")
-        batch.drop_column("verified_at")
-        batch.drop_column("verification")
+    # In place (SQLite's ALTER TABLE … DROP COLUMN): copying a table other tables refer to
+    # breaks their foreign keys.
+    for name in ("verified_origin", "verification_error", "verified_at", "verification"):
+        op.drop_column("endpoints", name)
     op.drop_table("sms_keywords")
     op.drop_table("suppressions")

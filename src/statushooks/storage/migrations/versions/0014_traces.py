@@ -26,7 +26,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("endpoints") as batch:
-        batch.drop_column("send_traceparent")
-    with op.batch_alter_table("deliveries") as batch:
-        batch.drop_column("traceparent")
+    # In place (SQLite's ALTER TABLE … DROP COLUMN): copying a table other tables refer to
+    # breaks their foreign keys.
+    op.drop_column("endpoints", "send_traceparent")
+    op.drop_column("deliveries", "traceparent")
