@@ -7,6 +7,7 @@ outbox): once a caller got an answer, the deliveries exist and the dispatcher wi
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -559,11 +560,41 @@ class Service:
     async def receive_inbound(
         self, connector: Connector, inbound: Sequence[connector_base.InboundMessage]
     ) -> int:
-        """Inbound messages a connector received (Twilio, Telnyx, Plivo, Bandwidth parse them):
-        handed to ``inbound_handler``; how many it took (none without one)."""
-        if self.inbound_handler is None:
-            return 0
-        return await self.inbound_handler(connector, inbound)
+        """Inbound messages a connector received (Twilio, Telnyx, Plivo, Bandwidth parse them),
+        each taken in as ``POST /v1/inbound-sms`` takes one (``receive_inbound_sms``: inbound
+        events, opt-out and opt-in keywords), or handed to ``inbound_handler`` when one is set.
+        A provider's retry of a message is a replay of the key its message id makes: nothing
+        is taken twice. How many were new."""
+        if self.inbound_handler is not None:
+            return await self.inbound_handler(connector, inbound)
+        taken = 0
+        for message in inbound:
+            # Some providers leave the + out of the sender's number (Plivo, Vonage).
+            sender = message.sender if message.sender.startswith("+") else f"+{message.sender}"
+            try:
+                received = self.new_inbound_sms(
+                    connector.account_id,
+                    sender=sender,
+                    to=message.to,
+                    text=message.text,
+                    received_at=message.received_at,
+                )
+            except exceptions.ValidationError as exc:
+                logger.warning(
+                    "connector %s: inbound message %s not taken in: %s",
+                    connector.id,
+                    message.provider_message_id,
+                    exc.message,
+                )
+                continue
+            try:
+                await self.receive_inbound_sms(
+                    received, idempotency=_provider_key(connector, message)
+                )
+            except idempotent.ReplayedError:
+                continue
+            taken += 1
+        return taken
 
     async def _connector(self, connector_id: str) -> tuple[Connector, Mapping[str, str]]:
         """The connector and its opened credentials (``connector_cache`` keeps them)."""
@@ -1384,6 +1415,19 @@ def _new_api_key(account_id: str, now: datetime) -> tuple[accounts.ApiKey, str]:
         created_at=now,
     )
     return key, plaintext
+
+
+def _provider_key(connector: Connector, message: connector_base.InboundMessage) -> Key:
+    """The idempotency key of an inbound message a connector received: its provider's id,
+    so that a provider's retry is a replay."""
+    digest = hashlib.sha256(f"{message.sender}\n{message.to}\n{message.text}".encode()).hexdigest()
+    return Key(
+        scope=connector.account_id,
+        key=f"connector:{connector.id}:inbound:{message.provider_message_id}"[:255],
+        request_hash=digest,
+        status_code=200,
+        answer=lambda _result: b"",
+    )
 
 
 def _kept_secrets(endpoint: Endpoint, now: datetime) -> tuple[EndpointSecret, ...]:

@@ -433,10 +433,11 @@ async def test_a_fetched_non_certificate_is_refused_and_not_kept(svc: Service) -
     assert len(fetcher.urls) == 2 and svc.certificates == {}
 
 
-async def test_inbound_messages_go_to_the_inbound_entry_point(svc: Service) -> None:
-    """A callback carrying an inbound SMS hands it to ``receive_inbound``: to the
-    ``inbound_handler`` when one is set (the inbound-SMS feature's seam), counted nowhere
-    otherwise; no receipt is kept for it."""
+async def test_inbound_messages_are_taken_in_once(svc: Service) -> None:
+    """A callback carrying an inbound SMS takes it in as ``POST /v1/inbound-sms`` would: a
+    STOP puts the sender on the suppression list and emits the inbound and opt-out events. The
+    provider's retry of it is a replay (its message id): nothing is taken or emitted twice. No
+    receipt is kept for it."""
     account_id = await account_with_endpoint(svc)
     connector = await twilio_connector(svc, account_id)
     incoming = {
@@ -447,7 +448,30 @@ async def test_inbound_messages_go_to_the_inbound_entry_point(svc: Service) -> N
         "Body": "STOP",
     }
     request = twilio_callback(svc, connector, **incoming)
+    assert await svc.receive_callback(connector.id, **request) == service.CallbackResult(inbound=1)
     assert await svc.receive_callback(connector.id, **request) == service.CallbackResult()
+
+    def read(tx: Transaction) -> tuple[list[str], list[str]]:
+        suppressed = tx.list_suppressions(account_id).data
+        events = tx.list_events(account_id).data
+        return [s.phone_number for s in suppressed], sorted(event.type for event in events)
+
+    suppressed, events = await svc.store.read(read)
+    assert suppressed == ["+15551112222"]
+    assert events == [
+        "com.interact.messages.sms.inbound",  # on the wire: com.interact.messages.sms.status
+        "com.interact.messages.sms.opt.out",
+        "sms.inbound.received",
+    ]
+    assert (await svc.list_unmatched(account_id, limit=10, after=None)).data == []
+
+
+async def test_an_inbound_handler_takes_the_messages_instead(svc: Service) -> None:
+    """With an ``inbound_handler`` set, a callback's inbound messages go to it alone."""
+    account_id = await account_with_endpoint(svc)
+    connector = await twilio_connector(svc, account_id)
+    incoming = {"MessageSid": "SM8", "SmsStatus": "received", "From": "+15551112222"}
+    request = twilio_callback(svc, connector, **incoming, To="+15553334444", Body="hello")
     taken: list[tuple[str, str]] = []
 
     async def handler(owner: Connector, inbound: Any) -> int:
@@ -457,5 +481,5 @@ async def test_inbound_messages_go_to_the_inbound_entry_point(svc: Service) -> N
     with_handler = dataclasses.replace(svc, inbound_handler=handler)
     result = await with_handler.receive_callback(connector.id, **request)
     assert result == service.CallbackResult(inbound=1)
-    assert taken == [(account_id, "STOP")]
-    assert (await svc.list_unmatched(account_id, limit=10, after=None)).data == []
+    assert taken == [(account_id, "hello")]
+    assert await svc.store.read(lambda tx: tx.list_events(account_id).data) == []
