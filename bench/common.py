@@ -113,6 +113,9 @@ def bench_env(database_url: str | None = None, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STATUSHOOKS_")}
     env["STATUSHOOKS_ALLOW_PRIVATE_URLS"] = "1"
     env["STATUSHOOKS_ENVIRONMENT"] = "development"
+    # A log line per delivery attempt costs ~14 µs of CPU (text, to a file; JSON ~19 µs): at
+    # thousands of deliveries a second a service runs at WARNING, and so does the harness.
+    env["STATUSHOOKS_LOG_LEVEL"] = "WARNING"
     env["PYTHONUNBUFFERED"] = "1"
     if database_url is not None:
         env["STATUSHOOKS_DATABASE_URL"] = database_url

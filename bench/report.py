@@ -717,6 +717,11 @@ def generate(*, quick: bool = False) -> Path | None:
             "before each statushooks configuration; each ratio is to that adjacent measurement, since "
             "this shared machine's speed drifts within a run."
         ),
+        (
+            "- **Logging**: every statushooks process runs with `STATUSHOOKS_LOG_LEVEL=WARNING` "
+            "(no line per attempt, no access lines): a line per attempt costs ~14 µs of CPU "
+            "(text; JSON ~19 µs), about a tenth of a delivery's."
+        ),
         "",
     ]
     lines += ["", HISTORY.read_text()]
