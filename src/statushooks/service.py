@@ -1119,6 +1119,7 @@ class Service:
                     payload=orjson.dumps(body),
                     sequence=0,
                     created_at=now,
+                    traceparent=tracing.current_traceparent(),
                 )
             )
         return events
