@@ -379,6 +379,8 @@ class Dispatcher:
         interval = queue.RENEW_INTERVAL.total_seconds()
         while True:
             await asyncio.sleep(interval)
+            if self._stop_event.is_set():
+                return  # stopping: the worker leaves; a renewal now would add its row back
             try:
                 await self.queue.heartbeat(now=self._clock())
             except exceptions.StorageError as exc:  # the next beat tries again
