@@ -80,18 +80,31 @@ def utcnow() -> datetime:
 
 
 def default_worker_id() -> str:
-    """``host:pid:random``: unique per dispatcher, readable in ``deliveries.lease_owner``."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"[-WORKER_ID_LENGTH:]
+    """``host:pid:random``: unique per dispatcher, readable in ``deliveries.lease_owner``.
+    ``host`` is ``this_host()``: the host name and the process's PID namespace."""
+    return f"{this_host()}:{os.getpid()}:{secrets.token_hex(3)}"[-WORKER_ID_LENGTH:]
+
+
+def this_host() -> str:
+    """The host name, with the inode of this process's PID namespace where there is one
+    (Linux: ``name~4026531836``). Two containers that share a host name (host networking)
+    each have PID namespaces of their own, and a pid of one means nothing in the other."""
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return socket.gethostname()
+    return f"{socket.gethostname()}~{namespace}"
 
 
 def worker_is_gone(worker_id: str) -> bool:
-    """Whether the worker of ``worker_id`` (``default_worker_id``) ran on this host and its
-    process no longer runs (or is a zombie): it is dead before its row expires. A worker on
-    another host, or of another shape of id, is not known to be gone (its row's expiry
-    tells). A pid reused by another process reads as alive: the expiry tells then too."""
+    """Whether the worker of ``worker_id`` (``default_worker_id``) ran on this host, in this
+    PID namespace, and its process no longer runs (or is a zombie): it is dead before its row
+    expires. A worker elsewhere, or of another shape of id, is not known to be gone (its
+    row's expiry tells). A pid reused by another process reads as alive: the expiry tells
+    then too."""
     host, _, rest = worker_id.partition(":")
     pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
+    if host != this_host() or not pid_text.isdigit():
         return False
     pid = int(pid_text)
     if pid == os.getpid() or pid <= 1:
@@ -393,6 +406,8 @@ class Dispatcher:
         interval = queue.RENEW_INTERVAL.total_seconds()
         while True:
             await asyncio.sleep(interval)
+            if self._stop_event.is_set():
+                return  # stopping: the worker leaves; a renewal now would add its row back
             try:
                 await self.queue.heartbeat(now=self._clock())
             except exceptions.StorageError as exc:  # the next beat tries again

@@ -900,11 +900,12 @@ class Service:
         """Record a click on a tracked link; the original URL to redirect to.
 
         Only a message's first click is recorded (a ``clicked`` status, its events and their
-        deliveries): a later click on any of its links is answered from a read and writes
-        nothing. The user agent is kept to its first ``links.MAX_USER_AGENT`` characters.
+        deliveries): a click that would change nothing (a later click on any of its links, a
+        click on a failed message) is answered from a read and writes nothing. The user agent
+        is kept to its first ``links.MAX_USER_AGENT`` characters.
         """
-        target, clicked = await self.store.read(lambda tx: tx.link_target(code))
-        if clicked:
+        target, status = await self.store.read(lambda tx: tx.link_target(code))
+        if not messages.is_advance(status, MessageStatus.CLICKED):
             return target
 
         def work(tx: Transaction) -> str:

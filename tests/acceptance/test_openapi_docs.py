@@ -102,6 +102,8 @@ def test_operations_are_named_tagged_and_secured(document: dict[str, Any]) -> No
             assert security == [{"adminToken": []}]
         elif path.startswith("/v1/"):
             assert security == [{"apiKey": []}]
+        elif path == "/metrics":
+            assert security == [{"adminToken": []}, {"metricsToken": []}]
         else:
             assert security is None
     assert document["paths"]["/v1/sms"]["post"]["operationId"] == "create_sms"

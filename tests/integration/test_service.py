@@ -188,6 +188,32 @@ async def test_only_a_first_click_is_recorded(svc: Service) -> None:
     assert statuses == ["submitted", "clicked"]
 
 
+async def test_a_click_that_changes_nothing_takes_no_write(svc: Service, monkeypatch) -> None:
+    """A click on a failed message, or a second click, is answered from a read: the link is
+    unauthenticated, and each write would take the writer's turn (on SQLite, every tenant's)."""
+    account_id, _ = await account_with_endpoint(svc)
+    texts = ("Go https://example.com/failed", "Go https://example.com/clicked")
+    sent = [
+        await svc.submit_sms(account_id, to="+447810000001", sender="N", text=t, track_links=True)
+        for t in texts
+    ]
+    codes = [m.text.split("/l/")[1].split()[0] for m in sent if m.text is not None]
+    await svc.report_status(account_id, sent[0].id, status=MessageStatus.FAILED)
+    await svc.record_click(codes[1], user_agent=None)
+    writes = 0
+    write = svc.store.write
+
+    async def counted(work: Any) -> Any:
+        nonlocal writes
+        writes += 1
+        return await write(work)
+
+    monkeypatch.setattr(svc.store, "write", counted)
+    assert await svc.record_click(codes[0], user_agent=None) == "https://example.com/failed"
+    assert await svc.record_click(codes[1], user_agent=None) == "https://example.com/clicked"
+    assert writes == 0
+
+
 async def test_rotate_secret_keeps_old_one_for_a_day(svc: Service) -> None:
     """Rotation puts a new secret first and lets the old one sign for 24 hours."""
     account_id, endpoint_id = await account_with_endpoint(svc)

@@ -553,9 +553,8 @@ class Transaction:
             raise exceptions.NotFoundError(f"no link {code}")
         return str(row.account_id), str(row.message_id), str(row.url)
 
-    def link_target(self, code: str) -> tuple[str, bool]:
-        """``(url, clicked)`` of a tracked link: its original URL, and whether its message was
-        clicked already."""
+    def link_target(self, code: str) -> tuple[str, MessageStatus]:
+        """``(url, status)`` of a tracked link: its original URL and its message's status."""
         query = (
             sa.select(t.links.c.url, t.messages.c.status)
             .join(t.messages, t.messages.c.id == t.links.c.message_id)
@@ -564,7 +563,7 @@ class Transaction:
         row = self._one(query)
         if row is None:
             raise exceptions.NotFoundError(f"no link {code}")
-        return str(row.url), row.status == MessageStatus.CLICKED.value
+        return str(row.url), MessageStatus(row.status)
 
     # -- events and deliveries -------------------------------------------------------------
 
