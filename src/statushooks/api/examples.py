@@ -64,6 +64,7 @@ ENDPOINT: dict[str, Any] = _response(
     ordered=True,
     metadata={"team": "messaging"},
     signature_versions=["v1", "v1a"],
+    send_traceparent=False,
     failing_since=None,
     suspended_until=None,
     created_at=CREATED,

@@ -92,7 +92,8 @@ _STATUS_COLUMNS = (
 )  # fmt: skip
 _INSERT_STATUS = _insert(t.status_history, _STATUS_COLUMNS)
 _EVENT_COLUMNS = (
-    "id", "account_id", "message_id", "type", "status", "payload", "sequence", "created_at"
+    "id", "account_id", "message_id", "type", "status", "payload", "sequence", "created_at",
+    "traceparent",
 )  # fmt: skip
 _INSERT_EVENT = _insert(t.events, _EVENT_COLUMNS)
 _DELIVERY_COLUMNS = (
@@ -366,6 +367,7 @@ class Transaction:
                 event.payload,
                 event.sequence,
                 when(event.created_at),
+                event.traceparent,
             )
             for event in events
         ]
