@@ -31,8 +31,6 @@ class Event:
     #: Position among the message's events (1, 2, …): the per-message order.
     sequence: int
     created_at: datetime
-    #: The W3C traceparent of the API request that caused it (``statushooks.tracing``).
-    traceparent: str | None = None
 
 
 class DeliveryState(enum.StrEnum):

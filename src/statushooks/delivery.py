@@ -92,10 +92,8 @@ async def attempt(
     payload: bytes,
     *,
     clock: Clock = utcnow,
-    extra_headers: Mapping[str, str] | None = None,
 ) -> Result:
-    """Make attempt number ``delivery.attempts + 1`` of ``delivery`` to ``endpoint``
-    (``extra_headers``: e.g. the attempt's ``traceparent``)."""
+    """Make attempt number ``delivery.attempts + 1`` of ``delivery`` to ``endpoint``."""
     started_at = clock()
     headers = request_headers(
         event_id=delivery.event_id,
@@ -104,8 +102,6 @@ async def attempt(
         payload=payload,
         now=started_at,
     )
-    if extra_headers:
-        headers.update(extra_headers)
     start = time.perf_counter()
     try:
         response = await client.post(endpoint.url, body=payload, headers=headers)

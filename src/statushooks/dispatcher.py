@@ -54,7 +54,6 @@ from datetime import UTC, datetime, timedelta
 
 from statushooks import delivery, exceptions, ids, retry, suspension
 from statushooks import http as httpclient
-from statushooks import tracing as tracing_
 from statushooks.config import Settings
 from statushooks.deliveries import Attempt
 from statushooks.endpoints import Endpoint
@@ -128,11 +127,8 @@ class Dispatcher:
         worker_id: str | None = None,
         http: httpclient.Client | None = None,
         clock: Clock = utcnow,
-        tracing: tracing_.Tracing | None = None,
     ) -> None:
         self.store = store
-        #: OpenTelemetry spans of the attempts (``statushooks.tracing``); None: none.
-        self.tracing = tracing or tracing_.Tracing.from_environment()
         self.settings = settings
         self.worker_id = worker_id or default_worker_id()
         self.queue = queue.Queue(
@@ -144,7 +140,6 @@ class Dispatcher:
             ),
             lease_ahead=settings.lease_ahead,
             suspension_policy=suspension.SuspensionPolicy.from_settings(settings),
-            traced=self.tracing is not None,
         )
         self.policy = retry.RetryPolicy.from_settings(settings)
         self.stats = DispatcherStats()
@@ -431,8 +426,11 @@ class Dispatcher:
         self.queue.let_expire(claim)
 
     async def _attempt(self, claim: queue.Claim) -> None:
+        assert self._client is not None
         try:
-            result = await self._attempt_traced(claim)
+            result = await delivery.attempt(
+                self._client, claim.delivery, claim.endpoint, claim.payload, clock=self._clock
+            )
         except Exception as exc:  # a bug must not leave the delivery leased until expiry
             logger.exception("attempt of %s failed unexpectedly", claim.delivery.id)
             result = _internal_error(claim, exc, self._clock())
@@ -456,26 +454,6 @@ class Dispatcher:
         self._count_finished(claim.endpoint.id)
         self._open_leases.pop(claim.delivery.id, None)
         self.stats.attempted += 1
-
-    async def _attempt_traced(self, claim: queue.Claim) -> delivery.Result:
-        """The attempt, in a span of its own when tracing (``statushooks.tracing``)."""
-        assert self._client is not None
-        attempt = delivery.attempt
-        client, found, endpoint = self._client, claim.delivery, claim.endpoint
-        if self.tracing is None:
-            return await attempt(client, found, endpoint, claim.payload, clock=self._clock)
-        with self.tracing.attempt(
-            traceparent=claim.traceparent,
-            endpoint_id=endpoint.id,
-            event_type=found.event_type,
-            delivery_id=found.id,
-        ) as span:
-            extra = span.headers() if endpoint.send_traceparent else None
-            result = await attempt(
-                client, found, endpoint, claim.payload, clock=self._clock, extra_headers=extra
-            )
-            span.record(result)
-            return result
 
     def _count_finished(self, endpoint_id: str) -> None:
         self._finished[endpoint_id] = self._finished.get(endpoint_id, 0) + 1

@@ -83,8 +83,6 @@ class Endpoint:
     #: Burst suspensions in a row, and until when the current one lasts.
     suspensions: int = 0
     suspended_until: datetime | None = None
-    #: Attempts carry the W3C ``traceparent`` of their span (``statushooks.tracing``).
-    send_traceparent: bool = False
     created_at: datetime
     updated_at: datetime
 

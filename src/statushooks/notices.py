@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from statushooks import ids, tracing
+from statushooks import ids
 from statushooks.deliveries import Attempt, Event
 from statushooks.endpoints import Endpoint
 from statushooks.events import operational
@@ -64,7 +64,6 @@ def notice(name: str, endpoint: Endpoint, now: datetime, **data: Any) -> Notice:
         payload=orjson.dumps(body),
         sequence=0,
         created_at=now,
-        traceparent=tracing.current_traceparent(),
     )
     return Notice(event=event, about=endpoint.id)
 

@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 import orjson
 
 from statushooks import accounts, exceptions, ids, links, messages, notices, sms, urlguard
-from statushooks import tracing as tracing_
 from statushooks.config import Settings
 from statushooks.deliveries import Delivery, Event
 from statushooks.endpoints import (
@@ -112,8 +111,6 @@ class EndpointSpec:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     #: The Standard Webhooks versions it is signed with (``v1`` HMAC, ``v1a`` Ed25519).
     signature_versions: tuple[str, ...] = (HMAC,)
-    #: Attempts carry a W3C ``traceparent`` header (``statushooks.tracing``).
-    send_traceparent: bool = False
 
 
 #: ``EndpointSpec`` fields that are not ``Endpoint`` fields: they are kept another way.
@@ -133,8 +130,6 @@ class Service:
     settings: Settings
     pricing: sms.PricingTable
     clock: Clock = utcnow
-    #: OpenTelemetry spans (``statushooks.tracing``); None: none.
-    tracing: tracing_.Tracing | None = None
     keys: accounts.KeyCache = field(
         default_factory=lambda: accounts.KeyCache(
             ttl=KEY_CACHE_TTL, size=KEY_CACHE_SIZE, clock=time.monotonic
@@ -144,10 +139,7 @@ class Service:
     async def _write(self, work: Callable[[Transaction], T], idempotency: Key | None = None) -> T:
         """``work`` in one write transaction, at most once per ``idempotency`` key."""
         now = self.clock()
-        if self.tracing is None:
-            return await self.store.write(lambda tx: idempotent.run(tx, idempotency, now, work))
-        with self.tracing.outbox_write():
-            return await self.store.write(lambda tx: idempotent.run(tx, idempotency, now, work))
+        return await self.store.write(lambda tx: idempotent.run(tx, idempotency, now, work))
 
     # -- accounts --------------------------------------------------------------------------
 
@@ -549,7 +541,6 @@ class Service:
         """The events ``status`` emits for ``message``, and the message with its new sequence."""
         events: list[Event] = []
         sequence = message.last_sequence
-        traceparent = tracing_.current_traceparent()
         for event_type in catalog.emitted_by(message.channel, status):
             sequence += 1
             event_id = ids.new_id("evt", now.timestamp())
@@ -571,7 +562,6 @@ class Service:
                     payload=orjson.dumps(body),
                     sequence=sequence,
                     created_at=now,
-                    traceparent=traceparent,
                 )
             )
         return messages.evolve(message, last_sequence=sequence), events
@@ -599,7 +589,6 @@ class Service:
             payload=orjson.dumps(body),
             sequence=0,
             created_at=now,
-            traceparent=tracing_.current_traceparent(),
         )
 
         def work(tx: Transaction) -> Delivery:

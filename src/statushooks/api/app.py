@@ -10,7 +10,6 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from statushooks import __version__, service, sms, supervisor
-from statushooks import tracing as tracing_
 from statushooks.api import errors, openapi
 from statushooks.api.routes import (
     accounts,
@@ -46,7 +45,6 @@ def create_app(
     run_dispatcher: bool = False,
     dispatcher_process: bool = False,
     upgrade: bool = True,
-    tracing: tracing_.Tracing | None = None,
 ) -> FastAPI:
     """The API; it opens (and migrates) the database unless given a ``store``.
 
@@ -58,10 +56,7 @@ def create_app(
             in this one anyway if the database is SQLite in memory (a child could not see it).
         upgrade: migrate the database when opening it (not in ``serve --workers N``'s API
             processes: their parent did).
-        tracing: OpenTelemetry spans; None: as the ``OTEL_*`` variables say
-            (``Tracing.from_environment``: none without the ``otel`` extra).
     """
-    traced = tracing or tracing_.Tracing.from_environment()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,10 +65,7 @@ def create_app(
             await Store.open(settings.database_url, upgrade=upgrade) if store is None else store
         )
         app.state.service = service.Service(
-            store=opened,
-            settings=settings,
-            pricing=sms.PricingTable.load(settings.pricing_file),
-            tracing=traced,
+            store=opened, settings=settings, pricing=sms.PricingTable.load(settings.pricing_file)
         )
         try:
             async with supervisor.dispatching(
@@ -109,40 +101,7 @@ def create_app(
         app.include_router(module.router)
     openapi.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
-    if traced is not None:
-        app.add_middleware(TracingMiddleware, tracing=traced)
     return app
-
-
-class TracingMiddleware:
-    """A server span per HTTP request (``statushooks.tracing``), named by its route template
-    once routing found one (else by its path)."""
-
-    def __init__(self, app: ASGIApp, *, tracing: tracing_.Tracing) -> None:
-        self.app = app
-        self.tracing = tracing
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = {
-            name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]
-        }
-        with self.tracing.request(scope["method"], scope["path"], headers) as record:
-
-            async def sending(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    record(message["status"], _route_of(scope))
-                await send(message)
-
-            await self.app(scope, receive, sending)
-
-
-def _route_of(scope: Scope) -> str | None:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else None
 
 
 class BodyLimitMiddleware:

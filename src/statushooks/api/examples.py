@@ -64,7 +64,6 @@ ENDPOINT: dict[str, Any] = _response(
     ordered=True,
     metadata={"team": "messaging"},
     signature_versions=["v1", "v1a"],
-    send_traceparent=False,
     failing_since=None,
     suspended_until=None,
     created_at=CREATED,

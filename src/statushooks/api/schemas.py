@@ -362,11 +362,6 @@ class EndpointFields(Input):
         "secret), v1a (Ed25519: verify with the whpk_ public key), or both",
     )
 
-    send_traceparent: StrictBool = Field(
-        default=False,
-        description="Send each attempt's W3C traceparent header (with OpenTelemetry on)",
-    )
-
     @field_validator("signature_versions")
     @classmethod
     def _distinct_versions(cls, value: list[str]) -> list[str]:
@@ -406,7 +401,6 @@ class EndpointCreate(EndpointFields):
             ordered=self.ordered,
             metadata=self.metadata,
             signature_versions=tuple(self.signature_versions),
-            send_traceparent=self.send_traceparent,
         )
 
 
@@ -431,7 +425,7 @@ class EndpointUpdate(EndpointFields):
     @classmethod
     def _no_nulls(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            for name in (*NOT_NULLABLE, "ordered", "metadata", "send_traceparent"):
+            for name in (*NOT_NULLABLE, "ordered", "metadata"):
                 if name in data and data[name] is None:
                     raise ValueError(f"{name} may not be null")
         return data
@@ -463,7 +457,6 @@ class EndpointOut(Output):
     ordered: bool
     metadata: dict[str, Any]
     signature_versions: list[SignatureVersion]
-    send_traceparent: bool
     failing_since: datetime | None
     #: Until when the dispatcher leaves it alone after a burst of failures (null: it is not
     #: suspended); it resumes by itself then.
@@ -504,7 +497,6 @@ def _endpoint_fields(endpoint: Endpoint) -> dict[str, Any]:
         "ordered": endpoint.ordered,
         "metadata": dict(endpoint.metadata),
         "signature_versions": list(endpoint.signature_versions),
-        "send_traceparent": endpoint.send_traceparent,
         "failing_since": endpoint.failing_since,
         "suspended_until": endpoint.suspended_at(datetime.now(UTC)),
         "created_at": endpoint.created_at,

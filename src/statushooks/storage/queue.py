@@ -114,8 +114,6 @@ class Claim:
     delivery: Delivery
     endpoint: Endpoint
     payload: bytes
-    #: The traceparent of the request that caused the event (read only when tracing).
-    traceparent: str | None = None
 
     @property
     def lease_id(self) -> str:
@@ -202,7 +200,6 @@ class Queue:
         auto_disable_after: float,
         lease_ahead: int = 0,
         suspension_policy: suspension.SuspensionPolicy | None = None,
-        traced: bool = False,
     ) -> None:
         self.store = store
         self.worker_id = worker_id
@@ -219,9 +216,6 @@ class Queue:
         #: (``Settings.lease_ahead``): the caller keeps those attempts waiting until one of its
         #: requests to the endpoint finishes. Rate-limited endpoints get none.
         self.lease_ahead = lease_ahead
-        #: Claims also read their event's ``traceparent`` (``statushooks.tracing``); without
-        #: tracing the claim's statement is the same as ever.
-        self.traced = traced
         #: Where this worker's claims are in the ring of endpoints with pending deliveries.
         self.ring = Ring()
 
@@ -416,7 +410,7 @@ class Queue:
                 pick += (endpoint_id, stamp, stamp, count)
             shape += [ordered] * len(group)
         params = (*pick, *lease) if db.picks_before_lease else (*lease, *pick)
-        statement = _lease_statement(tuple(shape), traced=self.traced)
+        statement = _lease_statement(tuple(shape))
         rows = db.execute(conn, statement, params)
         # Rows share timestamps: a delivery's first attempt is due when it is created, and a
         # batch of deliveries is created at once.
@@ -446,7 +440,6 @@ class Queue:
                 ),
                 endpoint=endpoints[row[3]],
                 payload=bytes(row[12]),
-                traceparent=row[13] if self.traced else None,
             )
             for row in rows
         ]
@@ -663,7 +656,7 @@ def _parts(count: int) -> int:
 
 
 @functools.lru_cache(maxsize=512)
-def _lease_statement(ordered: tuple[bool, ...], *, traced: bool = False) -> driver.Statement:
+def _lease_statement(ordered: tuple[bool, ...]) -> driver.Statement:
     """The claim's pick and lease, for endpoints ``ordered`` or not: built once per shape.
 
     Picking in the lease's own statement, rather than in one before it, spares the ids a
@@ -682,17 +675,10 @@ def _lease_statement(ordered: tuple[bool, ...], *, traced: bool = False) -> driv
     # OFFSET 0 keeps PostgreSQL from turning the check into an anti-join: with stale
     # statistics (a burst of new rows) that join read every open row of the endpoint per
     # candidate. As a per-row probe it is one index lookup, whatever the statistics.
-    sqlite = _LEASE_SQLITE.replace("{pick}", pick("", ""))
-    postgresql = _LEASE_POSTGRES.replace("{pick}", pick(" OFFSET 0", " FOR UPDATE SKIP LOCKED"))
-    if traced:  # the event's traceparent after its payload
-        sqlite += _TRACEPARENT.replace("{delivery}", "deliveries")
-        postgresql = postgresql.replace(
-            " FROM leased", _TRACEPARENT.replace("{delivery}", "leased") + " FROM leased"
-        )
-    return driver.Statement.each(sqlite=sqlite, postgresql=postgresql)
-
-
-_TRACEPARENT = ", (SELECT traceparent FROM events WHERE events.id = {delivery}.event_id)"
+    return driver.Statement.each(
+        sqlite=_LEASE_SQLITE.replace("{pick}", pick("", "")),
+        postgresql=_LEASE_POSTGRES.replace("{pick}", pick(" OFFSET 0", " FOR UPDATE SKIP LOCKED")),
+    )
 
 
 # A release, like a lease, is heap-only.

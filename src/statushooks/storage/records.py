@@ -60,7 +60,6 @@ def endpoint_of_row(row: tuple[Any, ...]) -> Endpoint:
     for name in _ENDPOINT_TIMES:
         values[name] = _utc(values[name])
     values["ordered"] = bool(values["ordered"])
-    values["send_traceparent"] = bool(values["send_traceparent"])
     return endpoint_from_values(values)
 
 

@@ -122,8 +122,6 @@ endpoints = sa.Table(
     sa.Column("failures_since", UTCDateTime()),
     sa.Column("suspensions", sa.Integer(), nullable=False, server_default=sa.text("0")),
     sa.Column("suspended_until", UTCDateTime()),
-    #: Attempts carry a W3C ``traceparent`` header (``statushooks.tracing``).
-    sa.Column("send_traceparent", sa.Boolean(), nullable=False, server_default=sa.text("false")),
     *_created_updated(),
 )
 
@@ -184,8 +182,6 @@ events = sa.Table(
     sa.Column("sequence", sa.Integer(), nullable=False),
     sa.Column("payload", sa.LargeBinary(), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
-    #: The W3C traceparent of the API request that caused it (``statushooks.tracing``).
-    sa.Column("traceparent", sa.String(64)),
     sa.Index("ix_events_account_id_id", "account_id", "id"),
 )
 

@@ -92,8 +92,7 @@ _STATUS_COLUMNS = (
 )  # fmt: skip
 _INSERT_STATUS = _insert(t.status_history, _STATUS_COLUMNS)
 _EVENT_COLUMNS = (
-    "id", "account_id", "message_id", "type", "status", "payload", "sequence", "created_at",
-    "traceparent",
+    "id", "account_id", "message_id", "type", "status", "payload", "sequence", "created_at"
 )  # fmt: skip
 _INSERT_EVENT = _insert(t.events, _EVENT_COLUMNS)
 _DELIVERY_COLUMNS = (
@@ -367,7 +366,6 @@ class Transaction:
                 event.payload,
                 event.sequence,
                 when(event.created_at),
-                event.traceparent,
             )
             for event in events
         ]

@@ -1,4 +1,4 @@
-"""endpoints: the burst suspension's counts and pause, send_traceparent; events.traceparent
+"""endpoints: the burst suspension's counts and pause
 
 Revision ID: 0011
 Revises: 0008
@@ -35,21 +35,9 @@ def upgrade() -> None:
         sa.Column("suspensions", sa.Integer(), nullable=False, server_default=sa.text("0")),
     )
     op.add_column("endpoints", sa.Column("suspended_until", when, nullable=True))
-    # statushooks.tracing: whether attempts carry a W3C traceparent header, and the traceparent
-    # of the API request that caused an event (its attempts' spans continue that trace).
-    op.add_column(
-        "endpoints",
-        sa.Column(
-            "send_traceparent", sa.Boolean(), nullable=False, server_default=sa.text("false")
-        ),
-    )
-    op.add_column("events", sa.Column("traceparent", sa.String(64), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("events") as batch:
-        batch.drop_column("traceparent")
     with op.batch_alter_table("endpoints") as batch:
-        batch.drop_column("send_traceparent")
         for name in reversed(COLUMNS):
             batch.drop_column(name)
