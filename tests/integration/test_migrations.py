@@ -7,15 +7,43 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
 
 from statushooks import config, service, sms
 from statushooks.deliveries import Delivery, DeliveryState
 from statushooks.endpoints import EndpointState
 from statushooks.events import interact
 from statushooks.storage import migrate
+from statushooks.storage import tables as t
 from statushooks.storage.sql import Store
 from statushooks.storage.transaction import Transaction
+
+
+def add_todays_schema(tx: Transaction) -> list[str]:
+    """Add what today's code writes and an earlier revision lacks (tables, nullable columns),
+    so that today's service can record rows in a database of that revision; the statements
+    that take it away again (``drop``), newest first."""
+    conn = tx.conn
+    inspector = sa.inspect(conn)
+    existing = set(inspector.get_table_names())
+    undo: list[str] = []
+    for table in t.metadata.sorted_tables:
+        if table.name not in existing:
+            table.create(conn)
+            undo.append(f"DROP TABLE {table.name}")
+            continue
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in present:
+                kind = column.type.compile(dialect=conn.dialect)
+                conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
+                undo.append(f"ALTER TABLE {table.name} DROP COLUMN {column.name}")
+    return undo[::-1]
+
+
+def drop(tx: Transaction, undo: list[str]) -> None:
+    for statement in undo:
+        tx.conn.exec_driver_sql(statement)
+
 
 LEASED_ROW = sa.text(
     "UPDATE deliveries SET state = 'leased', lease_owner = 'old-worker', lease_id = 'lse_1',"
@@ -23,32 +51,17 @@ LEASED_ROW = sa.text(
 )
 
 
-def downgrade_sqlite(
-    path: Path, revision: str, *statements: tuple[sa.TextClause, dict[str, Any]]
-) -> None:
-    """Take the SQLite file at ``path`` down to ``revision``, then run ``statements`` there."""
-    engine = sa.create_engine(f"sqlite:///{path}")
-    try:
-        with engine.begin() as connection:
-            config = migrate.alembic_config()
-            config.attributes["connection"] = connection
-            command.downgrade(config, revision)
-            for statement, params in statements:
-                connection.execute(statement, params)
-    finally:
-        engine.dispose()
-
-
 async def test_rows_leased_before_0007_stay_leased_but_are_stored_pending(tmp_path: Path) -> None:
     """0007 makes leases heap-only: a row an earlier worker stored as ``leased`` is stored
     ``pending`` with its lease kept, so it still shows ``leased`` until the lease expires and
-    its worker's result is still accepted. (The rows are made at the head revision, then the
-    database is taken down to 0006, where the row is leased as a worker of then did.)"""
-    path = tmp_path / "old.db"
-    url = f"sqlite+aiosqlite:///{path}"
-    await migrate.upgrade_url(url)
+    its worker's result is still accepted."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    await migrate.upgrade_url(url, "0006")
     store = await Store.open(url, upgrade=False)
     try:
+        # Today's code records the rows: what later revisions add is there while it does, and
+        # gone again before the upgrade from 0006.
+        undo = await store.write(add_todays_schema)
         settings = config.load_settings(database_url=url, allow_private_urls=True)
         svc = service.Service(store=store, settings=settings, pricing=sms.PricingTable.load())
         account = (await svc.create_account("acme")).account.id
@@ -62,13 +75,12 @@ async def test_rows_leased_before_0007_stay_leased_but_are_stored_pending(tmp_pa
         )
         await svc.submit_sms(account, to="+14155552671", sender="Acme", text="hi")
         [delivery] = (await store.read(lambda tx: tx.list_deliveries(account))).data
-    finally:
-        await store.close()
-    expires = (datetime.now(UTC) + timedelta(minutes=5)).isoformat(" ")
-    downgrade_sqlite(path, "0006", (LEASED_ROW, {"expires": expires, "id": delivery.id}))
-    await migrate.upgrade_url(url)
-    store = await Store.open(url, upgrade=False)
-    try:
+        expires = (datetime.now(UTC) + timedelta(minutes=5)).isoformat(" ")
+        await store.write(
+            lambda tx: tx.conn.execute(LEASED_ROW, {"expires": expires, "id": delivery.id})
+        )
+        await store.write(lambda tx: drop(tx, undo))
+        await migrate.upgrade_url(url)
 
         def after_upgrade(tx: Transaction) -> tuple[tuple[Any, ...], Delivery, set[str]]:
             stored = tx.conn.execute(

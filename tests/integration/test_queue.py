@@ -431,6 +431,42 @@ async def test_failure_clock_and_auto_disable(svc, store, account_id):
     )
 
 
+async def test_a_running_clock_keeps_its_start_and_healthy_endpoints_are_not_written(
+    svc, store, account_id
+):
+    """A failure where a clock runs keeps the clock's start; successes where none runs write
+    no endpoint row (on PostgreSQL, counted in the transaction's own statistics)."""
+    failing = await endpoint_id(svc, account_id, max_in_flight=10)
+    healthy = [await endpoint_id(svc, account_id, max_in_flight=10) for _ in range(3)]
+    for _ in range(2):
+        await submit(svc, account_id)
+    q = make_queue(store, after=3600.0)
+    claims = await q.claim(limit=20, now=now())
+    on_failing = [c for c in claims if c.endpoint.id == failing]
+    started = now() - timedelta(minutes=5)
+    await q.complete([completion(on_failing[0], "exhaust", started_at=started)], now=now())
+    later = [completion(on_failing[1], "exhaust", started_at=now())]
+    later += [completion(c) for c in claims if c.endpoint.id in healthy]
+
+    def complete_and_count(conn: sa.Connection) -> int | None:
+        """Endpoint rows written by the batch (PostgreSQL's count; None on SQLite)."""
+        if conn.dialect.name != "postgresql":
+            q._complete(conn, completions=later, now=now())
+            return None
+        # The view may still hold the last transaction's counts (reported at most once a
+        # second): the difference is this transaction's.
+        updates = "SELECT n_tup_upd FROM pg_stat_xact_user_tables WHERE relname = 'endpoints'"
+        before = int(conn.exec_driver_sql(updates).scalar_one())
+        q._complete(conn, completions=later, now=now())
+        return int(conn.exec_driver_sql(updates).scalar_one()) - before
+
+    written = await store.run_write(complete_and_count)
+    assert written is None or written <= 1  # the failing endpoint's at most, no healthy one
+    assert (await svc.get_endpoint(account_id, failing)).failing_since == started
+    for ep in healthy:
+        assert (await svc.get_endpoint(account_id, ep)).failing_since is None
+
+
 async def claim_concurrently(svc, database_url, account_id, workers=4, limit=40):
     """30 messages submitted, then ``workers`` queues on their own stores claim at once."""
     for _ in range(30):
