@@ -43,6 +43,7 @@ from statushooks import config, exceptions, sms
 from statushooks.api import create_app
 
 SEED = 20251207
+FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
 #: Examples per operation in the fuzzing phase (the coverage phase makes its own).
 MAX_EXAMPLES = 20
 #: Stateful chains, and calls in each.

@@ -11,7 +11,7 @@ import orjson
 import pytest
 from jsonschema import Draft202012Validator
 
-from statushooks import config, receiver, service, testing
+from statushooks import config, receiver, retry, service, testing
 from statushooks.deliveries import DeliveryState
 from statushooks.dispatcher import Dispatcher
 from statushooks.endpoints import Endpoint, EndpointState
@@ -169,3 +169,17 @@ async def test_a_dead_ops_endpoint_does_not_feed_itself(svc, store, settings, si
     assert all(d.state is DeliveryState.FAILED for d in page.data)
     assert attempted == 2 * len(page.data)
     assert other.id != ops.id
+
+
+async def test_receiver_disable_emits_endpoint_disabled(svc, store, settings, sink, account_id):
+    """A receiver's webhook-delivery: disable disables its endpoint and emits
+    endpoint.disabled with that reason."""
+    ops = await ops_endpoint(svc, account_id, sink)
+    ep = await hook(svc, account_id, sink)
+    sink.set_mode(HOOK, testing.Mode(status=200, headers={"webhook-delivery": "disable"}))
+    await submit(svc, account_id)
+    async with dispatching(store, tuned(settings, **FAST)):
+        [disabled] = await received(sink, ops, operational.ENDPOINT_DISABLED)
+    assert disabled["data"]["endpoint"]["id"] == ep.id
+    assert disabled["data"]["reason"].startswith(retry.RECEIVER_DISABLED_REASON)
+    assert (await svc.get_endpoint(account_id, ep.id)).state is EndpointState.DISABLED
