@@ -137,10 +137,13 @@ async def seed_postgres(
 
 
 async def prepare(url: str, deliveries: int) -> None:
-    """Make and fill the store."""
+    """Make and fill the store (unless it holds an account already: then it is reused)."""
     await migrate.upgrade_url(url)
     settings = config.load_settings(database_url=url, allow_private_urls=True)
     store = await Store.open(url, upgrade=False)
+    if (await store.read(lambda tx: tx.list_accounts(limit=1))).data:
+        await store.close()
+        return
     svc = Service(store=store, settings=settings, pricing=PricingTable.load())
     account_id = (await svc.create_account("bench")).account.id
     endpoint_ids = [

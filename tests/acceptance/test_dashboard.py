@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from acceptance_support import ADMIN_TOKEN, Account, Server
 
-from statushooks import testing
+from statushooks import config, testing
+from statushooks.api import create_app
 
 HOOK = "/hook"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -349,3 +351,23 @@ async def test_bad_portal_settings_are_problems(
     response = await server.admin.patch(f"/v1/accounts/{account.id}", json={"portal": portal})
     assert response.status_code in (400, 422)
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_the_session_cookie_is_secure_over_https(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'https.db'}"
+    app = create_app(config.load_settings(database_url=url, admin_token=ADMIN_TOKEN))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="https://dash.example"
+        ) as client:
+            form = await client.get("/dashboard/login")
+            assert "secure" in form.headers["set-cookie"].lower()
+            response = await client.post(
+                "/dashboard/login",
+                data={"csrf_token": csrf_of(form.text), "api_key": ADMIN_TOKEN},
+            )
+            assert response.status_code == 303
+            cookie = next(c for c in response.headers.get_list("set-cookie") if "sh_session=" in c)
+            assert "secure" in {part.strip().lower() for part in cookie.split(";")}
+            assert (await client.get("/dashboard/")).status_code == 200

@@ -35,6 +35,14 @@ STARTUP_TIMEOUT = 15.0  # seconds
 POSTGRES_URL_VAR = "STATUSHOOKS_TEST_POSTGRES_URL"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The browser tests run last, whatever the order asked: once Playwright's synchronous
+    API is open (the session's browser), its event loop counts as running in this thread, and
+    no asyncio test or fixture could run after it."""
+    here = Path(__file__).parent
+    items.sort(key=lambda item: item.path.is_relative_to(here))
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():

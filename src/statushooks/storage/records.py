@@ -195,10 +195,13 @@ def shown_delivery_state(now: datetime) -> sa.ColumnElement[str]:
     return sa.case((leased, DeliveryState.LEASED.value), else_=t.deliveries.c.state)
 
 
-def delivery_state_is(state: DeliveryState, now: datetime) -> sa.ColumnElement[bool]:
+def delivery_state_is(
+    state: DeliveryState, now: datetime, columns: Any = None
+) -> sa.ColumnElement[bool]:
     """Whether a delivery shows ``state`` at ``now``: a condition on the stored state and,
-    for ``pending`` and ``leased``, on the lease."""
-    d = t.deliveries.c
+    for ``pending`` and ``leased``, on the lease (of ``columns``: the table's by default, or a
+    subquery's of its columns)."""
+    d = t.deliveries.c if columns is None else columns
     if state is DeliveryState.LEASED:
         return sa.and_(d.state == DeliveryState.PENDING.value, d.lease_expires_at > now)
     if state is DeliveryState.PENDING:

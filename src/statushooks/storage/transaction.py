@@ -996,21 +996,25 @@ class Transaction:
         ``next_cursor`` is then the oldest delivery read, where the next page goes on.
         """
         d = t.deliveries.c
-        window = sa.select(d.id).where(d.account_id == account_id)
+        window = sa.select(t.deliveries).where(d.account_id == account_id)
         if before is not None:
             window = window.where(d.id < before)
+        # The filters apply to the window read, never inside it: a planner cannot then read
+        # the table by a filter instead (PostgreSQL did, for a type no delivery had).
         read = window.order_by(d.id.desc()).limit(scan).subquery()
-        oldest = sa.select(sa.func.min(read.c.id), sa.func.count()).select_from(read)
-        oldest_id, read_count = self.conn.execute(oldest).one()
-        query = sa.select(t.deliveries).where(d.id.in_(sa.select(read.c.id)))
+        read_ids = window.with_only_columns(d.id).order_by(d.id.desc()).limit(scan).subquery()
+        oldest_id, read_count = self.conn.execute(
+            sa.select(sa.func.min(read_ids.c.id), sa.func.count()).select_from(read_ids)
+        ).one()
+        query = sa.select(read)
         if endpoint_id is not None:
-            query = query.where(d.endpoint_id == endpoint_id)
+            query = query.where(read.c.endpoint_id == endpoint_id)
         if event_type is not None:
-            query = query.where(d.event_type == event_type)
+            query = query.where(read.c.event_type == event_type)
         now = records.utcnow()
         if state is not None:
-            query = query.where(records.delivery_state_is(state, now))
-        rows = self._all(query.order_by(d.id.desc()).limit(limit + 1))
+            query = query.where(records.delivery_state_is(state, now, read.c))
+        rows = self._all(query.order_by(read.c.id.desc()).limit(limit + 1))
         items = [records.delivery_from_row(row, now) for row in rows[:limit]]
         if len(rows) > limit:
             next_cursor: str | None = items[-1].id
