@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from alembic import command
 
 from statushooks import config, service, sms
 from statushooks.deliveries import Delivery, DeliveryState
