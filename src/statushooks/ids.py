@@ -92,21 +92,10 @@ def new_id(prefix: str, now: float | None = None) -> str:
 
 
 def first_id(prefix: str, at: float) -> str:
-    """The smallest id of ``prefix`` made at unix time ``at``: every id made earlier sorts
-    before it, every id made at or after it does not (``id < first_id(...)``: made before)."""
-    return f"{prefix}_{_ksuid(at, bytes(RANDOM_BYTES))}"
-
-
-def id_at(prefix: str, when: float) -> str:
-    """The smallest id of ``prefix`` made at ``when`` (seconds, to the microsecond): ids made
-    before it sort below it, ids made at or after it sort at or above it."""
-    seconds = int(when)
-    micros = min(int((when - seconds) * 1_000_000), 999_999)
-    head = (((max(seconds, KSUID_EPOCH) - KSUID_EPOCH) << 24) | micros).to_bytes(7, "big")
-    number = int.from_bytes(head + bytes(RANDOM_BYTES), "big")
-    high, rest = divmod(number, _CHUNK * _CHUNK)
-    middle, low = divmod(rest, _CHUNK)
-    return f"{prefix}_{_chunk(high)}{_chunk(middle)}{_chunk(low)}"
+    """The smallest id of ``prefix`` made at unix time ``at`` (to the microsecond; times
+    before the KSUID epoch count as the epoch): every id made earlier sorts before it, every id
+    made at or after it does not (``id < first_id(...)``: made before). A time cursor."""
+    return f"{prefix}_{_ksuid(max(at, KSUID_EPOCH), bytes(RANDOM_BYTES))}"
 
 
 def has_prefix(value: str, prefix: str) -> bool:

@@ -211,7 +211,7 @@ def _every_read(
         lambda tx: tx.scan_deliveries(account, before=None, scan=100, limit=10),
         lambda tx: tx.scan_deliveries(
             account,
-            before=ids.id_at("dlv", now.timestamp()),
+            before=ids.first_id("dlv", now.timestamp()),
             scan=100,
             limit=10,
             endpoint_id=endpoint,

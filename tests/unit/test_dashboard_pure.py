@@ -155,7 +155,7 @@ def test_charts_are_accessible_inline_svg() -> None:
 
 def test_an_id_bound_sorts_between_the_times_around_it() -> None:
     at = datetime(2026, 12, 7, 1, 2, 3, 400000, tzinfo=UTC).timestamp()
-    bound = ids.id_at("dlv", at)
+    bound = ids.first_id("dlv", at)
     assert re.fullmatch(ids.ID_PATTERN, bound)
     assert ids.new_id("dlv", at - 0.001) < bound <= ids.new_id("dlv", at)
     assert ids.new_id("dlv", at + 1) > bound

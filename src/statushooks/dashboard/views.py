@@ -293,7 +293,7 @@ async def event_log(store: Store, account_id: str, filters: LogFilters) -> Event
         else:
             before = filters.after
             if before is None and filters.before is not None:
-                before = ids.id_at("dlv", filters.before.timestamp())
+                before = ids.first_id("dlv", filters.before.timestamp())
             page = tx.scan_deliveries(
                 account_id,
                 before=before,
