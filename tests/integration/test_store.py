@@ -560,3 +560,43 @@ async def wait_for_connection(listener: postgres.Listener) -> None:
     async with asyncio.timeout(10):
         while listener.connection is None:
             await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+async def test_connections_dropped_by_the_server_are_replaced(
+    store: Store, database_url: str
+) -> None:
+    """A database restart drops every pooled connection. The statements that run on the
+    driver's cursor must tell the pool so: the next transactions get new connections, on the
+    API's engine and the dispatcher's, instead of failing on the dead ones forever."""
+    import asyncpg
+
+    from statushooks.storage import driver
+
+    def ask(conn: sa.Connection) -> object:
+        return driver.run_on_cursor(conn, "SELECT 1", ())[0][0]
+
+    for _ in range(3):  # fill the pools with live connections
+        assert await store.run_write(ask) == 1
+        assert await store.write(lambda tx: ask(tx.conn)) == 1
+    admin = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await admin.close()
+
+    async def recovers(run: Callable[[], Awaitable[object]]) -> bool:
+        for _ in range(postgres.PG_POOL_SIZE + postgres.PG_POOL_OVERFLOW + 1):
+            try:
+                return await run() == 1
+            except exceptions.StorageError:
+                continue
+        return False
+
+    assert await recovers(lambda: store.run_write(ask))
+    assert await recovers(lambda: store.write(lambda tx: ask(tx.conn)))

@@ -28,6 +28,7 @@ attempts insert, the completion update), the rows go as one multi-row ``VALUES``
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import re
@@ -190,9 +191,15 @@ def run_on_cursor(conn: Connection, text: str, params: Any, *, many: bool = Fals
     except dbapi.IntegrityError as exc:
         raise exceptions.ConflictError(f"conflicting write: {exc}") from exc
     except dbapi.Error as exc:
+        # SQLAlchemy never sees this error (the statement ran on the driver's cursor), so it
+        # cannot tell the pool that the connection is gone: a dropped connection (a database
+        # restart) would go back to the pool and fail every transaction after it.
+        if conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor):
+            conn.invalidate(exc)
         raise exceptions.StorageError(f"database error: {exc}") from exc
     finally:
-        cursor.close()
+        with contextlib.suppress(dbapi.Error):
+            cursor.close()
 
 
 def memoized(convert: Callable[[Any], T]) -> Callable[[Any], T]:
