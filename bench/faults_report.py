@@ -234,8 +234,9 @@ def _outage(result: dict[str, Any]) -> list[str]:
         ),
         f"- First accepted request after it was back: {_cell(result['first_accepted_after_s'])} s.",
         (
-            f"- Accepted (202): {_cell(result['accepted'])}; delivered:"
+            f"- Accepted (201): {_cell(result['accepted'])}; delivered:"
             f" {_cell(result['delivered'])}; all delivered: {result['all_delivered']}."
         ),
         f"- Dispatcher process unchanged (no restart needed): {result['dispatcher_not_restarted']}.",
+        *(f"  - `{line}`" for line in result.get("log", [])),
     ]
