@@ -53,7 +53,14 @@ from statushooks.endpoints import (
     new_secret,
 )
 from statushooks.events import catalog, operational
-from statushooks.inbound import InboundSms, InboundStatus, KeywordAction, Keywords, Suppression
+from statushooks.inbound import (
+    EventStatus,
+    InboundSms,
+    InboundStatus,
+    KeywordAction,
+    Keywords,
+    Suppression,
+)
 from statushooks.messages import Channel, Message, MessageStatus
 from statushooks.storage import idempotency as idempotent
 from statushooks.storage import records
@@ -1111,17 +1118,7 @@ class Service:
                 public_base_url=self.settings.public_base_url,
             )
             events.append(
-                Event(
-                    id=event_id,
-                    account_id=received.account_id,
-                    message_id=None,
-                    type=event_type.name,
-                    status=status,
-                    payload=orjson.dumps(body),
-                    sequence=0,
-                    created_at=now,
-                    traceparent=tracing.current_traceparent(),
-                )
+                _event(event_id, received.account_id, None, event_type.name, status, body, 0, now)
             )
         return events
 
@@ -1193,16 +1190,15 @@ class Service:
                 public_base_url=self.settings.public_base_url,
             )
             events.append(
-                Event(
-                    id=event_id,
-                    account_id=message.account_id,
-                    message_id=message.id,
-                    type=event_type.name,
-                    status=status,
-                    payload=orjson.dumps(body),
-                    sequence=sequence,
-                    created_at=now,
-                    traceparent=tracing.current_traceparent(),
+                _event(
+                    event_id,
+                    message.account_id,
+                    message.id,
+                    event_type.name,
+                    status,
+                    body,
+                    sequence,
+                    now,
                 )
             )
         return messages.evolve(message, last_sequence=sequence), events
@@ -1223,17 +1219,7 @@ class Service:
         status = kind.inbound or (
             None if kind.channel is None else MessageStatus(_example_status(body))
         )
-        event = Event(
-            id=event_id,
-            account_id=account_id,
-            message_id=None,
-            type=kind.name,
-            status=status,
-            payload=orjson.dumps(body),
-            sequence=0,
-            created_at=now,
-            traceparent=tracing.current_traceparent(),
-        )
+        event = _event(event_id, account_id, None, kind.name, status, body, 0, now)
 
         def work(tx: Transaction) -> Delivery:
             endpoint = tx.get_endpoint(account_id, endpoint_id)
@@ -1417,6 +1403,31 @@ def _new_api_key(account_id: str, now: datetime) -> tuple[accounts.ApiKey, str]:
         created_at=now,
     )
     return key, plaintext
+
+
+def _event(
+    event_id: str,
+    account_id: str,
+    message_id: str | None,
+    type_name: str,
+    status: EventStatus | None,
+    body: Mapping[str, Any],
+    sequence: int,
+    now: datetime,
+) -> Event:
+    """A rendered event, its payload serialized once, with the ``traceparent`` of the request
+    that caused it (tracing on)."""
+    return Event(
+        id=event_id,
+        account_id=account_id,
+        message_id=message_id,
+        type=type_name,
+        status=status,
+        payload=orjson.dumps(body),
+        sequence=sequence,
+        created_at=now,
+        traceparent=tracing.current_traceparent(),
+    )
 
 
 def _provider_key(connector: Connector, message: connector_base.InboundMessage) -> Key:

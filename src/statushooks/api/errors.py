@@ -125,7 +125,7 @@ def statushooks_problem(exc: exceptions.StatushooksError) -> JSONResponse:
     """The problem answer for a domain error; server-side faults hide their details."""
     kind = kind_of(exc)
     if kind == "storage-unavailable":
-        logger.error("database error: %s", exc, exc_info=exc)
+        logger.error("%s", exc, exc_info=exc)  # its message says "database error"
         return problem_of(kind, "the database did not answer; try again")
     if kind in ("internal", "configuration"):
         logger.error("request failed: %s", exc, exc_info=exc)
