@@ -1,10 +1,10 @@
 """``python -m bench.exchange [-n N] [--database URL] [--statements]`` — the dispatcher's queue
 transactions alone, with no HTTP: a profiling aid, not one of the six scenarios.
 
-N deliveries are queued as in ``drain`` (10 endpoints, one account), then a loop calls
-``Queue.exchange`` as the dispatcher does: each cycle writes a success for every delivery the
-last cycle claimed and claims up to ``LIMIT`` more, until none is left. With no event loop
-competing for the GIL, the figures are the queue's own cost: wall and CPU time per delivery,
+N deliveries are queued as in ``drain`` (one account; 10 endpoints, or ``--endpoints``), then
+a loop calls ``Queue.exchange`` as the dispatcher does: each cycle writes a success for every
+delivery the last cycle claimed and claims up to ``LIMIT`` (``--limit``) more, until none is
+left. With no event loop competing for the GIL, the figures are the queue's own cost: wall and CPU time per delivery,
 and (``--statements``) the time per cycle of each statement, from SQLAlchemy's cursor events.
 On a local PostgreSQL the server's CPU time is shown too: its postmaster and every child,
 live or exited, around the loop.
@@ -24,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bench import common, queueing
+from bench import endpoints as bench_endpoints
 from statushooks import ids
 from statushooks.deliveries import Attempt
 from statushooks.storage import queue
@@ -74,14 +75,14 @@ def time_statements(totals: Counter[str]) -> None:
     sa.event.listen(sa.Engine, "after_cursor_execute", after)
 
 
-async def run(n: int, url: str | None, statements: bool) -> None:
+async def run(n: int, url: str | None, statements: bool, endpoints: int, limit: int) -> None:
     url = url or f"sqlite+aiosqlite:///{tempfile.mkdtemp(prefix='bench-exchange-')}/queue.db"
     store = await queueing.open_store(url)
     try:
         settings = queueing.bench_settings(url)
-        urls = [f"http://127.0.0.1:9/e{i}" for i in range(ENDPOINTS)]
-        fixture = await queueing.setup(store, settings, urls)
-        await queueing.queue_submitted(fixture, n // ENDPOINTS, progress=False)
+        urls = [f"http://127.0.0.1:9/e{i}" for i in range(endpoints)]
+        fixture = await bench_endpoints.create_endpoints(store, settings, urls)
+        await queueing.queue_submitted(fixture, max(1, n // endpoints), progress=False)
         work = queue.Queue(store, worker_id="bench", lease_seconds=300, auto_disable_after=3600)
         totals: Counter[str] = Counter()
         if statements:
@@ -94,7 +95,7 @@ async def run(n: int, url: str | None, statements: bool) -> None:
         while True:
             now = datetime.now(UTC)
             completions = [success(claim, now) for claim in claims]
-            _, claims = await work.exchange(completions, limit=LIMIT, now=now)
+            _, claims = await work.exchange(completions, limit=limit, now=now)
             done += len(completions)
             cycles += 1
             if not claims:
@@ -116,8 +117,10 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=20_000, help="deliveries to queue and drain")
     parser.add_argument("--database", help="an empty database (URL); default: a new SQLite file")
     parser.add_argument("--statements", action="store_true", help="time each statement")
+    parser.add_argument("--endpoints", type=int, default=ENDPOINTS, help="endpoints to spread over")
+    parser.add_argument("--limit", type=int, default=LIMIT, help="claims per cycle")
     args = parser.parse_args()
-    asyncio.run(run(args.n, args.database, args.statements))
+    asyncio.run(run(args.n, args.database, args.statements, args.endpoints, args.limit))
 
 
 if __name__ == "__main__":

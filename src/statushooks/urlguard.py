@@ -193,8 +193,10 @@ def _bracketed_host_is_whole(netloc: str) -> bool:
     return bool(bracket) and ":" in inside and (not after or after.startswith(":"))
 
 
+@functools.lru_cache(maxsize=URL_CACHE_SIZE)
 def host_refusal(host: str, *, allow_private: bool) -> str | None:
-    """Why ``host`` (a name or a literal address, without brackets) is refused, or ``None``."""
+    """Why ``host`` (a name or a literal address, without brackets) is refused, or ``None``
+    (pure: cached, the endpoints of one receiver share it)."""
     if ":" in host:
         return _ipv6_literal_refusal(host, allow_private=allow_private)
     try:

@@ -76,6 +76,14 @@ async def wait_all_succeeded(store: Store, account_id: str, timeout: float = 20.
     await testing.wait_until(done, timeout=timeout)
 
 
+async def wait_some_leased(store: Store, account_id: str, timeout: float = 20.0) -> None:
+    async def leased() -> bool:
+        found = await deliveries(store, account_id)
+        return any(d.state is DeliveryState.LEASED for d in found)
+
+    await testing.wait_until(leased, timeout=timeout)
+
+
 async def setup_load(
     svc: service.Service, sink: testing.WebhookSink, *, endpoints: int, messages: int, cap: int
 ) -> str:
@@ -141,6 +149,8 @@ async def test_a_restart_after_sigkill_takes_the_dead_workers_leases_and_share_a
         account_id = await setup_load(svc, sink, endpoints=1, messages=24, cap=4)
         async with worker(database_url, log, **slow_leases) as first:
             await sink.wait_for(4, timeout=20.0)
+            # Attempts start before their lease's commit: kill once it is written.
+            await wait_some_leased(store, account_id)
             first.send_signal(signal.SIGKILL)
             assert await exit_code(first) == -signal.SIGKILL
         stranded = [

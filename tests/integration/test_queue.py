@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -703,9 +704,9 @@ def queue_plans(conn: sa.Connection) -> tuple[str, list[list[Any]]]:
     """The plan mode of a queue connection, and the plans it keeps for the claim's lease (on
     an ordered and an unordered endpoint), the completion, the ring's walk (to the end of the
     ring, and to an endpoint) and the release."""
-    lease = queue._lease_statement((True, False)).postgresql
+    lease = queue._lease_statement(2).postgresql
     stamp = "'2026-01-01T00:00:00Z'"
-    pick = f"'e1', {stamp}, {stamp}, 10, 'e2', {stamp}, {stamp}, 10"
+    pick = f"'e1', {stamp}, {stamp}, 1, 10, 'e2', {stamp}, {stamp}, 0, 10, 20"
     return conn.exec_driver_sql("SHOW plan_cache_mode").scalar_one(), [
         generic_plan(conn, lease, f"{pick}, 'w', 'l', {stamp}, {stamp}"),
         generic_plan(conn, queue._RECORD_POSTGRES, "'[]', '[]', '{}'"),
@@ -872,6 +873,31 @@ async def test_a_ring_within_one_window_is_served_in_turn(svc, store, account_id
     assert len(first) == queue.MAX_ENDPOINTS_PER_CLAIM and len(second) == 50
     assert sorted(first | second) == endpoints
     assert q.ring.small
+
+
+async def test_a_claim_serves_each_endpoint_what_it_has_and_sizes_its_window(
+    svc, store, account_id
+):
+    """1,000 endpoints with 3 due deliveries each: a claim of 50 takes each endpoint's 3 in
+    ring order until the limit (16 endpoints whole, 2 of the 17th), and the next claims look
+    at a window sized by that yield, not at ``RING_WINDOW`` endpoints; every delivery is
+    claimed once, in a bounded number of claims."""
+    endpoints = await many_endpoints(store, account_id, 1_000)
+    for _ in range(3):
+        await submit(svc, account_id)
+    q = make_queue(store, lease_ahead=1)
+    first = await q.claim(limit=50, now=now())
+    per_endpoint = Counter(c.endpoint.id for c in first)
+    assert len(first) == 50
+    assert [per_endpoint[e] for e in endpoints[:17]] == [3] * 16 + [2]
+    assert q.ring.budget(50) < queue.RING_WINDOW // 2
+    claimed = Counter(c.delivery.id for c in first)
+    for _ in range(100):
+        claims = await q.claim(limit=50, now=now())
+        claimed.update(c.delivery.id for c in claims)
+        if not claims and not q.more_due:
+            break
+    assert len(claimed) == 3_000 and set(claimed.values()) == {1}
 
 
 async def test_metrics_count_the_attempts_of_their_window_only(store, monkeypatch):

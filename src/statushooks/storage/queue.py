@@ -35,12 +35,15 @@ A claim:
    and releases its leases, so its deliveries and its share of every endpoint's cap are
    claimable again without waiting for the leases to expire.
 2. **Picks endpoints** from a window of the *ring* (``Ring``): the endpoints with pending
-   deliveries in id order, walked from where this worker's last claim stopped, at most
-   ``RING_WINDOW`` of them (a loose index scan of ``ix_deliveries_pending``: an endpoint without
-   pending deliveries costs nothing). Of those, the active ones with due work and room in this
-   worker's share, in ring order, split the batch (``MAX_ENDPOINTS_PER_CLAIM`` at most), so one
-   slow or dead endpoint with a huge backlog cannot starve the others, and a claim costs the
-   same with 10 endpoints or 10,000. The next claim starts after the last endpoint served;
+   deliveries in id order, walked from where this worker's last claim stopped (a loose index
+   scan of ``ix_deliveries_pending``: an endpoint without pending deliveries costs nothing).
+   The window is as long as the last claims' yield says this claim needs, between
+   ``MIN_WINDOW`` and ``RING_WINDOW`` endpoints: a claim of 200 looks at ~40 endpoints that
+   hold 6 due deliveries each, at ~10 that hold thousands. Of those, the active ones with due
+   work and room in this worker's share are served in ring order (``MAX_ENDPOINTS_PER_CLAIM``
+   at most), each up to its room, until the claim's limit: one slow or dead endpoint with a
+   huge backlog cannot starve the others, and a claim's cost follows the deliveries it
+   leases, with 10 endpoints or 10,000. The next claim starts after the last endpoint served;
    while a run of claims that found less than they asked for has not gone all round the ring,
    ``more_due`` tells the dispatcher to claim again rather than sleep.
 3. **Picks deliveries** per endpoint, oldest due first, skipping those under a live lease (on
@@ -67,6 +70,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -95,6 +99,10 @@ MAX_ENDPOINTS_PER_CLAIM = 100  # endpoints served by one claim (SQLite compound 
 #: Endpoints with pending deliveries one claim looks at, at most (``Ring``): a claim's cost is
 #: bounded by this, whatever the number of endpoints with due work.
 RING_WINDOW = 3 * MAX_ENDPOINTS_PER_CLAIM
+#: The fewest endpoints a claim looks at (``Ring.budget``), and how many more than the last
+#: claims' yield says it needs.
+MIN_WINDOW = 16
+WINDOW_MARGIN = 1.25
 GONE_REASON = "the endpoint answered 410 Gone"
 
 PENDING = DeliveryState.PENDING.value
@@ -365,13 +373,22 @@ class Queue:
         quota: Quota | None,
         open_here: Mapping[str, int],
     ) -> list[Claim]:
-        window = self.ring.look(conn, now)
+        window = self.ring.look(conn, now, self.ring.budget(limit))
         rooms = _rooms(window.due, self.membership, open_here, quota, self.lease_ahead)
-        shares = allocate(rooms, limit)
-        filled = sum(shares.values()) >= limit or len(rooms) > MAX_ENDPOINTS_PER_CLAIM
-        served = [room.id for room in rooms if shares.get(room)]
-        self.ring.moved(window, last_served=served[-1] if filled and served else None)
-        return self._lease(conn, shares, {e.id: e for e in window.due}, now)
+        asked = rooms[:MAX_ENDPOINTS_PER_CLAIM]
+        claims = self._lease(conn, asked, limit, {e.id: e for e in window.due}, now)
+        served = {claim.endpoint.id for claim in claims}
+        reached = [room.id for room in asked if room.id in served]
+        if len(claims) >= limit:  # the limit cut the pick short at the last endpoint served
+            last_served: str | None = reached[-1]
+        elif len(rooms) > len(asked):  # every endpoint asked was served what it had
+            last_served = asked[-1].id
+        else:
+            last_served = None
+        self.ring.moved(window, last_served=last_served)
+        due_reached = len(window.due) if last_served is None else _position(window, last_served)
+        self.ring.learn(window, claimed=len(claims), due_reached=due_reached)
+        return claims
 
     def _renewal_due(self, now: datetime) -> bool:
         """Whether this claim also renews the worker's row: at most once per
@@ -401,31 +418,30 @@ class Queue:
     def _lease(
         self,
         conn: Connection,
-        shares: Mapping[_EndpointRoom, int],
+        rooms: Sequence[_EndpointRoom],
+        limit: int,
         endpoints: Mapping[str, Endpoint],
         now: datetime,
     ) -> list[Claim]:
-        """Pick each endpoint's share of its due deliveries and lease them: one statement."""
-        if not shares:
+        """Pick due deliveries of ``rooms``' endpoints, in their order, each up to its room,
+        ``limit`` in all, and lease them: one statement."""
+        if not rooms:
             return []
         db = driver.of(conn)
         lease_id = ids.new_id("lse", now.timestamp())
         expires = now + self.lease
         stamp = db.when(now)
-        # Unordered endpoints first: the statement's shape then only depends on two counts,
-        # each rounded up (``_parts``) with parts that pick nothing.
         lease = (self.worker_id, lease_id, db.when(expires), stamp)
         pick: list[Any] = []
-        shape: list[bool] = []
-        for ordered in (False, True):
-            group = [(room.id, count) for room, count in shares.items() if room.ordered == ordered]
-            group += [("", 0)] * (_parts(len(group)) - len(group))
-            for endpoint_id, count in group:
-                pick += (endpoint_id, stamp, stamp, count)
-            shape += [ordered] * len(group)
+        for room in rooms:
+            pick += (room.id, stamp, stamp, int(room.ordered), min(room.room, limit))
+        # The statement's shape only depends on the count of parts, rounded up (``_parts``)
+        # with parts that pick nothing.
+        parts = _parts(len(rooms))
+        pick += ("", stamp, stamp, 0, 0) * (parts - len(rooms))
+        pick.append(limit)
         params = (*pick, *lease) if db.picks_before_lease else (*lease, *pick)
-        statement = _lease_statement(tuple(shape))
-        rows = db.execute(conn, statement, params)
+        rows = db.execute(conn, _lease_statement(parts), params)
         # Rows share timestamps: a delivery's first attempt is due when it is created, and a
         # batch of deliveries is created at once.
         when = driver.memoized(db.datetime_of)
@@ -617,20 +633,24 @@ _LEASED_COLUMNS = (
 )
 # Only columns no index holds (``tables.deliveries``): the lease is heap-only.
 _LEASE_SET = "SET lease_owner = ?, lease_id = ?, lease_expires_at = ?, updated_at = ?"
-# The claim's pick, one part per endpoint: its pending deliveries due at ``now`` and not under
-# a live lease, oldest first, up to its share. On an ``ordered`` endpoint a delivery waits
-# while an earlier one of its message is open (``_HELD_BACK``; the literal states let the
-# planners use ix_deliveries_open_order).
-_DUE_PART = (
-    "SELECT id FROM (SELECT id FROM deliveries WHERE endpoint_id = ?"
-    f" AND state = '{PENDING}' AND next_attempt_at <= ?{{timestamp}}{_UNLEASED}{{held_back}}"
-    " ORDER BY next_attempt_at LIMIT ?{lock}) AS due"
-)
+# The claim's pick, one part per endpoint, in ring order: its pending deliveries due at ``now``
+# and not under a live lease, oldest first, up to its room; the parts run in turn until the
+# claim's limit (``LIMIT`` of the whole pick: the parts after it are not run). On an ``ordered``
+# endpoint (its part's ``? = 1``) a delivery waits while an earlier one of its message is open
+# (``_HELD_BACK``; the literal states let the planners use ix_deliveries_open_order). For the
+# other endpoints the check's ``? = 1`` is false before any row is read (SQLite's constant
+# term, PostgreSQL's one-time filter): every part has the same text, so the statement's shape
+# depends on the count of parts alone, whatever the mix of ordered and unordered endpoints.
 _HELD_BACK = (
-    " AND NOT EXISTS (SELECT 1 FROM deliveries AS earlier"
-    " WHERE earlier.endpoint_id = deliveries.endpoint_id"
+    " AND NOT EXISTS (SELECT 1 FROM deliveries AS earlier WHERE ? = 1"
+    " AND earlier.endpoint_id = deliveries.endpoint_id"
     " AND earlier.message_id = deliveries.message_id AND earlier.sequence < deliveries.sequence"
     f" AND earlier.state IN ('{PENDING}', '{LEASED}'){{probe}})"
+)
+_DUE_PART = (
+    "SELECT id FROM (SELECT id FROM deliveries WHERE endpoint_id = ?"
+    f" AND state = '{PENDING}' AND next_attempt_at <= ?{{timestamp}}{_UNLEASED}{_HELD_BACK}"
+    " ORDER BY next_attempt_at LIMIT ?{lock}) AS due"
 )
 # The lease of the picked deliveries. ``state || ''``: the same test, but one neither planner can
 # answer from an index on ``state``. They preferred ix_deliveries_due (since dropped) to the
@@ -670,9 +690,9 @@ def _parts(count: int) -> int:
     return LEASE_PARTS[bisect.bisect_left(LEASE_PARTS, count)]
 
 
-@functools.lru_cache(maxsize=512)
-def _lease_statement(ordered: tuple[bool, ...]) -> driver.Statement:
-    """The claim's pick and lease, for endpoints ``ordered`` or not: built once per shape.
+@functools.cache
+def _lease_statement(parts: int) -> driver.Statement:
+    """The claim's pick and lease, with ``parts`` endpoints' parts: built once per count.
 
     Picking in the lease's own statement, rather than in one before it, spares the ids a
     round trip: on SQLite ~100 rows stepped out one by one, each handing the GIL to the busy
@@ -680,12 +700,8 @@ def _lease_statement(ordered: tuple[bool, ...]) -> driver.Statement:
     """
 
     def pick(probe: str, lock: str) -> str:
-        return " UNION ALL ".join(
-            _DUE_PART.replace(
-                "{held_back}", _HELD_BACK.replace("{probe}", probe) if flag else ""
-            ).replace("{lock}", lock)
-            for flag in ordered
-        )
+        part = _DUE_PART.replace("{probe}", probe).replace("{lock}", lock)
+        return " UNION ALL ".join([part] * parts) + " LIMIT ?"
 
     # OFFSET 0 keeps PostgreSQL from turning the check into an anti-join: with stale
     # statistics (a burst of new rows) that join read every open row of the endpoint per
@@ -788,9 +804,10 @@ class Window:
 class Ring:
     """A worker's round-robin walk over the endpoints with pending deliveries, in id order.
 
-    Each claim looks at ``RING_WINDOW`` endpoints at most, from where the last one stopped,
-    going round from the end to the start: its cost is bounded by the window, not by the
-    number of endpoints with work. A claim that fills its limit (or has more endpoints with
+    Each claim looks at a window of ``budget`` endpoints at most, from where the last one
+    stopped, going round from the end to the start: its cost is bounded by the window, not by
+    the number of endpoints with work; the window follows what the claims need (``budget``,
+    ``learn``), up to ``RING_WINDOW``. A claim that fills its limit (or has more endpoints with
     room than it serves) leaves the cursor on the last endpoint it served: the next claim
     starts after it. A run of claims that do not fill their limit is a *lap*: it is over when
     the walk comes back to where the run began, and until then ``more`` says that due work may
@@ -813,17 +830,40 @@ class Ring:
         self.small = True
         #: Whether more may be due than the last claim found (``Queue.more_due``).
         self.more = True
+        #: Deliveries the last claims leased per endpoint they looked at (``learn``; None
+        #: before the first): what the next claim's window is sized by (``budget``).
+        self.yield_: float | None = None
 
-    def look(self, conn: Connection, now: datetime) -> Window:
-        """Walk the next window of the ring (at most ``RING_WINDOW`` endpoints)."""
+    def budget(self, limit: int) -> int:
+        """How many endpoints a claim of ``limit`` deliveries looks at: enough to fill it at
+        the yield of the last claims, with a margin, between ``MIN_WINDOW`` and
+        ``RING_WINDOW``."""
+        if not self.yield_:
+            return RING_WINDOW
+        wanted = math.ceil(limit / self.yield_ * WINDOW_MARGIN) + MIN_WINDOW // 2
+        return max(MIN_WINDOW, min(RING_WINDOW, wanted))
+
+    def learn(self, window: Window, *, claimed: int, due_reached: int) -> None:
+        """Update the yield with a claim's: the deliveries it leased per endpoint it looked
+        at, counting only the looked-at endpoints up to where the claim stopped (the first
+        ``due_reached`` due ones, and their share of the others)."""
+        if not window.looked:
+            return
+        looked = window.looked if not window.due else due_reached * window.looked / len(window.due)
+        sample = claimed / max(looked, 1.0)
+        self.yield_ = sample if self.yield_ is None else (self.yield_ + sample) / 2
+
+    def look(self, conn: Connection, now: datetime, budget: int = RING_WINDOW) -> Window:
+        """Walk the next window of the ring (at most ``budget`` endpoints)."""
+        window = budget
         if self.small and self.lap_start is None:
-            return self._look_whole(conn, now)
+            return self._look_whole(conn, now, window)
         start = self.cursor if self.lap_start is None else self.lap_start
         if self.lap_start is not None and self.wrapped:
             due: list[Endpoint] = []
-            after, budget, looked = self.cursor, RING_WINDOW, 0
+            after, budget, looked = self.cursor, window, 0
         else:
-            due, last, looked = _walk(conn, now, after=self.cursor, upto=None, budget=RING_WINDOW)
+            due, last, looked = _walk(conn, now, after=self.cursor, upto=None, budget=window)
             if last is not None:
                 return Window(
                     due=due,
@@ -837,7 +877,7 @@ class Ring:
                 return Window(
                     due=due, last=None, lap_start=start, wrapped=True, lap_over=True, looked=looked
                 )
-            after, budget = "", RING_WINDOW - looked
+            after, budget = "", window - looked
         if budget <= 0:
             return Window(
                 due=due, last="", lap_start=start, wrapped=True, lap_over=False, looked=looked
@@ -852,11 +892,9 @@ class Ring:
             looked=looked + more,
         )
 
-    def _look_whole(self, conn: Connection, now: datetime) -> Window:
+    def _look_whole(self, conn: Connection, now: datetime, budget: int) -> Window:
         """The ring from its start, the endpoints after the cursor first (``small``)."""
-        due, last, looked = _walk(
-            conn, now, after="", upto=None, budget=RING_WINDOW, cursor=self.cursor
-        )
+        due, last, looked = _walk(conn, now, after="", upto=None, budget=budget, cursor=self.cursor)
         if last is not None:  # the ring has grown past a window: a lap from its start
             return Window(
                 due=due, last=last, lap_start="", wrapped=False, lap_over=False, looked=looked
@@ -934,24 +972,9 @@ def _rooms(
     return rooms
 
 
-def allocate(rooms: Sequence[_EndpointRoom], limit: int) -> dict[_EndpointRoom, int]:
-    """Split ``limit`` claims between the first ``MAX_ENDPOINTS_PER_CLAIM`` endpoints (in ring
-    order): equal shares, each capped by its room; the first ones get the remainder."""
-    left = {room: room.room for room in rooms[:MAX_ENDPOINTS_PER_CLAIM]}
-    shares: dict[_EndpointRoom, int] = defaultdict(int)
-    remaining = limit
-    while remaining > 0 and left:
-        share = max(1, remaining // len(left))
-        for room in list(left):
-            take = min(share, left[room], remaining)
-            shares[room] += take
-            remaining -= take
-            left[room] -= take
-            if left[room] == 0:
-                del left[room]
-            if remaining == 0:
-                break
-    return dict(shares)
+def _position(window: Window, endpoint_id: str) -> int:
+    """How many of the window's due endpoints come before ``endpoint_id``, and it."""
+    return next(i for i, endpoint in enumerate(window.due, 1) if endpoint.id == endpoint_id)
 
 
 # -- completion steps ----------------------------------------------------------------------
