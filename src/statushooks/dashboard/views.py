@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from statushooks import accounts, exceptions, ids
+from statushooks import accounts, backlog, exceptions, ids
 from statushooks.deliveries import Attempt, Delivery, DeliveryState, Event
 from statushooks.endpoints import Endpoint
 from statushooks.messages import Message
@@ -156,6 +156,8 @@ class Overview:
     buckets: list[Bucket]
     summary: Summary
     backlog: int
+    #: The highest backlog sampled in each bucket (None: none sampled: no service ran).
+    backlog_series: list[int | None]
     endpoints: int
     troubled: list[Endpoint]
 
@@ -166,18 +168,34 @@ async def overview(store: Store, account_id: str, window: Window, now: datetime)
         endpoints = tx.list_endpoints(account_id, limit=MAX_ENDPOINTS).data
         each = max(MIN_ENDPOINT_SAMPLE, OVERVIEW_SAMPLE // max(len(endpoints), 1))
         points, sampled = _points(tx, endpoints, now - window.span, each)
-        backlog = sum(tx.count_pending(endpoint_id=e.id, cap=COUNT_CAP) for e in endpoints)
+        pending = sum(tx.count_pending(endpoint_id=e.id, cap=COUNT_CAP) for e in endpoints)
         return Overview(
             account=account,
             window=window,
             buckets=bucketize(points, window, now),
             summary=summarize(points, sampled=sampled),
-            backlog=backlog,
+            backlog=pending,
+            backlog_series=backlog_series(tx, account_id, window, now),
             endpoints=len(endpoints),
             troubled=tx.troubled_endpoints(account_id, limit=20),
         )
 
     return await store.read(work)
+
+
+def backlog_series(
+    tx: Transaction, account_id: str | None, window: Window, now: datetime
+) -> list[int | None]:
+    """The account's (None: every account's) backlog per bucket of ``window``, from the
+    samples the service takes once a minute (``statushooks.backlog``)."""
+    start = now - window.span
+    return backlog.series(
+        tx.backlog_samples(account_id, since=start),
+        account_id,
+        start=start,
+        bucket=window.bucket,
+        buckets=window.buckets,
+    )
 
 
 # -- endpoints -----------------------------------------------------------------------------

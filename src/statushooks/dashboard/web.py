@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from markupsafe import Markup
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from statushooks import __version__, exceptions, service
@@ -383,7 +384,12 @@ def _account_pages(get_service: ServiceGetter, pages: Pages) -> APIRouter:
             return pages.render(request, "operator.html", viewer, health=health, page=page)
         data = await views.overview(svc.store, viewer.account_id, views.WINDOWS[window], now)
         return pages.render(
-            request, "overview.html", viewer, data=data, **_charts(data.buckets, data.window)
+            request,
+            "overview.html",
+            viewer,
+            data=data,
+            backlog_chart=_backlog_chart(data.backlog_series, data.buckets, data.window),
+            **_charts(data.buckets, data.window),
         )
 
     @router.get("/endpoints", response_class=HTMLResponse)
@@ -565,8 +571,7 @@ def _account_pages(get_service: ServiceGetter, pages: Pages) -> APIRouter:
 
 def _charts(buckets: list[views.Bucket], window: views.Window) -> dict[str, Any]:
     """The three charts of a window's buckets: attempts, success rate, latency."""
-    shape = "%H:%M" if window.span <= timedelta(hours=1) else "%a %H:%M"
-    labels = [bucket.start.strftime(shape) + " UTC" for bucket in buckets]
+    labels = _time_labels(buckets, window)
     bars = [
         charts.Bar(label=lab, ok=b.ok, failed=b.failed)
         for lab, b in zip(labels, buckets, strict=True)
@@ -595,6 +600,25 @@ def _charts(buckets: list[views.Bucket], window: views.Window) -> dict[str, Any]
             end="now",
         ),
     }
+
+
+def _backlog_chart(
+    values: list[int | None], buckets: list[views.Bucket], window: views.Window
+) -> Markup:
+    """The backlog per bucket (its highest sample), as a line; gaps where none was taken."""
+    sampled = [value for value in values if value is not None]
+    latest = f"{sampled[-1]:,} at the latest sample" if sampled else "no samples yet"
+    return charts.line_chart(
+        [("backlog", values)],
+        label=f"Backlog per bucket, the highest sample of each: {latest}",
+        start=_time_labels(buckets, window)[0] if buckets else "",
+        end="now",
+    )
+
+
+def _time_labels(buckets: list[views.Bucket], window: views.Window) -> list[str]:
+    shape = "%H:%M" if window.span <= timedelta(hours=1) else "%a %H:%M"
+    return [bucket.start.strftime(shape) + " UTC" for bucket in buckets]
 
 
 def _rates(buckets: list[views.Bucket]) -> list[float | None]:

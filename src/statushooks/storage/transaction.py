@@ -132,6 +132,13 @@ _INSERT_UNMATCHED = driver.Statement.of(
     + " ON CONFLICT (account_id, fingerprint) DO NOTHING"
 )
 
+#: A sampling round's total: written by one worker only (another's round of the same minute
+#: finds it there, and writes nothing); RETURNING tells which.
+_CLAIM_BACKLOG_ROUND = driver.Statement.of(
+    "INSERT INTO backlog_samples (account_id, sampled_at, backlog) VALUES (?, ?{timestamp}, ?)"
+    " ON CONFLICT DO NOTHING RETURNING backlog"
+)
+
 _IS_SUPPRESSED = driver.Statement.of(
     "SELECT 1 FROM suppressions WHERE account_id = ? AND phone_number = ?"
 )
@@ -158,6 +165,15 @@ class AttemptPoint:
     @property
     def succeeded(self) -> bool:
         return self.response_status is not None and 200 <= self.response_status < 300
+
+
+@dataclass(frozen=True, kw_only=True)
+class BacklogSample:
+    """One account's backlog (``tables.TOTAL_ACCOUNT``: every account's) at one time."""
+
+    account_id: str
+    sampled_at: datetime
+    backlog: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -973,6 +989,70 @@ class Transaction:
             ).select_from(read)
         ).one()
         return PendingSample(pending=int(row[0]), due=int(row[1] or 0), in_flight=int(row[2] or 0))
+
+    # -- backlog samples -------------------------------------------------------------------
+
+    def record_backlog(self, sampled_at: datetime) -> bool:
+        """Write each account's backlog (deliveries stored ``pending``) and the total as
+        sampled at ``sampled_at``; False, writing nothing, when that time's round is there
+        already (another worker's). The count reads the open deliveries only (an index-only
+        scan of ``ix_deliveries_pending``), as ``/metrics`` does: its cost grows with the
+        backlog, never with the history kept."""
+        backlogs = self.backlog_by_account()
+        total = sum(backlogs.values())
+        claimed = self.db.execute(
+            self.conn, _CLAIM_BACKLOG_ROUND, (t.TOTAL_ACCOUNT, self.db.when(sampled_at), total)
+        )
+        if not claimed:
+            return False
+        rows = [
+            {"account_id": account_id, "sampled_at": sampled_at, "backlog": count}
+            for account_id, count in sorted(backlogs.items())
+            if count
+        ]
+        if rows:
+            self.conn.execute(sa.insert(t.backlog_samples), rows)
+        return True
+
+    def backlog_by_account(self) -> dict[str, int]:
+        """Each account's deliveries stored ``pending``, where there are any: the rows of the
+        partial index ``ix_deliveries_pending``, never the finished deliveries."""
+        d, e = t.deliveries.c, t.endpoints.c
+        query = (
+            sa.select(e.account_id, sa.func.count())
+            .select_from(t.endpoints)
+            .join(t.deliveries, d.endpoint_id == e.id)
+            .where(sa.text("deliveries.state = 'pending'"))  # a literal: see count_pending
+            .group_by(e.account_id)
+        )
+        return {str(key): int(count) for key, count in self.conn.execute(query).all()}
+
+    def backlog_samples(self, account_id: str | None, *, since: datetime) -> list[BacklogSample]:
+        """The samples taken since ``since``, oldest first: the account's, and the totals
+        (their rows mark the rounds taken); None: the totals only. At most two rows a
+        minute (the primary key's range)."""
+        b = t.backlog_samples.c
+        wanted = [t.TOTAL_ACCOUNT] if account_id is None else [t.TOTAL_ACCOUNT, account_id]
+        query = (
+            sa.select(b.account_id, b.sampled_at, b.backlog)
+            .where(b.account_id.in_(wanted), b.sampled_at >= since)
+            .order_by(b.sampled_at)
+        )
+        return [BacklogSample(**row._mapping) for row in self._all(query)]
+
+    def prune_backlog_samples(self, *, sampled_before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` samples taken before ``sampled_before``, oldest first."""
+        b = t.backlog_samples.c
+        batch = (
+            sa.select(b.account_id, b.sampled_at)
+            .where(b.sampled_at < sampled_before)
+            .order_by(b.sampled_at)
+            .limit(limit)
+        )
+        result = self.conn.execute(
+            sa.delete(t.backlog_samples).where(sa.tuple_(b.account_id, b.sampled_at).in_(batch))
+        )
+        return int(result.rowcount)
 
     def _capped_count(self, query: sa.Select[Any], cap: int) -> int:
         counted = sa.select(sa.func.count()).select_from(query.limit(cap + 1).subquery())
