@@ -24,7 +24,7 @@ from markupsafe import Markup
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from statushooks import __version__, exceptions, service
-from statushooks.dashboard import auth, charts, views
+from statushooks.dashboard import auth, charts, colours, views
 from statushooks.dashboard.auth import (
     ElsewhereError,
     ForbiddenError,
@@ -103,14 +103,6 @@ def _count(value: int) -> str:
     return f"{views.COUNT_CAP:,}+" if value > views.COUNT_CAP else f"{value:,}"
 
 
-def on_accent(colour: str) -> str:
-    """Black or white, whichever reads better on ``colour`` (``#rrggbb``): WCAG contrast."""
-    channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
-    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
-    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
-    return "#000000" if (luminance + 0.05) / 0.05 > 1.05 / (luminance + 0.05) else "#ffffff"
-
-
 class Pages:
     """Renders templates with the headers every page carries."""
 
@@ -134,7 +126,8 @@ class Pages:
             viewer=viewer,
             nonce=nonce,
             accent=accent,
-            on_accent=on_accent(accent),
+            on_accent=colours.on_accent(accent),
+            accent_text=colours.accent_text(accent),
             notice=NOTICES.get(done or ""),
             **context,
         )
