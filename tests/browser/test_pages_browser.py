@@ -241,6 +241,8 @@ def test_every_page_and_action(live: Live, page: Page) -> None:
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Operators")).to_be_visible()
     expect(page.get_by_role("heading", name="Queue health")).to_be_visible()
+    everyone = page.locator("figure", has_text="Backlog of every account").locator("svg")
+    expect(everyone).to_have_attribute("aria-label", re.compile(r"latest sample"))
     check_page(page, "operators")
     page.get_by_role("link", name="Queue", exact=True).click()
     expect(page.get_by_text("Dispatcher workers").first).to_be_visible()

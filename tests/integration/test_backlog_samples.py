@@ -59,7 +59,8 @@ async def test_a_round_records_each_backlog_once_per_minute(svc, store):
 
 async def test_the_overview_charts_the_backlog_per_minute(svc, store):
     """The overview's backlog series has each minute's sample in its bucket and gaps
-    (None) where no round was taken; samples of the last day go into hourly buckets."""
+    (None) where no round was taken; samples of the last day go into hourly buckets. The
+    operators' queue charts every account's."""
     account_id = await account_with_backlog(svc, "acme", 2)
     now = datetime.now(UTC)
     for minutes_ago in (30, 2):
@@ -83,6 +84,8 @@ async def test_the_overview_charts_the_backlog_per_minute(svc, store):
 
     assert series[bucket_of(1)] == 3 and series[bucket_of(2)] == 2
     assert series[bucket_of(30)] == 2 and series[0] is None
+    everyone = (await views.queue_health(store, now)).backlog_series
+    assert [value for value in everyone if value is not None] == [2, 2, 4]
     day = await views.overview(store, account_id, views.WINDOWS["24h"], now)
     assert len(day.backlog_series) == 24
     assert day.backlog_series[-1] == 3 and day.backlog_series[0] is None

@@ -65,6 +65,10 @@ WINDOWS = {
 }
 
 
+#: The operators' backlog chart.
+QUEUE_WINDOW = WINDOWS["1h"]
+
+
 @dataclass(frozen=True, kw_only=True)
 class Bucket:
     start: datetime
@@ -438,6 +442,8 @@ class QueueHealth:
     workers: list[tuple[str, datetime, datetime]]
     recent: Summary
     troubled: list[Endpoint]
+    #: Every account's backlog per minute of the last hour (``QUEUE_WINDOW``).
+    backlog_series: list[int | None]
 
 
 async def queue_health(store: Store, now: datetime) -> QueueHealth:
@@ -448,6 +454,7 @@ async def queue_health(store: Store, now: datetime) -> QueueHealth:
             workers=tx.list_workers(),
             recent=summarize(points, sampled=len(points) >= QUEUE_SAMPLE),
             troubled=tx.troubled_endpoints(None, limit=20),
+            backlog_series=backlog_series(tx, None, QUEUE_WINDOW, now),
         )
 
     return await store.read(work)

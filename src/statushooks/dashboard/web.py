@@ -288,8 +288,11 @@ def dashboard_app(get_service: ServiceGetter, pages: Pages) -> FastAPI:
     @app.get("/queue", response_class=HTMLResponse)
     async def queue(request: Request, viewer: ViewerDep) -> Response:
         _operator_only(viewer)
-        health = await views.queue_health(get_service().store, service.utcnow())
-        return pages.render(request, "queue.html", viewer, health=health)
+        now = service.utcnow()
+        health = await views.queue_health(get_service().store, now)
+        return pages.render(
+            request, "queue.html", viewer, health=health, backlog_chart=_queue_backlog(health, now)
+        )
 
     account_pages = _account_pages(get_service, pages)
     app.include_router(account_pages)
@@ -374,14 +377,21 @@ def _account_pages(get_service: ServiceGetter, pages: Pages) -> APIRouter:
         if viewer.account_id is None:
             health = await views.queue_health(svc.store, now)
             page = await views.account_page(svc.store, None, limit=20)
-            return pages.render(request, "operator.html", viewer, health=health, page=page)
+            return pages.render(
+                request,
+                "operator.html",
+                viewer,
+                health=health,
+                page=page,
+                backlog_chart=_queue_backlog(health, now),
+            )
         data = await views.overview(svc.store, viewer.account_id, views.WINDOWS[window], now)
         return pages.render(
             request,
             "overview.html",
             viewer,
             data=data,
-            backlog_chart=_backlog_chart(data.backlog_series, data.buckets, data.window),
+            backlog_chart=_backlog_chart(data.backlog_series, data.window, now),
             **_charts(data.buckets, data.window),
         )
 
@@ -564,7 +574,7 @@ def _account_pages(get_service: ServiceGetter, pages: Pages) -> APIRouter:
 
 def _charts(buckets: list[views.Bucket], window: views.Window) -> dict[str, Any]:
     """The three charts of a window's buckets: attempts, success rate, latency."""
-    labels = _time_labels(buckets, window)
+    labels = [_time_label(bucket.start, window) for bucket in buckets]
     bars = [
         charts.Bar(label=lab, ok=b.ok, failed=b.failed)
         for lab, b in zip(labels, buckets, strict=True)
@@ -595,23 +605,25 @@ def _charts(buckets: list[views.Bucket], window: views.Window) -> dict[str, Any]
     }
 
 
-def _backlog_chart(
-    values: list[int | None], buckets: list[views.Bucket], window: views.Window
-) -> Markup:
+def _backlog_chart(values: list[int | None], window: views.Window, now: datetime) -> Markup:
     """The backlog per bucket (its highest sample), as a line; gaps where none was taken."""
     sampled = [value for value in values if value is not None]
     latest = f"{sampled[-1]:,} at the latest sample" if sampled else "no samples yet"
     return charts.line_chart(
         [("backlog", values)],
         label=f"Backlog per bucket, the highest sample of each: {latest}",
-        start=_time_labels(buckets, window)[0] if buckets else "",
+        start=_time_label(now - window.span, window),
         end="now",
     )
 
 
-def _time_labels(buckets: list[views.Bucket], window: views.Window) -> list[str]:
+def _queue_backlog(health: views.QueueHealth, now: datetime) -> Markup:
+    return _backlog_chart(health.backlog_series, views.QUEUE_WINDOW, now)
+
+
+def _time_label(when: datetime, window: views.Window) -> str:
     shape = "%H:%M" if window.span <= timedelta(hours=1) else "%a %H:%M"
-    return [bucket.start.strftime(shape) + " UTC" for bucket in buckets]
+    return when.strftime(shape) + " UTC"
 
 
 def _rates(buckets: list[views.Bucket]) -> list[float | None]:
