@@ -78,7 +78,7 @@ def _steps(now: datetime, older_than: timedelta, batch: int) -> dict[str, Step]:
             created_before=now - KEY_LIFETIME, limit=batch
         ),
         "backlog_samples": lambda tx: tx.prune_backlog_samples(
-            sampled_before=now - min(older_than, backlog.SAMPLE_LIFETIME), limit=batch
+            before=backlog.minute_of(now - min(older_than, backlog.SAMPLE_LIFETIME)), limit=batch
         ),
     }
 

@@ -44,17 +44,44 @@ async def test_a_round_records_each_backlog_once_per_minute(svc, store):
     assert await backlog.sample(store, NOW + timedelta(seconds=30)) is False
     assert await sample_rows(store) == 2
 
-    since = NOW - timedelta(minutes=5)
-    rows = await store.read(lambda tx: tx.backlog_samples(busy, since=since))
-    assert {(row.account_id, row.sampled_at, row.backlog) for row in rows} == {
-        (t.TOTAL_ACCOUNT, NOW.replace(second=0), 3),
-        (busy, NOW.replace(second=0), 3),
+    def rows(tx: Transaction) -> set[tuple[str, int, int]]:
+        b = t.backlog_samples.c
+        found = tx.conn.execute(sa.select(b.account_id, b.minute, b.backlog)).all()
+        return {(str(a), int(m), int(n)) for a, m, n in found}
+
+    minute = backlog.minute_of(NOW)
+    assert await store.read(rows) == {(t.TOTAL_ACCOUNT, minute, 3), (busy, minute, 3)}
+    first = minute - 1
+    assert await store.read(lambda tx: tx.backlog_peaks(busy, first=first, width=1)) == {1: 3}
+    assert await store.read(lambda tx: tx.backlog_peaks(idle, first=first, width=1)) == {1: 0}
+    assert await store.read(lambda tx: tx.backlog_peaks(None, first=first, width=1)) == {1: 3}
+
+
+async def test_a_bucket_holds_its_rounds_highest_sample(svc, store):
+    """Rounds of one bucket: the highest is the account's peak there, and a round without
+    the account's row counts 0."""
+    account_id = await account_with_backlog(svc, "acme", 2)
+    start = backlog.minute_of(NOW)
+    await backlog.sample(store, NOW)
+    await account_with_backlog(svc, "other", 1)
+    await backlog.sample(store, NOW + MINUTE)
+    await svc.send_test(
+        account_id,
+        (await store.read(lambda tx: tx.list_endpoints(account_id))).data[0].id,
+        "sms.message.updated",
+    )
+    await backlog.sample(store, NOW + 3 * MINUTE)
+    peaks = await store.read(lambda tx: tx.backlog_peaks(account_id, first=start, width=2))
+    assert peaks == {0: 2, 1: 3}
+    totals = await store.read(lambda tx: tx.backlog_peaks(None, first=start, width=2))
+    assert totals == {0: 3, 1: 4}
+    other = (await store.read(lambda tx: tx.list_accounts(limit=10))).data
+    [other_id] = [a.id for a in other if a.id != account_id]
+    assert await store.read(lambda tx: tx.backlog_peaks(other_id, first=start, width=1)) == {
+        0: 0,
+        1: 1,
+        3: 1,
     }
-    idle_rows = await store.read(lambda tx: tx.backlog_samples(idle, since=since))
-    series = backlog.series(idle_rows, idle, start=NOW - MINUTE, bucket=MINUTE, buckets=1)
-    assert series == [0]
-    totals = await store.read(lambda tx: tx.backlog_samples(None, since=since))
-    assert [row.account_id for row in totals] == [t.TOTAL_ACCOUNT]
 
 
 async def test_the_overview_charts_the_backlog_per_minute(svc, store):
@@ -80,7 +107,8 @@ async def test_the_overview_charts_the_backlog_per_minute(svc, store):
     start = now - views.WINDOWS["1h"].span
 
     def bucket_of(minutes_ago: int) -> int:
-        return (backlog.round_start(now - timedelta(minutes=minutes_ago)) - start) // MINUTE
+        at = datetime.fromtimestamp(backlog.minute_of(now) * 60, UTC)
+        return (at - timedelta(minutes=minutes_ago) - start) // MINUTE
 
     assert series[bucket_of(1)] == 3 and series[bucket_of(2)] == 2
     assert series[bucket_of(30)] == 2 and series[0] is None

@@ -209,7 +209,7 @@ def _every_read(
         lambda tx: tx.count_pending(endpoint_id=endpoint, cap=100),
         lambda tx: tx.count_pending(cap=100),
         lambda tx: tx.pending_sample(now, cap=100),
-        lambda tx: tx.backlog_samples(account, since=since),
+        lambda tx: tx.backlog_peaks(account, first=int(since.timestamp()) // 60, width=60),
         lambda tx: tx.backlog_by_account(),
         lambda tx: tx.scan_deliveries(account, before=None, scan=100, limit=10),
         lambda tx: tx.scan_deliveries(

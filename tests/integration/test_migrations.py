@@ -202,9 +202,9 @@ async def test_0015_adds_the_backlog_samples_and_downgrades(tmp_path: Path) -> N
     await migrate.upgrade_url(url)
     store = await Store.open(url, upgrade=False)
     try:
-        at = datetime(2026, 12, 7, 4, 0, tzinfo=UTC)
-        assert await store.write(lambda tx: tx.record_backlog(at)) is True
-        assert len(await store.read(lambda tx: tx.backlog_samples(None, since=at))) == 1
+        minute = 29_943_600  # 2026-12-07 04:00 UTC
+        assert await store.write(lambda tx: tx.record_backlog(minute)) is True
+        assert await store.read(lambda tx: tx.backlog_peaks(None, first=minute, width=1)) == {0: 0}
 
         def downgrade(tx: Transaction) -> set[str]:
             config = migrate.alembic_config()
@@ -214,7 +214,7 @@ async def test_0015_adds_the_backlog_samples_and_downgrades(tmp_path: Path) -> N
             return set(names.scalars())
 
         names = await store.write(downgrade)
-        assert not {"backlog_samples", "ix_backlog_samples_sampled_at"} & names
+        assert not {"backlog_samples", "ix_backlog_samples_minute"} & names
         assert "deliveries" in names
     finally:
         await store.close()

@@ -1,4 +1,4 @@
-"""The backlog chart's pure parts: when rounds fall, and samples into buckets."""
+"""The backlog chart's pure parts: when rounds fall, and which bucket holds each."""
 
 from __future__ import annotations
 
@@ -7,56 +7,67 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from statushooks import backlog
-from statushooks.storage.tables import TOTAL_ACCOUNT
-from statushooks.storage.transaction import BacklogSample
 
 NOW = datetime(2026, 12, 7, 12, 30, 15, tzinfo=UTC)
-START = datetime(2026, 12, 7, 12, 0, 30, tzinfo=UTC)
-MINUTE = timedelta(minutes=1)
-
-
-def rounds(*values: tuple[int, int | None]) -> list[BacklogSample]:
-    """A round at START's minute + ``minute`` (and 0 s) per value: the total's row, and the
-    account's unless None (it had no backlog then)."""
-    samples = []
-    for minute, mine in values:
-        at = START.replace(second=0) + (minute + 1) * MINUTE
-        samples.append(BacklogSample(account_id=TOTAL_ACCOUNT, sampled_at=at, backlog=100))
-        if mine is not None:
-            samples.append(BacklogSample(account_id="acc_1", sampled_at=at, backlog=mine))
-    return samples
+ROUND = backlog.minute_of(datetime(2026, 12, 7, 12, 30, tzinfo=UTC))
 
 
 def test_rounds_fall_on_the_start_of_each_minute() -> None:
-    """A round records the start of its minute, and the next waits for the next minute."""
-    assert backlog.round_start(NOW) == datetime(2026, 12, 7, 12, 30, tzinfo=UTC)
+    """A round is keyed by its minute since the epoch, and the next waits for the next one."""
+    assert backlog.minute_of(NOW) == ROUND == int(NOW.timestamp()) // 60
+    assert backlog.minute_of(NOW.replace(second=59, microsecond=999_999)) == ROUND
     assert backlog.until_next_round(NOW) == 45.0
     assert backlog.until_next_round(NOW.replace(second=0)) == 60.0
 
 
 @pytest.mark.parametrize(
-    ("samples", "bucket", "expected"),
+    ("start", "first"),
     [
-        # No round taken: every bucket is a gap, not a zero.
-        ([], MINUTE, [None, None, None, None]),
-        # A round without the account's row: it had no backlog.
-        (rounds((0, None)), MINUTE, [0, None, None, None]),
-        # One round a minute, each in its own bucket; a missed minute stays a gap.
-        (rounds((0, 5), (1, 7), (3, 2)), MINUTE, [5, 7, None, 2]),
-        # Wider buckets hold several rounds: the highest is plotted.
-        (rounds((0, 5), (1, 9), (2, None), (3, 4)), 2 * MINUTE, [9, 4, None, None]),
-        # Rounds before the window or after its end are left out.
-        (rounds((-3, 8), (0, 1), (9, 6)), MINUTE, [1, None, None, None]),
+        (NOW.replace(second=0), ROUND),  # on a whole minute: that minute's round is in
+        (NOW, ROUND + 1),  # within a minute: its round (at :00) was before the window
     ],
 )
-def test_series_plots_the_highest_sample_per_bucket(
-    samples: list[BacklogSample], bucket: timedelta, expected: list[int | None]
+def test_a_window_starts_at_its_first_whole_minute(start: datetime, first: int) -> None:
+    """A window's first round is the first whole minute at or after its start."""
+    assert backlog.first_minute(start) == first
+
+
+@pytest.mark.parametrize("seconds", [0, 1, 29, 30, 59])
+@pytest.mark.parametrize("width", [1, 2, 60])
+def test_counting_from_the_first_minute_puts_each_round_in_its_buckets_time(
+    seconds: int, width: int
 ) -> None:
-    """Each bucket holds its highest sample; a round without the account's row counts 0."""
-    assert backlog.series(samples, "acc_1", start=START, bucket=bucket, buckets=4) == expected
+    """Numbering buckets from the window's first whole minute (what the database does, with
+    integers) gives each round the bucket its time falls in, whatever the window's second."""
+    start = datetime(2026, 12, 7, 11, 30, seconds, tzinfo=UTC)
+    first = backlog.first_minute(start)
+    bucket = timedelta(minutes=width)
+    for minute in range(first, first + 3 * width + 1):
+        at = datetime.fromtimestamp(minute * 60, UTC)
+        assert (minute - first) // width == (at - start) // bucket
 
 
-def test_the_total_series_reads_the_rounds_own_rows() -> None:
-    """Without an account, the series is the total of every account."""
-    samples = rounds((0, 5), (2, None))
-    assert backlog.series(samples, None, start=START, bucket=MINUTE, buckets=3) == [100, None, 100]
+@pytest.mark.parametrize(
+    ("peaks", "expected"),
+    [
+        ({}, [None, None, None, None]),  # no round taken: gaps, not zeros
+        ({0: 0}, [0, None, None, None]),  # a round without the account's row: none then
+        ({0: 5, 1: 7, 3: 2}, [5, 7, None, 2]),  # a missed bucket stays a gap
+        ({1: 4, 9: 6}, [None, 4, None, None]),  # past the window's end: left out
+    ],
+)
+def test_series_lists_each_buckets_peak(peaks: dict[int, int], expected: list[int | None]) -> None:
+    """The peaks by bucket number become the chart's values, oldest first."""
+    assert backlog.series(peaks, 4) == expected
+
+
+def test_buckets_are_whole_minutes() -> None:
+    """A bucket that is no whole number of minutes cannot hold whole rounds."""
+    with pytest.raises(ValueError, match="whole minutes"):
+        backlog.read_series(
+            None,  # type: ignore[arg-type]
+            None,
+            start=NOW,
+            bucket=timedelta(seconds=90),
+            buckets=4,
+        )

@@ -192,13 +192,8 @@ def backlog_series(
 ) -> list[int | None]:
     """The account's (None: every account's) backlog per bucket of ``window``, from the
     samples the service takes once a minute (``statushooks.backlog``)."""
-    start = now - window.span
-    return backlog.series(
-        tx.backlog_samples(account_id, since=start),
-        account_id,
-        start=start,
-        bucket=window.bucket,
-        buckets=window.buckets,
+    return backlog.read_series(
+        tx, account_id, start=now - window.span, bucket=window.bucket, buckets=window.buckets
     )
 
 

@@ -135,7 +135,7 @@ _INSERT_UNMATCHED = driver.Statement.of(
 #: A sampling round's total: written by one worker only (another's round of the same minute
 #: finds it there, and writes nothing); RETURNING tells which.
 _CLAIM_BACKLOG_ROUND = driver.Statement.of(
-    "INSERT INTO backlog_samples (account_id, sampled_at, backlog) VALUES (?, ?{timestamp}, ?)"
+    "INSERT INTO backlog_samples (account_id, minute, backlog) VALUES (?, ?, ?)"
     " ON CONFLICT DO NOTHING RETURNING backlog"
 )
 
@@ -165,15 +165,6 @@ class AttemptPoint:
     @property
     def succeeded(self) -> bool:
         return self.response_status is not None and 200 <= self.response_status < 300
-
-
-@dataclass(frozen=True, kw_only=True)
-class BacklogSample:
-    """One account's backlog (``tables.TOTAL_ACCOUNT``: every account's) at one time."""
-
-    account_id: str
-    sampled_at: datetime
-    backlog: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -992,21 +983,19 @@ class Transaction:
 
     # -- backlog samples -------------------------------------------------------------------
 
-    def record_backlog(self, sampled_at: datetime) -> bool:
+    def record_backlog(self, minute: int) -> bool:
         """Write each account's backlog (deliveries stored ``pending``) and the total as
-        sampled at ``sampled_at``; False, writing nothing, when that time's round is there
-        already (another worker's). The count reads the open deliveries only (an index-only
-        scan of ``ix_deliveries_pending``), as ``/metrics`` does: its cost grows with the
-        backlog, never with the history kept."""
+        sampled in ``minute`` (since the epoch); False, writing nothing, when that minute's
+        round is there already (another worker's). The count reads the open deliveries
+        only (``backlog_by_account``), as ``/metrics`` does: its cost grows with the backlog,
+        never with the history kept."""
         backlogs = self.backlog_by_account()
         total = sum(backlogs.values())
-        claimed = self.db.execute(
-            self.conn, _CLAIM_BACKLOG_ROUND, (t.TOTAL_ACCOUNT, self.db.when(sampled_at), total)
-        )
+        claimed = self.db.execute(self.conn, _CLAIM_BACKLOG_ROUND, (t.TOTAL_ACCOUNT, minute, total))
         if not claimed:
             return False
         rows = [
-            {"account_id": account_id, "sampled_at": sampled_at, "backlog": count}
+            {"account_id": account_id, "minute": minute, "backlog": count}
             for account_id, count in sorted(backlogs.items())
             if count
         ]
@@ -1027,30 +1016,34 @@ class Transaction:
         )
         return {str(key): int(count) for key, count in self.conn.execute(query).all()}
 
-    def backlog_samples(self, account_id: str | None, *, since: datetime) -> list[BacklogSample]:
-        """The samples taken since ``since``, oldest first: the account's, and the totals
-        (their rows mark the rounds taken); None: the totals only. At most two rows a
-        minute (the primary key's range)."""
+    def backlog_peaks(self, account_id: str | None, *, first: int, width: int) -> dict[int, int]:
+        """The highest backlog of the account (None: the total) sampled in each bucket of
+        ``width`` minutes from minute ``first``, by bucket number; a round without the
+        account's row counts 0, a bucket without a round is missing. Grouped by the
+        database: it reads two rows a minute of the window (the primary key's ranges) and
+        answers one a bucket."""
         b = t.backlog_samples.c
-        wanted = [t.TOTAL_ACCOUNT] if account_id is None else [t.TOTAL_ACCOUNT, account_id]
+        wanted = t.TOTAL_ACCOUNT if account_id is None else account_id
+        bucket = ((b.minute - first) // width).label("bucket")
+        mine = sa.case((b.account_id == wanted, b.backlog), else_=0)
         query = (
-            sa.select(b.account_id, b.sampled_at, b.backlog)
-            .where(b.account_id.in_(wanted), b.sampled_at >= since)
-            .order_by(b.sampled_at)
+            sa.select(bucket, sa.func.max(mine))
+            .where(b.account_id.in_([t.TOTAL_ACCOUNT, wanted]), b.minute >= first)
+            .group_by(bucket)
         )
-        return [BacklogSample(**row._mapping) for row in self._all(query)]
+        return {int(key): int(peak) for key, peak in self.conn.execute(query).all()}
 
-    def prune_backlog_samples(self, *, sampled_before: datetime, limit: int) -> int:
-        """Delete up to ``limit`` samples taken before ``sampled_before``, oldest first."""
+    def prune_backlog_samples(self, *, before: int, limit: int) -> int:
+        """Delete up to ``limit`` samples of minutes before ``before``, oldest first."""
         b = t.backlog_samples.c
         batch = (
-            sa.select(b.account_id, b.sampled_at)
-            .where(b.sampled_at < sampled_before)
-            .order_by(b.sampled_at)
+            sa.select(b.account_id, b.minute)
+            .where(b.minute < before)
+            .order_by(b.minute)
             .limit(limit)
         )
         result = self.conn.execute(
-            sa.delete(t.backlog_samples).where(sa.tuple_(b.account_id, b.sampled_at).in_(batch))
+            sa.delete(t.backlog_samples).where(sa.tuple_(b.account_id, b.minute).in_(batch))
         )
         return int(result.rowcount)
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from statushooks.storage.tables import UTCDateTime
-
 revision = "0015"
 down_revision = "0014"
 branch_labels = None
@@ -20,19 +18,17 @@ depends_on = None
 
 def upgrade() -> None:
     # Written by the running service once a minute (``statushooks.backlog``), read a window at
-    # a time by the primary key (account, time), deleted by age (the index on sampled_at).
+    # a time by the primary key (account, minute), deleted by age (the index on minute).
     op.create_table(
         "backlog_samples",
         sa.Column("account_id", sa.String(40), nullable=False),
-        sa.Column("sampled_at", UTCDateTime(), nullable=False),
+        sa.Column("minute", sa.Integer(), nullable=False, autoincrement=False),
         sa.Column("backlog", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("account_id", "sampled_at", name="pk_backlog_samples"),
+        sa.PrimaryKeyConstraint("account_id", "minute", name="pk_backlog_samples"),
     )
-    op.create_index(
-        "ix_backlog_samples_sampled_at", "backlog_samples", ["sampled_at"], unique=False
-    )
+    op.create_index("ix_backlog_samples_minute", "backlog_samples", ["minute"], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_backlog_samples_sampled_at", table_name="backlog_samples")
+    op.drop_index("ix_backlog_samples_minute", table_name="backlog_samples")
     op.drop_table("backlog_samples")
