@@ -49,7 +49,10 @@ async def sample(store: Store, now: datetime) -> bool:
     """Record the backlog of every account in ``now``'s minute; False when another worker
     had recorded that minute already."""
     minute = minute_of(now)
-    return await store.write(lambda tx: tx.record_backlog(minute))
+    # Counted in a read transaction: on SQLite a write holds the one writer lock, and the
+    # count takes as long as the backlog is large.
+    backlogs = await store.read(lambda tx: tx.backlog_by_account())
+    return await store.write(lambda tx: tx.record_backlog(minute, backlogs))
 
 
 async def sample_periodically(store: Store, *, clock: Callable[[], datetime]) -> None:

@@ -203,7 +203,7 @@ async def test_0015_adds_the_backlog_samples_and_downgrades(tmp_path: Path) -> N
     store = await Store.open(url, upgrade=False)
     try:
         minute = 29_943_600  # 2026-12-07 04:00 UTC
-        assert await store.write(lambda tx: tx.record_backlog(minute)) is True
+        assert await store.write(lambda tx: tx.record_backlog(minute, {})) is True
         assert await store.read(lambda tx: tx.backlog_peaks(None, first=minute, width=1)) == {0: 0}
 
         def downgrade(tx: Transaction) -> set[str]:

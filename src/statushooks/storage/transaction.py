@@ -983,15 +983,13 @@ class Transaction:
 
     # -- backlog samples -------------------------------------------------------------------
 
-    def record_backlog(self, minute: int) -> bool:
-        """Write each account's backlog (deliveries stored ``pending``) and the total as
-        sampled in ``minute`` (since the epoch); False, writing nothing, when that minute's
-        round is there already (another worker's). The count reads the open deliveries
-        only (``backlog_by_account``), as ``/metrics`` does: its cost grows with the backlog,
-        never with the history kept."""
-        backlogs = self.backlog_by_account()
-        total = sum(backlogs.values())
-        claimed = self.db.execute(self.conn, _CLAIM_BACKLOG_ROUND, (t.TOTAL_ACCOUNT, minute, total))
+    def record_backlog(self, minute: int, backlogs: Mapping[str, int]) -> bool:
+        """Write ``backlogs`` (by account: ``backlog_by_account``) and their total as sampled
+        in ``minute`` (since the epoch); False, writing nothing, when that minute's round is
+        there already (another worker's)."""
+        claimed = self.db.execute(
+            self.conn, _CLAIM_BACKLOG_ROUND, (t.TOTAL_ACCOUNT, minute, sum(backlogs.values()))
+        )
         if not claimed:
             return False
         rows = [
@@ -1005,7 +1003,8 @@ class Transaction:
 
     def backlog_by_account(self) -> dict[str, int]:
         """Each account's deliveries stored ``pending``, where there are any: the rows of the
-        partial index ``ix_deliveries_pending``, never the finished deliveries."""
+        partial index ``ix_deliveries_pending``, never the finished deliveries. Its cost grows
+        with the backlog (as ``/metrics``'s count does), never with the history kept."""
         d, e = t.deliveries.c, t.endpoints.c
         query = (
             sa.select(e.account_id, sa.func.count())
