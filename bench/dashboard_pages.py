@@ -3,7 +3,8 @@ a large store (SQLite file; not a scenario of ``python -m bench``, no load is ge
 
 A SQLite file, or an empty PostgreSQL database (``--postgres URL``): one account with 10
 endpoints; ``n`` deliveries of ``n / 5`` events (90 % succeeded, 8 %
-failed, 2 % pending) made over the last 24 hours, each with one attempt. Each page is asked
+failed, 2 % pending) made over the last 24 hours, each with one attempt; a backlog sample
+a minute over those 24 hours (the account's and the total), as the running service takes. Each page is asked
 ``REPEAT`` times in-process (httpx's ASGI transport: no socket, so the time is the server's),
 after one warm-up; the median and the slowest wall time are printed, and the median CPU time
 of the process (every thread: the database's too), which other load on the host does not
@@ -50,6 +51,7 @@ DELIVERY_COLUMNS = ("id", "account_id", "event_id", "endpoint_id", "message_id",
 ATTEMPT_COLUMNS = ("id", "delivery_id", "endpoint_id", "number", "started_at", "duration_ms",
                    "request_headers", "response_status", "response_body", "error_kind",
                    "error_message")  # fmt: skip
+BACKLOG_COLUMNS = ("account_id", "minute", "backlog")
 Rows = list[tuple[Any, ...]]
 
 
@@ -93,6 +95,16 @@ def batches(
     yield events, rows, attempts
 
 
+def backlog_rows(account_id: str, deliveries: int) -> Rows:
+    """A round a minute over the last 24 hours: the total's row and the account's."""
+    now = int(datetime.now(UTC).timestamp() // 60)
+    rows: Rows = []
+    for minutes_ago in range(24 * 60):
+        pending = deliveries // 50 + minutes_ago % 17
+        rows += [("*", now - minutes_ago, pending), (account_id, now - minutes_ago, pending)]
+    return rows
+
+
 def stamp(value: Any) -> Any:
     """A datetime as SQLAlchemy stores it in SQLite; anything else as it is."""
     if isinstance(value, datetime):
@@ -115,6 +127,11 @@ def seed_sqlite(path: Path, account_id: str, endpoint_ids: list[str], deliveries
         for (table, columns), rows in zip(tables, batch, strict=True):
             conn.executemany(_insert(table, columns), [tuple(map(stamp, r)) for r in rows])
         conn.commit()
+    conn.executemany(
+        _insert("backlog_samples", BACKLOG_COLUMNS),
+        [tuple(map(stamp, r)) for r in backlog_rows(account_id, deliveries)],
+    )
+    conn.commit()
     conn.execute("ANALYZE")
     conn.commit()
     conn.close()
@@ -131,6 +148,11 @@ async def seed_postgres(
         for batch in batches(account_id, endpoint_ids, deliveries):
             for (table, columns), rows in zip(tables, batch, strict=True):
                 await conn.copy_records_to_table(table, records=rows, columns=list(columns))
+        await conn.copy_records_to_table(
+            "backlog_samples",
+            records=backlog_rows(account_id, deliveries),
+            columns=list(BACKLOG_COLUMNS),
+        )
         await conn.execute("VACUUM ANALYZE")
     finally:
         await conn.close()

@@ -54,7 +54,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from statushooks import delivery, exceptions, ids, retention, retry, suspension
+from statushooks import backlog, delivery, exceptions, ids, retention, retry, suspension
 from statushooks import http as httpclient
 from statushooks.config import Settings
 from statushooks.deliveries import Attempt
@@ -254,6 +254,7 @@ class Dispatcher:
             asyncio.create_task(self._watch_new_work(), name="watch-new-work"),
             asyncio.create_task(self._heartbeat(), name="heartbeat"),
             asyncio.create_task(self._prune(), name="retention"),
+            asyncio.create_task(self._sample_backlog(), name="backlog-samples"),
         ]
         loop = asyncio.get_running_loop()
 
@@ -398,6 +399,10 @@ class Dispatcher:
         """Delete what is older than ``Settings.retention``, now and then (``retention``)."""
         older_than = timedelta(seconds=self.settings.retention_seconds)
         await retention.prune_periodically(self.store, older_than=older_than, clock=self._clock)
+
+    async def _sample_backlog(self) -> None:
+        """Record every account's backlog once a minute, for the dashboard (``backlog``)."""
+        await backlog.sample_periodically(self.store, clock=self._clock)
 
     async def _heartbeat(self) -> None:
         """Renew this worker's row every ``queue.RENEW_INTERVAL`` whether or not it claims

@@ -8,7 +8,9 @@ Once older than ``Settings.retention`` (default 30 days), these go, oldest first
 * messages no event refers to any more and unchanged for the period, with their status
   history and tracked links;
 * idempotency keys past their 24 h lifetime (``storage.idempotency.KEY_LIFETIME``: they can
-  never be replayed again), whatever the period.
+  never be replayed again), whatever the period;
+* backlog samples older than the period or than ``backlog.SAMPLE_LIFETIME`` (the charts read
+  a day at most), whichever is shorter.
 
 "Older" is read from the ids, which sort by the time they were made (``ids``): each batch is
 a range of a primary key, so its cost does not grow with what is kept. Each batch is one
@@ -25,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
-from statushooks import exceptions, ids
+from statushooks import backlog, exceptions, ids
 from statushooks.storage.idempotency import KEY_LIFETIME
 from statushooks.storage.sql import Store
 from statushooks.storage.transaction import Transaction
@@ -49,6 +51,7 @@ class Pruned:
     events: int = 0
     messages: int = 0
     idempotency_keys: int = 0
+    backlog_samples: int = 0
 
     @property
     def total(self) -> int:
@@ -73,6 +76,9 @@ def _steps(now: datetime, older_than: timedelta, batch: int) -> dict[str, Step]:
         ),
         "idempotency_keys": lambda tx: tx.prune_idempotency_keys(
             created_before=now - KEY_LIFETIME, limit=batch
+        ),
+        "backlog_samples": lambda tx: tx.prune_backlog_samples(
+            before=backlog.minute_of(now - min(older_than, backlog.SAMPLE_LIFETIME)), limit=batch
         ),
     }
 

@@ -8,16 +8,27 @@ import socket
 from collections.abc import Coroutine
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 from aiohttp import web
+from playwright.sync_api import Page
 
 from statushooks import testing
 
 T = TypeVar("T")
 ADMIN_TOKEN = "browser-admin-token-0123456789"
 THREAD_TIMEOUT = 60.0  # seconds a set-up coroutine may take
+#: axe-core, vendored from the npm registry (``vendor/README.md``): test-only.
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+#: The axe rules run on every page: WCAG 2.0 and 2.1, levels A and AA (``color-contrast``
+#: among them).
+AXE_TAGS = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa")
+AXE_RUN = """tags => axe.run(document, {
+    runOnly: {type: 'tag', values: tags},
+    resultTypes: ['violations'],
+})"""
 
 
 def in_thread(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -51,6 +62,20 @@ class Live:
             timeout=10.0,
         )
         return body["id"], body["api_key"], client
+
+
+def accessibility_violations(page: Page) -> list[str]:
+    """What axe-core finds against WCAG 2.1 A and AA on the page as it is now, one line per
+    rule and element. axe is added through the DevTools protocol (``evaluate``), which the
+    page's Content-Security-Policy does not govern: the page's own policy stays as served."""
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.evaluate(AXE.read_text(encoding="utf-8"))
+    results = page.evaluate(AXE_RUN, list(AXE_TAGS))
+    return [
+        f"{rule['id']} ({rule['impact']}): {node['target']}: {node['failureSummary']}"
+        for rule in results["violations"]
+        for node in rule["nodes"]
+    ]
 
 
 async def _embedding_page(request: web.Request) -> web.Response:

@@ -192,3 +192,29 @@ async def test_endpoints_before_0013_are_unverified_and_keep_their_state(tmp_pat
         assert {"state", "endpoints"} <= names
     finally:
         await store.close()
+
+
+async def test_0015_adds_the_backlog_samples_and_downgrades(tmp_path: Path) -> None:
+    """0015 adds the backlog samples (empty: the chart starts with the service's first
+    round after the upgrade); downgrading to 0014 drops the table and its index."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    await migrate.upgrade_url(url, "0014")
+    await migrate.upgrade_url(url)
+    store = await Store.open(url, upgrade=False)
+    try:
+        minute = 29_943_600  # 2026-12-07 04:00 UTC
+        assert await store.write(lambda tx: tx.record_backlog(minute, {})) is True
+        assert await store.read(lambda tx: tx.backlog_peaks(None, first=minute, width=1)) == {0: 0}
+
+        def downgrade(tx: Transaction) -> set[str]:
+            config = migrate.alembic_config()
+            config.attributes["connection"] = tx.conn
+            command.downgrade(config, "0014")
+            names = tx.conn.execute(sa.text("SELECT name FROM sqlite_master"))
+            return set(names.scalars())
+
+        names = await store.write(downgrade)
+        assert not {"backlog_samples", "ix_backlog_samples_minute"} & names
+        assert "deliveries" in names
+    finally:
+        await store.close()

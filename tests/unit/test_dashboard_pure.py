@@ -10,10 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from statushooks import accounts, config, exceptions, ids
-from statushooks.dashboard import charts, sessions, views
+from statushooks.dashboard import charts, colours, sessions, views
 from statushooks.dashboard.auth import Viewer
 from statushooks.dashboard.sessions import Role, Signer
-from statushooks.dashboard.web import on_accent, security_headers
+from statushooks.dashboard.web import security_headers
 from statushooks.storage.transaction import AttemptPoint
 
 NOW = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
@@ -109,10 +109,58 @@ def test_headers_frame_only_the_listed_origins_of_a_portal() -> None:
 
 
 def test_text_on_the_accent_colour_has_contrast() -> None:
-    assert on_accent("#1d4ed8") == "#ffffff"
-    assert on_accent("#fde047") == "#000000"
-    assert on_accent("#000000") == "#ffffff"
-    assert on_accent("#ffffff") == "#000000"
+    """Black or white on the accent, whichever contrasts more: AA for any colour."""
+    assert colours.on_accent("#1d4ed8") == "#ffffff"
+    assert colours.on_accent("#fde047") == "#000000"
+    assert colours.on_accent("#000000") == "#ffffff"
+    assert colours.on_accent("#ffffff") == "#000000"
+
+
+@given(st.from_regex(accounts.ACCENT_PATTERN, fullmatch=True))
+def test_any_accent_gives_readable_text(accent: str) -> None:
+    """Whatever the brand's colour, the text on it and the accent-coloured text on the
+    page's backgrounds reach WCAG AA (4.5:1)."""
+    accent = accent.lower()
+    assert colours.contrast(accent, colours.on_accent(accent)) >= colours.TEXT_CONTRAST
+    text = colours.accent_text(accent)
+    for background in ("#ffffff", "#f9fafb", colours.LIGHTEST_BACKGROUND):
+        assert colours.contrast(text, background) >= colours.TEXT_CONTRAST
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "ratio"),
+    [
+        ("#000000", "#ffffff", 21.0),
+        ("#ffffff", "#ffffff", 1.0),
+        ("#1d4ed8", "#ffffff", 6.70),  # the default accent
+        ("#767676", "#ffffff", 4.54),  # the lightest grey that passes on white
+    ],
+)
+def test_contrast_ratios_match_wcag(first: str, second: str, ratio: float) -> None:
+    """The contrast of known pairs, either way round."""
+    assert colours.contrast(first, second) == pytest.approx(ratio, abs=0.01)
+    assert colours.contrast(second, first) == pytest.approx(ratio, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("accent", "expected"),
+    [
+        ("#1d4ed8", "#1d4ed8"),  # dark enough already: unchanged
+        ("#0f766e", "#0f766e"),
+        ("#fde047", None),  # yellow: darkened
+        ("#ffffff", None),  # white: becomes a grey that reads
+    ],
+)
+def test_accent_text_is_darkened_only_when_it_must(accent: str, expected: str | None) -> None:
+    """A dark accent is used as it is; a light one is darkened until it passes, and no
+    further than one step past that."""
+    text = colours.accent_text(accent)
+    if expected is not None:
+        assert text == expected
+        return
+    assert text != accent
+    assert colours.contrast(text, colours.LIGHTEST_BACKGROUND) >= colours.TEXT_CONTRAST
+    assert colours.contrast(text, colours.LIGHTEST_BACKGROUND) < colours.TEXT_CONTRAST + 1
 
 
 def point(minutes_ago: float, status: int | None, ms: float = 10.0) -> AttemptPoint:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from statushooks import accounts, exceptions, ids
+from statushooks import accounts, backlog, exceptions, ids
 from statushooks.deliveries import Attempt, Delivery, DeliveryState, Event
 from statushooks.endpoints import Endpoint
 from statushooks.messages import Message
@@ -63,6 +63,10 @@ WINDOWS = {
     "1h": Window(name="1h", span=timedelta(hours=1), bucket=timedelta(minutes=1)),
     "24h": Window(name="24h", span=timedelta(hours=24), bucket=timedelta(hours=1)),
 }
+
+
+#: The operators' backlog chart.
+QUEUE_WINDOW = WINDOWS["1h"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,6 +160,8 @@ class Overview:
     buckets: list[Bucket]
     summary: Summary
     backlog: int
+    #: The highest backlog sampled in each bucket (None: none sampled: no service ran).
+    backlog_series: list[int | None]
     endpoints: int
     troubled: list[Endpoint]
 
@@ -166,18 +172,29 @@ async def overview(store: Store, account_id: str, window: Window, now: datetime)
         endpoints = tx.list_endpoints(account_id, limit=MAX_ENDPOINTS).data
         each = max(MIN_ENDPOINT_SAMPLE, OVERVIEW_SAMPLE // max(len(endpoints), 1))
         points, sampled = _points(tx, endpoints, now - window.span, each)
-        backlog = sum(tx.count_pending(endpoint_id=e.id, cap=COUNT_CAP) for e in endpoints)
+        pending = sum(tx.count_pending(endpoint_id=e.id, cap=COUNT_CAP) for e in endpoints)
         return Overview(
             account=account,
             window=window,
             buckets=bucketize(points, window, now),
             summary=summarize(points, sampled=sampled),
-            backlog=backlog,
+            backlog=pending,
+            backlog_series=backlog_series(tx, account_id, window, now),
             endpoints=len(endpoints),
             troubled=tx.troubled_endpoints(account_id, limit=20),
         )
 
     return await store.read(work)
+
+
+def backlog_series(
+    tx: Transaction, account_id: str | None, window: Window, now: datetime
+) -> list[int | None]:
+    """The account's (None: every account's) backlog per bucket of ``window``, from the
+    samples the service takes once a minute (``statushooks.backlog``)."""
+    return backlog.read_series(
+        tx, account_id, start=now - window.span, bucket=window.bucket, buckets=window.buckets
+    )
 
 
 # -- endpoints -----------------------------------------------------------------------------
@@ -420,6 +437,8 @@ class QueueHealth:
     workers: list[tuple[str, datetime, datetime]]
     recent: Summary
     troubled: list[Endpoint]
+    #: Every account's backlog per minute of the last hour (``QUEUE_WINDOW``).
+    backlog_series: list[int | None]
 
 
 async def queue_health(store: Store, now: datetime) -> QueueHealth:
@@ -430,6 +449,7 @@ async def queue_health(store: Store, now: datetime) -> QueueHealth:
             workers=tx.list_workers(),
             recent=summarize(points, sampled=len(points) >= QUEUE_SAMPLE),
             troubled=tx.troubled_endpoints(None, limit=20),
+            backlog_series=backlog_series(tx, None, QUEUE_WINDOW, now),
         )
 
     return await store.read(work)

@@ -20,10 +20,11 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from markupsafe import Markup
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from statushooks import __version__, exceptions, service
-from statushooks.dashboard import auth, charts, views
+from statushooks.dashboard import auth, charts, colours, views
 from statushooks.dashboard.auth import (
     ElsewhereError,
     ForbiddenError,
@@ -102,14 +103,6 @@ def _count(value: int) -> str:
     return f"{views.COUNT_CAP:,}+" if value > views.COUNT_CAP else f"{value:,}"
 
 
-def on_accent(colour: str) -> str:
-    """Black or white, whichever reads better on ``colour`` (``#rrggbb``): WCAG contrast."""
-    channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
-    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
-    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
-    return "#000000" if (luminance + 0.05) / 0.05 > 1.05 / (luminance + 0.05) else "#ffffff"
-
-
 class Pages:
     """Renders templates with the headers every page carries."""
 
@@ -133,7 +126,8 @@ class Pages:
             viewer=viewer,
             nonce=nonce,
             accent=accent,
-            on_accent=on_accent(accent),
+            on_accent=colours.on_accent(accent),
+            accent_text=colours.accent_text(accent),
             notice=NOTICES.get(done or ""),
             **context,
         )
@@ -294,8 +288,11 @@ def dashboard_app(get_service: ServiceGetter, pages: Pages) -> FastAPI:
     @app.get("/queue", response_class=HTMLResponse)
     async def queue(request: Request, viewer: ViewerDep) -> Response:
         _operator_only(viewer)
-        health = await views.queue_health(get_service().store, service.utcnow())
-        return pages.render(request, "queue.html", viewer, health=health)
+        now = service.utcnow()
+        health = await views.queue_health(get_service().store, now)
+        return pages.render(
+            request, "queue.html", viewer, health=health, backlog_chart=_queue_backlog(health, now)
+        )
 
     account_pages = _account_pages(get_service, pages)
     app.include_router(account_pages)
@@ -380,10 +377,22 @@ def _account_pages(get_service: ServiceGetter, pages: Pages) -> APIRouter:
         if viewer.account_id is None:
             health = await views.queue_health(svc.store, now)
             page = await views.account_page(svc.store, None, limit=20)
-            return pages.render(request, "operator.html", viewer, health=health, page=page)
+            return pages.render(
+                request,
+                "operator.html",
+                viewer,
+                health=health,
+                page=page,
+                backlog_chart=_queue_backlog(health, now),
+            )
         data = await views.overview(svc.store, viewer.account_id, views.WINDOWS[window], now)
         return pages.render(
-            request, "overview.html", viewer, data=data, **_charts(data.buckets, data.window)
+            request,
+            "overview.html",
+            viewer,
+            data=data,
+            backlog_chart=_backlog_chart(data.backlog_series, data.window, now),
+            **_charts(data.buckets, data.window),
         )
 
     @router.get("/endpoints", response_class=HTMLResponse)
@@ -565,8 +574,7 @@ def _account_pages(get_service: ServiceGetter, pages: Pages) -> APIRouter:
 
 def _charts(buckets: list[views.Bucket], window: views.Window) -> dict[str, Any]:
     """The three charts of a window's buckets: attempts, success rate, latency."""
-    shape = "%H:%M" if window.span <= timedelta(hours=1) else "%a %H:%M"
-    labels = [bucket.start.strftime(shape) + " UTC" for bucket in buckets]
+    labels = [_time_label(bucket.start, window) for bucket in buckets]
     bars = [
         charts.Bar(label=lab, ok=b.ok, failed=b.failed)
         for lab, b in zip(labels, buckets, strict=True)
@@ -595,6 +603,27 @@ def _charts(buckets: list[views.Bucket], window: views.Window) -> dict[str, Any]
             end="now",
         ),
     }
+
+
+def _backlog_chart(values: list[int | None], window: views.Window, now: datetime) -> Markup:
+    """The backlog per bucket (its highest sample), as a line; gaps where none was taken."""
+    sampled = [value for value in values if value is not None]
+    latest = f"{sampled[-1]:,} at the latest sample" if sampled else "no samples yet"
+    return charts.line_chart(
+        [("backlog", values)],
+        label=f"Backlog per bucket, the highest sample of each: {latest}",
+        start=_time_label(now - window.span, window),
+        end="now",
+    )
+
+
+def _queue_backlog(health: views.QueueHealth, now: datetime) -> Markup:
+    return _backlog_chart(health.backlog_series, views.QUEUE_WINDOW, now)
+
+
+def _time_label(when: datetime, window: views.Window) -> str:
+    shape = "%H:%M" if window.span <= timedelta(hours=1) else "%a %H:%M"
+    return when.strftime(shape) + " UTC"
 
 
 def _rates(buckets: list[views.Bucket]) -> list[float | None]:

@@ -274,6 +274,23 @@ attempts = sa.Table(
     sa.Index("ix_attempts_endpoint_started", "endpoint_id", "started_at"),
 )
 
+#: The backlog (deliveries stored ``pending``: waiting or in flight) of each account, sampled
+#: once a minute by the running service (``statushooks.backlog``), for the dashboard's chart.
+#: ``minute`` counts minutes since the Unix epoch (UTC): a chart groups its rows into buckets
+#: with integer arithmetic, the same on both databases. Each round writes a row for every
+#: account with a backlog and one for ``TOTAL_ACCOUNT`` (all accounts), so an account without
+#: a row in a round had none, and a minute without a ``'*'`` row was not sampled (no service
+#: ran). No foreign key: retention deletes samples by age (``ix_backlog_samples_minute``).
+TOTAL_ACCOUNT = "*"
+backlog_samples = sa.Table(
+    "backlog_samples",
+    metadata,
+    sa.Column("account_id", ID, primary_key=True),
+    sa.Column("minute", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("backlog", sa.Integer(), nullable=False),
+    sa.Index("ix_backlog_samples_minute", "minute"),
+)
+
 #: Live dispatcher workers (``storage.queue``): each serves a share of every endpoint's
 #: ``max_in_flight``; a row expires unless its worker renews it.
 workers = sa.Table(

@@ -132,6 +132,13 @@ _INSERT_UNMATCHED = driver.Statement.of(
     + " ON CONFLICT (account_id, fingerprint) DO NOTHING"
 )
 
+#: A sampling round's total: written by one worker only (another's round of the same minute
+#: finds it there, and writes nothing); RETURNING tells which.
+_CLAIM_BACKLOG_ROUND = driver.Statement.of(
+    "INSERT INTO backlog_samples (account_id, minute, backlog) VALUES (?, ?, ?)"
+    " ON CONFLICT DO NOTHING RETURNING backlog"
+)
+
 _IS_SUPPRESSED = driver.Statement.of(
     "SELECT 1 FROM suppressions WHERE account_id = ? AND phone_number = ?"
 )
@@ -973,6 +980,71 @@ class Transaction:
             ).select_from(read)
         ).one()
         return PendingSample(pending=int(row[0]), due=int(row[1] or 0), in_flight=int(row[2] or 0))
+
+    # -- backlog samples -------------------------------------------------------------------
+
+    def record_backlog(self, minute: int, backlogs: Mapping[str, int]) -> bool:
+        """Write ``backlogs`` (by account: ``backlog_by_account``) and their total as sampled
+        in ``minute`` (since the epoch); False, writing nothing, when that minute's round is
+        there already (another worker's)."""
+        claimed = self.db.execute(
+            self.conn, _CLAIM_BACKLOG_ROUND, (t.TOTAL_ACCOUNT, minute, sum(backlogs.values()))
+        )
+        if not claimed:
+            return False
+        rows = [
+            {"account_id": account_id, "minute": minute, "backlog": count}
+            for account_id, count in sorted(backlogs.items())
+            if count
+        ]
+        if rows:
+            self.conn.execute(sa.insert(t.backlog_samples), rows)
+        return True
+
+    def backlog_by_account(self) -> dict[str, int]:
+        """Each account's deliveries stored ``pending``, where there are any: the rows of the
+        partial index ``ix_deliveries_pending``, never the finished deliveries. Its cost grows
+        with the backlog (as ``/metrics``'s count does), never with the history kept."""
+        d, e = t.deliveries.c, t.endpoints.c
+        query = (
+            sa.select(e.account_id, sa.func.count())
+            .select_from(t.endpoints)
+            .join(t.deliveries, d.endpoint_id == e.id)
+            .where(sa.text("deliveries.state = 'pending'"))  # a literal: see count_pending
+            .group_by(e.account_id)
+        )
+        return {str(key): int(count) for key, count in self.conn.execute(query).all()}
+
+    def backlog_peaks(self, account_id: str | None, *, first: int, width: int) -> dict[int, int]:
+        """The highest backlog of the account (None: the total) sampled in each bucket of
+        ``width`` minutes from minute ``first``, by bucket number; a round without the
+        account's row counts 0, a bucket without a round is missing. Grouped by the
+        database: it reads two rows a minute of the window (the primary key's ranges) and
+        answers one a bucket."""
+        b = t.backlog_samples.c
+        wanted = t.TOTAL_ACCOUNT if account_id is None else account_id
+        bucket = ((b.minute - first) // width).label("bucket")
+        mine = sa.case((b.account_id == wanted, b.backlog), else_=0)
+        query = (
+            sa.select(bucket, sa.func.max(mine))
+            .where(b.account_id.in_([t.TOTAL_ACCOUNT, wanted]), b.minute >= first)
+            .group_by(bucket)
+        )
+        return {int(key): int(peak) for key, peak in self.conn.execute(query).all()}
+
+    def prune_backlog_samples(self, *, before: int, limit: int) -> int:
+        """Delete up to ``limit`` samples of minutes before ``before``, oldest first."""
+        b = t.backlog_samples.c
+        batch = (
+            sa.select(b.account_id, b.minute)
+            .where(b.minute < before)
+            .order_by(b.minute)
+            .limit(limit)
+        )
+        result = self.conn.execute(
+            sa.delete(t.backlog_samples).where(sa.tuple_(b.account_id, b.minute).in_(batch))
+        )
+        return int(result.rowcount)
 
     def _capped_count(self, query: sa.Select[Any], cap: int) -> int:
         counted = sa.select(sa.func.count()).select_from(query.limit(cap + 1).subquery())
