@@ -19,7 +19,7 @@ from statushooks import exceptions, service
 from statushooks.connectors.records import Connector
 from statushooks.messages import MessageStatus
 from statushooks.service import EndpointSpec, Service, StatusReport
-from statushooks.storage import driver
+from statushooks.storage import driver, transaction
 from statushooks.storage.sql import Store
 from statushooks.storage.transaction import Transaction
 
@@ -314,6 +314,40 @@ async def test_a_callback_runs_the_statements_of_a_status_report(
     assert len(callback) == len(report)
     differ = [(r, c) for r, c in zip(report, callback, strict=True) if r != c]
     assert len(differ) == 1 and "provider_message_id" in differ[0][1]
+
+
+async def test_a_receipts_message_is_looked_up_by_its_provider_id(
+    svc: Service, store: Store
+) -> None:
+    """One receipt's message is found through the provider-id index (its id in the index
+    condition), not by walking the account's messages, whatever the database's statistics
+    (a list of ids with ``ORDER BY id`` walks them on PostgreSQL before its first ANALYZE)."""
+    account_id = await account_with_endpoint(svc)
+    for n in range(300):
+        await svc.submit_sms(account_id, to=TO, sender="Acme", text="hi", provider="twilio",
+                             provider_message_id=f"SM{n}")  # fmt: skip
+
+    def plan(tx: Transaction) -> str:
+        sql = tx.db.text(transaction._BY_PROVIDER_ONE_FOR_UPDATE)
+        if tx.db.is_sqlite:
+            explained = tx.conn.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {sql}", (account_id, "twilio", "SM7")
+            )
+            return " ".join(str(row[3]) for row in explained)
+        tx.conn.exec_driver_sql(f"PREPARE probe AS {sql}")
+        try:
+            explained = tx.conn.exec_driver_sql(
+                f"EXPLAIN (FORMAT JSON) EXECUTE probe('{account_id}', 'twilio', 'SM7')"
+            )
+            return str(explained.scalar_one())
+        finally:
+            tx.conn.exec_driver_sql("DEALLOCATE probe")
+
+    found = await store.read(plan)
+    assert "ix_messages_provider_ref" in found
+    assert "ix_messages_account_id_id" not in found
+    if store.dialect.is_postgres:
+        assert "provider_message_id" in found.split("Index Cond", 1)[1].split("}", 1)[0]
 
 
 def counting(store: Store, name: str, monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
