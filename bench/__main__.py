@@ -1,7 +1,7 @@
 """``python -m bench [--quick] [scenario ...]`` — run the scenarios, then regenerate the report.
 
-Scenarios: limit, drain, baseline, e2e, slow, backlog, api, endpoints (all of them by default, in that
-order).
+Scenarios: limit, drain, baseline, e2e, slow, backlog, api, endpoints, connectors (all of them
+by default, in that order).
 Every scenario prints a table and writes ``bench/results/<scenario>.json``
 (``<scenario>.quick.json`` with ``--quick``); then ``docs/benchmarks.md`` and its charts are
 regenerated from the results on disk (``--no-report`` skips that, ``report`` alone only does it).

@@ -2,8 +2,8 @@
 
 Ratios are computed between results of the same ``run_id`` where possible (one ``make bench``
 invocation), and flagged when they mix runs. Targets are the ones of issue 5, those of
-issue 23 for the ``api`` scenario and those of issue 29 for the ``endpoints`` scenario (whose
-ratios all come from their own run).
+issue 23 for the ``api`` scenario, those of issue 29 for the ``endpoints`` scenario and issue
+27's for the ``connectors`` scenario (whose ratios all come from their own run).
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ Result = Mapping[str, Any]
 
 def load(quick: bool) -> dict[str, Result]:
     found: dict[str, Result] = {}
-    for name in ("limit", "drain", "baseline", "e2e", "slow", "backlog", "api", "endpoints"):
+    for name in (
+        "limit", "drain", "baseline", "e2e", "slow", "backlog", "api", "endpoints", "connectors"
+    ):  # fmt: skip
         path = common.RESULTS_DIR / (f"{name}.quick.json" if quick else f"{name}.json")
         if path.exists():
             found[name] = json.loads(path.read_text())
@@ -321,6 +323,71 @@ def endpoints_targets_section(results: Mapping[str, Result]) -> list[str]:
     ]
 
 
+CONNECTOR_DATABASES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+
+
+def connectors_targets_section(results: Mapping[str, Result]) -> list[str]:
+    """Issue 27's bar, from the ``connectors`` scenario's own run: a callback's rate ÷ a
+    status report's, per database."""
+    rows = []
+    for database, name in CONNECTOR_DATABASES.items():
+        callback = _connector_row(results, database, "twilio callback")
+        if callback is None:
+            continue
+        ratio = callback.get("ratio_to_report")
+        rows.append(
+            [
+                f"connectors, {name}: a Twilio callback ≥ 1.0 × a status report (requests/s)",
+                _x(ratio),
+                _verdict(None if ratio is None else ratio >= 1.0,
+                         _short(ratio, 1.0) if ratio else ""),
+            ]
+        )  # fmt: skip
+    if not rows:
+        return []
+    return [
+        "## Targets (issue 27, the `connectors` scenario)",
+        "",
+        table(["target", "measured", "verdict"], rows),
+        "",
+    ]
+
+
+def _connector_row(results: Mapping[str, Result], database: str, route: str) -> Result | None:
+    for row in results.get("connectors", {}).get("rows", []):
+        if row.get("database") == database and row.get("route") == route:
+            return dict(row)
+    return None
+
+
+def connectors_section(results: Mapping[str, Result]) -> list[str]:
+    data = results.get("connectors")
+    if not data or not data.get("rows"):
+        return []
+    rows = [[CONNECTOR_DATABASES.get(r["database"], r["database"]), r["route"], _n(r["requests"]),
+             _n(r.get("rate")), _n(r.get("p50_ms"), 1), _n(r.get("p99_ms"), 1),
+             _n(r.get("server_cpu_us")), _n(r.get("db_cpu_us")),
+             _x(r.get("ratio_to_report")) if "ratio_to_report" in r else "",
+             _x(r.get("cpu_ratio_to_report")) if "cpu_ratio_to_report" in r else "",
+             _n(r.get("failures"))]
+            for r in data["rows"]]  # fmt: skip
+    headers = ["database", "route", "requests", "requests/s", "p50 ms", "p99 ms",
+               "server CPU µs / request", "PostgreSQL CPU µs / request", "÷ report, requests/s",
+               "÷ report, server CPU", "failures"]  # fmt: skip
+    commit = f" on {data['commit']}" if data.get("commit") else ""
+    note = (
+        f"Run {data.get('run_id')}{commit}: one run, so each ratio comes from that run alone "
+        f"(this machine is shared; another run can differ by more than the ratios' distance "
+        f"from 1). {data['in_flight']} requests in flight from one aiohttp client; after "
+        f"{data['warm_up']} unmeasured requests of each route, four phases of at most "
+        f"{data['phase_seconds']:g} s in the order {', '.join(data['phases'])}; each route's "
+        "figures are over its two phases. Each request moves one message `submitted` → "
+        "`delivered` (a history row, its events, their deliveries to one paused endpoint)."
+    )
+    return ["## 9. connectors (a Twilio callback against a status report, the same change)", "",
+            table(headers, rows), "", note, ""]  # fmt: skip
+
+
 def endpoints_section(results: Mapping[str, Result]) -> list[str]:
     data = results.get("endpoints")
     if not data or not data.get("runs"):
@@ -578,6 +645,7 @@ def sections(results: Mapping[str, Result]) -> list[str]:
                 f"Healthy throughput kept: {'—' if kept is None else f'{kept:.0%}'}.", ""]  # fmt: skip
     out += api_section(results)
     out += endpoints_section(results)
+    out += connectors_section(results)
     return out
 
 
@@ -633,7 +701,7 @@ def generate(*, quick: bool = False) -> Path | None:
         return None
     tag = "-quick" if quick else ""
     images = charts(results, tag)
-    own_runs = ("api", "endpoints")
+    own_runs = ("api", "endpoints", "connectors")
     run_ids = sorted({str(r.get("run_id")) for name, r in results.items() if name not in own_runs})
     machine = next(iter(results.values())).get("machine", {})
     lines = [
@@ -662,6 +730,11 @@ def generate(*, quick: bool = False) -> Path | None:
             if "endpoints" in results
             else ""
         )
+        + (
+            f"; the connectors scenario: {results['connectors'].get('run_id')} (its ratios too)"
+            if "connectors" in results
+            else ""
+        )
         + ".",
         "",
         "## Targets (issue 5)",
@@ -670,6 +743,7 @@ def generate(*, quick: bool = False) -> Path | None:
         "",
         *api_targets_section(results),
         *endpoints_targets_section(results),
+        *connectors_targets_section(results),
         *[f"![{Path(image).stem}]({image})" for image in images],
         "",
         *sections(results),
@@ -701,6 +775,15 @@ def generate(*, quick: bool = False) -> Path | None:
             "- **endpoints**: the same N deliveries queued through the store over 10 to 10,000 "
             "endpoints of one account (the endpoints written in bulk, as `Service.create_endpoint` "
             "writes them), then drained by one `python -m statushooks.worker`, timed as in drain."
+        ),
+        (
+            "- **connectors**: `statushooks serve --no-dispatcher` on a fresh database each "
+            "(SQLite, then PostgreSQL), an account, one paused endpoint and a Twilio connector; "
+            "messages submitted with Twilio `MessageSid`s first (unmeasured), then each moved to "
+            "`delivered` once, by a status report (`POST /v1/messages/{id}/status`) or by "
+            "Twilio's signed status callback (`POST /hooks/{id}`), from a closed-loop aiohttp "
+            "client in the harness's process; CPU from psutil (the server; the PostgreSQL "
+            "backends of the bench database) before and after each phase."
         ),
         (
             "- **backlog**: API (no dispatcher) and `python -m statushooks.worker` as separate processes, "

@@ -547,7 +547,7 @@ class Service:
             url=self.callback_url(connector.id) + (f"?{query}" if query else ""),
             headers={name.lower(): value for name, value in headers.items()},
             body=body,
-            query=dict(parse_qsl(query, keep_blank_values=True)),
+            query=dict(parse_qsl(query, keep_blank_values=True)) if query else {},
             received_at=self.clock(),
         )
         credentials = await self._with_certificate(connector, opened, request)
@@ -562,7 +562,9 @@ class Service:
             return CallbackResult(inbound=inbound, confirmed=confirmed)
         now = self.clock()
         result = await self._write(lambda tx: self._apply_receipts(tx, connector, parsed, now))
-        return dataclasses.replace(result, inbound=inbound, confirmed=confirmed)
+        if inbound or confirmed:
+            result = dataclasses.replace(result, inbound=inbound, confirmed=confirmed)
+        return result
 
     async def receive_inbound(
         self, connector: Connector, inbound: Sequence[connector_base.InboundMessage]
@@ -618,21 +620,20 @@ class Service:
         connector: Connector,
         opened: Mapping[str, str],
         request: connector_base.Callback,
-    ) -> dict[str, str]:
+    ) -> Mapping[str, str]:
         """The connector's credentials, with the SNS signing certificate (fetched from its
         allow-listed URL and cached) where none is configured."""
-        credentials = dict(opened)
-        if connector.provider == ses.PROVIDER.name and not credentials.get("certificate"):
-            url = ses.signing_cert_url(request)
-            pem = self.certificates.get(url)
-            if pem is None:
-                pem = (await self.fetch_aws(url)).decode("ascii", "replace")
-                ses.signing_key(pem)  # only a certificate is kept
-                if len(self.certificates) >= CERTIFICATE_CACHE_SIZE:
-                    self.certificates.pop(next(iter(self.certificates)))
-                self.certificates[url] = pem
-            credentials["certificate"] = pem
-        return credentials
+        if connector.provider != ses.PROVIDER.name or opened.get("certificate"):
+            return opened
+        url = ses.signing_cert_url(request)
+        pem = self.certificates.get(url)
+        if pem is None:
+            pem = (await self.fetch_aws(url)).decode("ascii", "replace")
+            ses.signing_key(pem)  # only a certificate is kept
+            if len(self.certificates) >= CERTIFICATE_CACHE_SIZE:
+                self.certificates.pop(next(iter(self.certificates)))
+            self.certificates[url] = pem
+        return {**opened, "certificate": pem}
 
     def _apply_receipts(
         self,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,6 +19,7 @@ from statushooks import exceptions, service
 from statushooks.connectors.records import Connector
 from statushooks.messages import MessageStatus
 from statushooks.service import EndpointSpec, Service, StatusReport
+from statushooks.storage import driver, transaction
 from statushooks.storage.sql import Store
 from statushooks.storage.transaction import Transaction
 
@@ -197,10 +198,11 @@ async def test_receipts_find_messages_of_the_connectors_account_only(svc: Servic
 
 
 async def test_a_100_result_infobip_batch_is_one_transaction(
-    svc: Service, store: Store, monkeypatch: pytest.MonkeyPatch
+    svc: Service, store: Store, statements: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """One write for the whole batch (the connector is read once, then remembered); an
-    email's UNDELIVERABLE is ``failed`` (email has no ``undelivered``)."""
+    """One write for the whole batch (the connector is read once, then remembered), with
+    the statements of a one-result batch; an email's UNDELIVERABLE is ``failed`` (email has
+    no ``undelivered``)."""
     account_id = await account_with_endpoint(svc)
     connector = await svc.create_connector(
         account_id,
@@ -208,7 +210,7 @@ async def test_a_100_result_infobip_batch_is_one_transaction(
         name="Infobip",
         credentials={"username": "u", "password": "p"},
     )
-    sms_ids = [f"ib-{n}" for n in range(99)]
+    sms_ids = [f"ib-{n}" for n in range(100)]
     for provider_id in sms_ids:
         await svc.submit_sms(
             account_id,
@@ -233,7 +235,7 @@ async def test_a_100_result_infobip_batch_is_one_transaction(
             "doneAt": "2019-11-09T16:00:00.000+0000",
             "status": {"groupName": "DELIVERED", "name": "DELIVERED_TO_HANDSET"},
         }
-        for provider_id in sms_ids
+        for provider_id in sms_ids[:99]
     ] + [
         {
             "messageId": "ib-email",
@@ -249,14 +251,103 @@ async def test_a_100_result_infobip_batch_is_one_transaction(
         "headers": {"Authorization": "Basic dTpw", "Content-Type": "application/json"},
         "body": orjson.dumps({"results": results}),
     }
+    statements.clear()
     result = await svc.receive_callback(connector.id, **callback)
     assert result == service.CallbackResult(received=100, applied=100)
     assert (reads(), writes()) == (1, 1)
+    hundred = len(statements)
     again = await svc.receive_callback(connector.id, **callback)
     assert again == service.CallbackResult(received=100, unchanged=100)
     assert (reads(), writes()) == (1, 2)  # the connector is remembered: one write only
     stored, _, _ = await svc.get_message(account_id, email.id)
     assert (stored.status, stored.error_code) == (MessageStatus.FAILED, "27")
+    svc.connector_cache.clear()
+    statements.clear()
+    one = {**callback, "body": orjson.dumps({"results": [{**results[0], "messageId": "ib-99"}]})}
+    assert (await svc.receive_callback(connector.id, **one)).applied == 1
+    assert len(statements) == hundred
+
+
+@pytest.fixture
+def statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every SQL statement the database is sent from here on, in order (the driver SQL of
+    ``storage.driver`` and SQLAlchemy's own), whitespace folded."""
+    seen: list[str] = []
+    original = driver.run_on_cursor
+
+    def on_cursor(conn: sa.Connection, text: str, params: Any, *, many: bool = False) -> Any:
+        seen.append(" ".join(text.split()))
+        return original(conn, text, params, many=many)
+
+    def on_execute(*args: Any) -> None:  # (conn, cursor, statement, parameters, …)
+        seen.append(" ".join(args[2].split()))
+
+    monkeypatch.setattr(driver, "run_on_cursor", on_cursor)
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", on_execute)
+    yield seen
+    sa.event.remove(sa.engine.Engine, "before_cursor_execute", on_execute)
+
+
+async def test_a_callback_runs_the_statements_of_a_status_report(
+    svc: Service, statements: list[str]
+) -> None:
+    """One receipt through a connector (remembered: its first callback read it) sends the
+    database what one status report does: the message read by the provider's id instead of
+    ours, then the same writes, in one transaction."""
+    account_id = await account_with_endpoint(svc)
+    connector = await twilio_connector(svc, account_id)
+    sids = ["SM0", "SM1", "SM2"]
+    made = {}
+    for sid in sids:
+        made[sid] = await svc.submit_sms(
+            account_id, to=TO, sender="Acme", text="hi", provider="twilio", provider_message_id=sid
+        )
+    first = twilio_callback(svc, connector, MessageSid=sids[0], MessageStatus="sent")
+    assert (await svc.receive_callback(connector.id, **first)).applied == 1
+    statements.clear()
+    await svc.report_status(account_id, made[sids[1]].id, status=MessageStatus.DELIVERED)
+    report = list(statements)
+    statements.clear()
+    request = twilio_callback(svc, connector, MessageSid=sids[2], MessageStatus="delivered")
+    assert (await svc.receive_callback(connector.id, **request)).applied == 1
+    callback = list(statements)
+    assert len(callback) == len(report)
+    differ = [(r, c) for r, c in zip(report, callback, strict=True) if r != c]
+    assert len(differ) == 1 and "provider_message_id" in differ[0][1]
+
+
+async def test_a_receipts_message_is_looked_up_by_its_provider_id(
+    svc: Service, store: Store
+) -> None:
+    """One receipt's message is found through the provider-id index (its id in the index
+    condition), not by walking the account's messages, whatever the database's statistics
+    (a list of ids with ``ORDER BY id`` walks them on PostgreSQL before its first ANALYZE)."""
+    account_id = await account_with_endpoint(svc)
+    for n in range(300):
+        await svc.submit_sms(account_id, to=TO, sender="Acme", text="hi", provider="twilio",
+                             provider_message_id=f"SM{n}")  # fmt: skip
+
+    def plan(tx: Transaction) -> str:
+        sql = tx.db.text(transaction._BY_PROVIDER_ONE_FOR_UPDATE)
+        if tx.db.is_sqlite:
+            explained = tx.conn.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {sql}", (account_id, "twilio", "SM7")
+            )
+            return " ".join(str(row[3]) for row in explained)
+        tx.conn.exec_driver_sql(f"PREPARE probe AS {sql}")
+        try:
+            explained = tx.conn.exec_driver_sql(
+                f"EXPLAIN (FORMAT JSON) EXECUTE probe('{account_id}', 'twilio', 'SM7')"
+            )
+            return str(explained.scalar_one())
+        finally:
+            tx.conn.exec_driver_sql("DEALLOCATE probe")
+
+    found = await store.read(plan)
+    assert "ix_messages_provider_ref" in found
+    assert "ix_messages_account_id_id" not in found
+    if store.dialect.is_postgres:
+        assert "provider_message_id" in found.split("Index Cond", 1)[1].split("}", 1)[0]
 
 
 def counting(store: Store, name: str, monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:

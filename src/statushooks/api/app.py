@@ -94,11 +94,12 @@ def create_app(
         redoc_url=None,
     )
     errors.install(app)
-    # The routes a platform calls for every message come first: FastAPI tries the routers in
-    # order on every request.
+    # The routes called for every message come first (a platform's sends and status reports,
+    # a provider's callbacks): FastAPI tries the routes in order on every request.
+    app.include_router(messages.router)
+    app.include_router(status.router)
+    app.include_router(connectors.hooks)
     for module in (
-        messages,
-        status,
         accounts,
         endpoints,
         events,
@@ -111,7 +112,6 @@ def create_app(
         health,
     ):
         app.include_router(module.router)
-    app.include_router(connectors.hooks)
     openapi.install(app)
     # Mounted last: the API's routes match before these are tried.
     mount_dashboard(app, lambda: app.state.service)

@@ -121,6 +121,17 @@ _BY_PROVIDER_SQL = (
 _BY_PROVIDER_FOR_UPDATE = driver.Statement.each(
     sqlite=_BY_PROVIDER_SQL, postgresql=_BY_PROVIDER_SQL + " ORDER BY id FOR UPDATE"
 )
+# One provider id (a callback of one receipt) is an equality, unordered: PostgreSQL looks it
+# up in ix_messages_provider_ref whatever its statistics. Without statistics on messages (a
+# new database before its first ANALYZE) it plans the ``= ANY`` list with ``ORDER BY id`` as
+# a walk of all the account's messages in id order (ix_messages_account_id_id). The rows one
+# id finds (one, unless two messages carry it) are locked in that index's order.
+_BY_PROVIDER_ONE_SQL = _BY_PROVIDER_SQL.replace(
+    "provider_message_id {in_ids}", "provider_message_id = ?"
+)
+_BY_PROVIDER_ONE_FOR_UPDATE = driver.Statement.each(
+    sqlite=_BY_PROVIDER_ONE_SQL, postgresql=_BY_PROVIDER_ONE_SQL + " FOR UPDATE"
+)
 _SET_PROVIDER = driver.Statement.of(
     "UPDATE messages SET provider = ?, provider_message_id = ? WHERE id = ?"
 )
@@ -431,8 +442,13 @@ class Transaction:
         """The account's messages carrying these ids of ``provider``, by provider id (the
         newest where two carry one); locked on PostgreSQL, in id order."""
         db = self.db
-        wanted = db.ids(sorted(set(provider_message_ids)))
-        rows = db.execute(self.conn, _BY_PROVIDER_FOR_UPDATE, (account_id, provider, wanted))
+        distinct = sorted(set(provider_message_ids))
+        if len(distinct) == 1:
+            params = (account_id, provider, distinct[0])
+            rows = db.execute(self.conn, _BY_PROVIDER_ONE_FOR_UPDATE, params)
+        else:
+            params = (account_id, provider, db.ids(distinct))
+            rows = db.execute(self.conn, _BY_PROVIDER_FOR_UPDATE, params)
         when = driver.memoized(db.datetime_of)
         found = sorted((records.message_from_values(row, when) for row in rows), key=_by_id)
         return {str(message.provider_message_id): message for message in found}

@@ -5,9 +5,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from statushooks import exceptions
+from statushooks import exceptions, service
 from statushooks.api import queries, schemas
-from statushooks.api.deps import BASIC_CHALLENGE, AccountId, IdempotencyDep, Paging, ServiceDep
+from statushooks.api.deps import (
+    BASIC_CHALLENGE,
+    AccountId,
+    IdempotencyDep,
+    Paging,
+    ServiceDep,
+    json_response,
+)
 from statushooks.api.errors import ApiProblem
 from statushooks.connectors.records import Connector
 
@@ -91,31 +98,29 @@ async def read_unmatched_receipts(
 
 
 @hooks.post("/hooks/{connector_id}", response_model=schemas.CallbackResultOut)
-async def receive_callback(
-    connector_id: str, request: Request, svc: ServiceDep
-) -> schemas.CallbackResultOut:
+async def receive_callback(connector_id: str, request: Request) -> Response:
     """A provider's callback (its delivery receipts): no API key, the provider's signature
     (or basic auth) against the connector's credentials authenticates it. A bad or missing
     one answers 403 or 401 and changes nothing."""
-    return await _received(connector_id, request, svc)
+    return await _received(connector_id, request)
 
 
 @hooks.get("/hooks/{connector_id}", response_model=schemas.CallbackResultOut)
-async def receive_callback_get(
-    connector_id: str, request: Request, svc: ServiceDep
-) -> schemas.CallbackResultOut:
+async def receive_callback_get(connector_id: str, request: Request) -> Response:
     """A provider's callback sent as a GET, its fields in the query string (Vonage can)."""
-    return await _received(connector_id, request, svc)
+    return await _received(connector_id, request)
 
 
-async def _received(
-    connector_id: str, request: Request, svc: ServiceDep
-) -> schemas.CallbackResultOut:
+async def _received(connector_id: str, request: Request) -> Response:
+    """The callback handed to ``Service.receive_callback`` as it came (the service is taken
+    from the app and the answer serialized here, as a status report's is: no dependency to
+    resolve, no response model to validate)."""
+    svc: service.Service = request.app.state.service
     try:
         result = await svc.receive_callback(
             connector_id,
             method=request.method,
-            query=request.url.query,
+            query=request.scope["query_string"].decode("utf-8", "replace"),
             headers=dict(request.headers),
             body=await request.body(),
         )
@@ -123,4 +128,4 @@ async def _received(
         raise ApiProblem(
             "unauthorized", exc.message, headers={"WWW-Authenticate": BASIC_CHALLENGE}
         ) from None
-    return schemas.CallbackResultOut.model_validate(result)
+    return json_response(schemas.CallbackResultOut.model_validate(result), 200)
