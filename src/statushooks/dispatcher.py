@@ -395,9 +395,14 @@ class Dispatcher:
         return bucket.available(now)
 
     async def _prune(self) -> None:
-        """Delete what is older than ``Settings.retention``, now and then (``retention``)."""
-        older_than = timedelta(seconds=self.settings.retention_seconds)
-        await retention.prune_periodically(self.store, older_than=older_than, clock=self._clock)
+        """Delete what is older than ``Settings.retention``, every ``Settings.prune_interval``
+        (``retention``)."""
+        await retention.prune_periodically(
+            self.store,
+            older_than=timedelta(seconds=self.settings.retention_seconds),
+            clock=self._clock,
+            interval=self.settings.prune_interval_seconds,
+        )
 
     async def _heartbeat(self) -> None:
         """Renew this worker's row every ``queue.RENEW_INTERVAL`` whether or not it claims
