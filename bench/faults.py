@@ -588,7 +588,9 @@ async def run(
 def violations(results: dict[str, Any], scenarios: Sequence[str]) -> list[str]:
     """What a run broke of the promises that do not depend on this machine's speed: nothing
     lost, a success recorded once, no retry early, every hostile attempt within its deadline
-    (with 2 s to spare), no request left unanswered while the database is down."""
+    (with 2 s to spare), every SSRF spelling refused and no redirect followed, no leak between
+    two tenants, a soak's size flat once retention applies, no request left unanswered while
+    the database is down."""
     found = []
     for run_ in results.get("kill", {}).get("runs", []) if "kill" in scenarios else []:
         if run_["lost"] or not run_["complete"]:
