@@ -14,6 +14,11 @@ Never part of ``make test``. Each scenario runs real processes against real rece
   healthy endpoints: the attempt deadline, the worker's memory, healthy endpoints' latency.
 * ``retries``: a receiver answering 503 every time, one answering 429 with ``Retry-After``:
   the attempts' spacing against the retry schedule (±20 % jitter).
+* ``security``: the SSRF matrix (address spellings, names resolving to loopback, redirects)
+  and a two-tenant sweep of every route, against a running ``serve`` (``bench.security``).
+* ``soak``: ``serve`` under a fixed rate of status changes for ``--soak-minutes`` with a
+  short retention, SQLite and PostgreSQL: the database's size and rows over time, whether it
+  stops growing once retention applies (``bench.soak``).
 * ``outage``: PostgreSQL stopped for ``OUTAGE_SECONDS`` under API load and a drain: what the
   API answers and how fast, whether the service recovers without a restart, what is lost.
   It stops and starts this machine's PostgreSQL cluster (``pg_ctlcluster``), so it runs last.
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import os
 import signal
@@ -40,11 +46,11 @@ import orjson
 import psutil
 import sqlalchemy as sa
 
-from bench import common, drain, hostile, queueing, sink
+from bench import common, drain, hostile, queueing, security, sink, soak
 from statushooks.service import EndpointSpec
 from statushooks.storage.sql import Store
 
-SCENARIOS = ("kill", "fence", "receivers", "retries", "outage")
+SCENARIOS = ("kill", "fence", "receivers", "retries", "security", "soak", "outage")
 ENDPOINTS = 10
 EVENT = "com.interact.messages.sms.status"  # one delivery per submitted SMS and endpoint
 KILLS = 10
@@ -545,6 +551,7 @@ RUNNERS: dict[str, Callable[[bool, Path, Path], Awaitable[dict[str, Any]]]] = {
     "fence": scenario_fence,
     "receivers": scenario_receivers,
     "retries": scenario_retries,
+    "security": security.scenario,
     "outage": scenario_outage,
 }
 
@@ -553,7 +560,9 @@ def results_path(quick: bool) -> Path:
     return common.RESULTS_DIR / ("faults.quick.json" if quick else "faults.json")
 
 
-async def run(scenarios: Sequence[str], quick: bool) -> dict[str, Any]:
+async def run(
+    scenarios: Sequence[str], quick: bool, soak_options: soak.Options | None = None
+) -> dict[str, Any]:
     path = results_path(quick)
     results: dict[str, Any] = orjson.loads(path.read_bytes()) if path.exists() else {}
     with tempfile.TemporaryDirectory(prefix="statushooks-faults-") as tmp:
@@ -562,7 +571,11 @@ async def run(scenarios: Sequence[str], quick: bool) -> dict[str, Any]:
         for name in scenarios:
             print(f"== {name}", flush=True)
             started = time.time()
-            figures = await RUNNERS[name](quick, log_dir, Path(tmp))
+            if name == "soak":
+                options = soak_options or (soak.Options.quick() if quick else soak.Options())
+                figures = await soak.scenario(options, log_dir, Path(tmp))
+            else:
+                figures = await RUNNERS[name](quick, log_dir, Path(tmp))
             figures["run"] = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
             figures["machine"] = common.machine()
             results[name] = figures
@@ -575,7 +588,9 @@ async def run(scenarios: Sequence[str], quick: bool) -> dict[str, Any]:
 def violations(results: dict[str, Any], scenarios: Sequence[str]) -> list[str]:
     """What a run broke of the promises that do not depend on this machine's speed: nothing
     lost, a success recorded once, no retry early, every hostile attempt within its deadline
-    (with 2 s to spare), no request left unanswered while the database is down."""
+    (with 2 s to spare), every SSRF spelling refused and no redirect followed, no leak between
+    two tenants, a soak's size flat once retention applies, no request left unanswered while
+    the database is down."""
     found = []
     for run_ in results.get("kill", {}).get("runs", []) if "kill" in scenarios else []:
         if run_["lost"] or not run_["complete"]:
@@ -599,11 +614,31 @@ def violations(results: dict[str, Any], scenarios: Sequence[str]) -> list[str]:
         low = min(r for r in (*retried["fail_ratio"], *retried["throttle_ratio"]) if r is not None)
         if low < 1.0:
             found.append(f"retries: an attempt came early ({low:.3f}× its delay)")
+    if "security" in scenarios:
+        found += security.violations(results["security"])
+    if "soak" in scenarios:
+        found += soak.violations(results["soak"])
     if "outage" in scenarios and "skipped" not in results["outage"]:
         outage = results["outage"]
         if outage["during"].get("0") or not outage["all_delivered"]:
             found.append(f"outage: {outage}")
     return found
+
+
+def soak_options(args: argparse.Namespace) -> soak.Options:
+    """The soak's options: ``--quick``'s or the full run's, with any ``--soak-*`` given."""
+    from statushooks import durations
+
+    options = soak.Options.quick() if args.quick else soak.Options()
+    given: dict[str, Any] = {
+        "minutes": args.soak_minutes,
+        "rate": args.soak_rate,
+        "retention": args.soak_retention and durations.parse_duration(args.soak_retention),
+        "prune_interval": args.soak_prune_interval
+        and durations.parse_duration(args.soak_prune_interval),
+        "sample_every": args.soak_sample,
+    }
+    return dataclasses.replace(options, **{k: v for k, v in given.items() if v is not None})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -614,12 +649,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--check", action="store_true", help="exit 1 if a run broke a promise (see violations)"
     )
+    defaults = soak.Options()
+    parser.add_argument(
+        "--soak-minutes", type=float, help=f"soak: how long (default {defaults.minutes:g})"
+    )
+    parser.add_argument(
+        "--soak-rate", type=int, help=f"soak: status changes offered per second ({defaults.rate})"
+    )
+    parser.add_argument(
+        "--soak-retention",
+        help=f"soak: STATUSHOOKS_RETENTION (default {defaults.retention:g}s)",
+    )
+    parser.add_argument(
+        "--soak-prune-interval",
+        help=f"soak: STATUSHOOKS_PRUNE_INTERVAL (default {defaults.prune_interval:g}s)",
+    )
+    parser.add_argument(
+        "--soak-sample",
+        type=float,
+        help=f"soak: seconds between samples (default {defaults.sample_every:g})",
+    )
     args = parser.parse_args(argv)
     unknown = [s for s in args.scenarios if s not in SCENARIOS]
     if unknown:
         parser.error(f"unknown scenario {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}")
     scenarios = args.scenarios or SCENARIOS
-    results = asyncio.run(run(scenarios, args.quick))
+    results = asyncio.run(run(scenarios, args.quick, soak_options(args)))
     if not args.no_report:
         from bench import faults_report
 

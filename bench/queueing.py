@@ -128,14 +128,14 @@ async def queue_submitted(
     remaining = n_messages - 1
     while remaining > 0:
         size = min(CHUNK, remaining)
-        message_ids.extend(await _queue_chunk(fixture, size))
+        message_ids.extend(await queue_chunk(fixture, size))
         remaining -= size
         if progress and len(message_ids) % 20_000 < CHUNK:
             print(f"  queued {len(message_ids):,} messages", flush=True)
     return message_ids, time.perf_counter() - started
 
 
-async def _queue_chunk(fixture: Fixture, size: int) -> list[str]:
+async def queue_chunk(fixture: Fixture, size: int) -> list[str]:
     """``size`` messages in one transaction: one multi-row INSERT per table."""
     service = fixture.service
     now = datetime.now(UTC)

@@ -16,6 +16,7 @@ DEFAULT_RETRY_SCHEDULE = "0s,5s,5m,30m,2h,5h,10h,10h"
 DEFAULT_DELIVERY_TIMEOUT = 15.0  # seconds, whole attempt including the body
 DEFAULT_LEASE_SECONDS = 60.0  # seconds; must outlive the delivery timeout
 DEFAULT_RETENTION = "30d"
+DEFAULT_PRUNE_INTERVAL = "1m"
 DEFAULT_WORKERS = 1  # API processes of ``statushooks serve`` (docs/api.md: two were no faster)
 #: Seals connector credentials where neither a secret key nor an admin token is set: in
 #: development only (``Settings`` refuses production without a real admin token).
@@ -77,6 +78,8 @@ class Settings(BaseSettings):
     #: more are deleted once older than this (``retention``), by the dispatcher and by
     #: ``statushooks prune``.
     retention: str = DEFAULT_RETENTION
+    #: How often the dispatcher runs a pruning round (``retention.prune_periodically``).
+    prune_interval: str = DEFAULT_PRUNE_INTERVAL
 
     @field_validator("public_base_url")
     @classmethod
@@ -88,6 +91,7 @@ class Settings(BaseSettings):
         "auto_disable_after",
         "auto_disable_min_span",
         "retention",
+        "prune_interval",
         "suspend_window",
         "suspend_pauses",
     )
@@ -107,6 +111,8 @@ class Settings(BaseSettings):
                 f"delivery_timeout ({self.delivery_timeout:g}), or two workers could send "
                 "the same delivery at once"
             )
+        if self.prune_interval_seconds <= 0:
+            raise ValueError("prune_interval must be over 0s")
         if self.suspend_window_seconds <= 0 or 0 in self.suspend_pause_delays:
             raise ValueError("suspend_window and every suspend_pauses delay must be over 0s")
         if self.environment != "development":
@@ -176,6 +182,10 @@ class Settings(BaseSettings):
     @property
     def retention_seconds(self) -> float:
         return durations.parse_duration(self.retention)
+
+    @property
+    def prune_interval_seconds(self) -> float:
+        return durations.parse_duration(self.prune_interval)
 
 
 def is_strong_token(token: str) -> bool:

@@ -396,9 +396,14 @@ class Dispatcher:
         return bucket.available(now)
 
     async def _prune(self) -> None:
-        """Delete what is older than ``Settings.retention``, now and then (``retention``)."""
-        older_than = timedelta(seconds=self.settings.retention_seconds)
-        await retention.prune_periodically(self.store, older_than=older_than, clock=self._clock)
+        """Delete what is older than ``Settings.retention``, every ``Settings.prune_interval``
+        (``retention``)."""
+        await retention.prune_periodically(
+            self.store,
+            older_than=timedelta(seconds=self.settings.retention_seconds),
+            clock=self._clock,
+            interval=self.settings.prune_interval_seconds,
+        )
 
     async def _sample_backlog(self) -> None:
         """Record every account's backlog once a minute, for the dashboard (``backlog``)."""

@@ -16,7 +16,8 @@ Once older than ``Settings.retention`` (default 30 days), these go, oldest first
 a range of a primary key, so its cost does not grow with what is kept. Each batch is one
 short write transaction of at most ``BATCH`` rows (on SQLite every other write waits for it),
 and a pause between batches lets the other writers in. The dispatcher prunes every
-``PRUNE_INTERVAL`` (``prune_periodically``); ``statushooks prune`` prunes once, at once.
+``Settings.prune_interval`` (default ``PRUNE_INTERVAL``; ``prune_periodically``);
+``statushooks prune`` prunes once, at once.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 BATCH = 500  # rows deleted per transaction, at most
 PAUSE = 0.05  # seconds between two batches of the running service
-PRUNE_INTERVAL = 60.0  # seconds between the dispatcher's pruning rounds
+PRUNE_INTERVAL = 60.0  # seconds between the dispatcher's pruning rounds, by default
 #: Batches of one kind a pruning round of the running service deletes at most: a backlog of
 #: old rows is worked off over several rounds.
 MAX_BATCHES = 200
@@ -121,12 +122,16 @@ async def _drain(
 
 
 async def prune_periodically(
-    store: Store, *, older_than: timedelta, clock: Callable[[], datetime]
+    store: Store,
+    *,
+    older_than: timedelta,
+    clock: Callable[[], datetime],
+    interval: float = PRUNE_INTERVAL,
 ) -> None:
-    """The running service's pruning: a round every ``PRUNE_INTERVAL``, until cancelled. A
-    round that fails (the database is down) is logged; the next one tries again."""
+    """The running service's pruning: a round every ``interval`` seconds, until cancelled.
+    A round that fails (the database is down) is logged; the next one tries again."""
     while True:
-        await asyncio.sleep(PRUNE_INTERVAL)
+        await asyncio.sleep(interval)
         try:
             pruned = await prune(
                 store,

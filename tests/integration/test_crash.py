@@ -203,12 +203,18 @@ async def test_two_workers_share_the_load(svc, store, database_url, tmp_path):
     async with testing.WebhookSink() as sink:
         for number in range(2):
             sink.set_mode(f"/ep{number}", testing.Mode(delay=0.05))
-        account_id = await setup_load(svc, sink, endpoints=2, messages=60, cap=20)
         narrow = {"STATUSHOOKS_DISPATCH_CONCURRENCY": "8", "STATUSHOOKS_DISPATCH_BATCH": "4"}
         async with (
             worker(database_url, tmp_path / "a.log", **narrow) as first,
             worker(database_url, tmp_path / "b.log", **narrow) as second,
         ):
+            # Both registered before there is work: on a busy machine one worker could
+            # otherwise finish it all (and be stopped) before the other has started.
+            async def both_registered() -> bool:
+                return len(await worker_ids(store)) == 2
+
+            await testing.wait_until(both_registered, timeout=30.0)
+            account_id = await setup_load(svc, sink, endpoints=2, messages=60, cap=20)
             await wait_all_succeeded(store, account_id)
             for process in (first, second):
                 process.send_signal(signal.SIGTERM)

@@ -150,12 +150,12 @@ async def test_prune_stops_at_max_batches(svc, store):
     assert (await counts(store))["messages"] == 0
 
 
-async def test_the_running_dispatcher_prunes(svc, store, settings, monkeypatch):
-    """The dispatcher prunes on its own, every PRUNE_INTERVAL (shortened here)."""
+async def test_the_running_dispatcher_prunes(svc, store, settings):
+    """The dispatcher prunes on its own, every Settings.prune_interval (shortened here)."""
     from statushooks import testing
     from statushooks.dispatcher import Dispatcher
 
-    monkeypatch.setattr(retention, "PRUNE_INTERVAL", 0.05)
+    settings = settings.model_copy(update={"prune_interval": "50ms"})
     now = datetime.now(UTC)
     old = dataclasses.replace(svc, clock=lambda: now - PERIOD - timedelta(days=1))
     account_id = (await svc.create_account("acme")).account.id

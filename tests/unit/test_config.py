@@ -53,7 +53,9 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STATUSHOOKS_PUBLIC_BASE_URL", "https://hooks.example.com/")
     monkeypatch.setenv("STATUSHOOKS_ALLOW_PRIVATE_URLS", "1")
     monkeypatch.setenv("STATUSHOOKS_WORKERS", "2")
+    monkeypatch.setenv("STATUSHOOKS_PRUNE_INTERVAL", "15s")
     settings = config.load_settings()
+    assert settings.prune_interval_seconds == 15
     assert settings.retry_delays == (5, 300, 3600)
     assert settings.public_base_url == "https://hooks.example.com"
     assert settings.allow_private_urls is True
@@ -80,6 +82,8 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ),
         ({"delivery_timeout": 0}, "delivery_timeout"),
         ({"workers": 0}, "workers"),
+        ({"prune_interval": "0s"}, "prune_interval"),
+        ({"prune_interval": "often"}, "invalid duration"),
     ],
 )
 def test_bad_settings_are_refused(overrides: dict[str, object], message: str) -> None:
