@@ -855,15 +855,14 @@ class Ring:
 
     def look(self, conn: Connection, now: datetime, budget: int = RING_WINDOW) -> Window:
         """Walk the next window of the ring (at most ``budget`` endpoints)."""
-        window = budget
         if self.small and self.lap_start is None:
-            return self._look_whole(conn, now, window)
+            return self._look_whole(conn, now, budget)
         start = self.cursor if self.lap_start is None else self.lap_start
         if self.lap_start is not None and self.wrapped:
             due: list[Endpoint] = []
-            after, budget, looked = self.cursor, window, 0
+            after, left, looked = self.cursor, budget, 0
         else:
-            due, last, looked = _walk(conn, now, after=self.cursor, upto=None, budget=window)
+            due, last, looked = _walk(conn, now, after=self.cursor, upto=None, budget=budget)
             if last is not None:
                 return Window(
                     due=due,
@@ -877,12 +876,12 @@ class Ring:
                 return Window(
                     due=due, last=None, lap_start=start, wrapped=True, lap_over=True, looked=looked
                 )
-            after, budget = "", window - looked
-        if budget <= 0:
+            after, left = "", budget - looked
+        if left <= 0:
             return Window(
                 due=due, last="", lap_start=start, wrapped=True, lap_over=False, looked=looked
             )
-        part, last, more = _walk(conn, now, after=after, upto=start, budget=budget)
+        part, last, more = _walk(conn, now, after=after, upto=start, budget=left)
         return Window(
             due=due + part,
             last=last,
