@@ -129,7 +129,9 @@ async def prune_periodically(
     interval: float = PRUNE_INTERVAL,
 ) -> None:
     """The running service's pruning: a round every ``interval`` seconds, until cancelled.
-    A round that fails (the database is down) is logged; the next one tries again."""
+    A round that fails (the database is down) is logged; the next one tries again. What the
+    database leaves undone that pruning relies on (autovacuum off) is logged at the start."""
+    await _warn_of_maintenance(store)
     while True:
         await asyncio.sleep(interval)
         try:
@@ -145,3 +147,13 @@ async def prune_periodically(
             continue
         if pruned.total:
             logger.info("pruned rows older than %s: %s", older_than, pruned)
+
+
+async def _warn_of_maintenance(store: Store) -> None:
+    try:
+        warnings = await store.maintenance_warnings()
+    except exceptions.StorageError as exc:
+        logger.warning("reading the database's maintenance settings failed: %s", exc)
+        return
+    for warning in warnings:
+        logger.warning("%s", warning)

@@ -172,3 +172,34 @@ async def test_the_running_dispatcher_prunes(svc, store, settings):
     async with testing.running(Dispatcher(store, settings)):
         await testing.wait_until(pruned, timeout=10.0)
     assert (await counts(store))["attempts"] == 0
+
+
+async def test_pruning_warns_at_start_when_postgres_autovacuum_is_off(store, caplog):
+    """Pruned rows' space comes back on PostgreSQL only after VACUUM: with autovacuum off the
+    running service says so once, at the start of its pruning; SQLite has nothing to say."""
+    import asyncio
+    import logging
+
+    if store.dialect.name == "sqlite":
+        expected: list[str] = []
+    else:
+        setting = await store.read(
+            lambda tx: tx.conn.exec_driver_sql("SHOW autovacuum").scalar_one()
+        )
+        expected = ["autovacuum = off"] if setting == "off" else []
+    caplog.set_level(logging.WARNING, logger="statushooks.retention")
+    first_round = asyncio.Event()
+
+    def clock() -> datetime:  # read by the first round, once the start is behind it
+        first_round.set()
+        return datetime.now(UTC)
+
+    task = asyncio.create_task(
+        retention.prune_periodically(store, older_than=PERIOD, clock=clock, interval=0.01)
+    )
+    await asyncio.wait_for(first_round.wait(), timeout=10.0)
+    task.cancel()
+    warned = [r.getMessage() for r in caplog.records if "VACUUM (ANALYZE)" in r.getMessage()]
+    assert len(warned) == len(expected)
+    for text, setting in zip(warned, expected, strict=True):
+        assert setting in text and "docs/api.md" in text

@@ -78,6 +78,11 @@ class Backend(abc.ABC):
     def notify(self, conn: sa.Connection) -> None:  # noqa: B027 — a no-op by default
         """Inside a write that queued deliveries: tell other processes' dispatchers."""
 
+    async def maintenance_warnings(self) -> list[str]:
+        """What the database's own settings leave undone that statushooks relies on (none
+        by default)."""
+        return []
+
     @abc.abstractmethod
     async def close(self) -> None:
         """Close every connection and stop every thread of the backend."""

@@ -74,6 +74,11 @@ class Store:
         other connection can write (SQLite in memory)."""
         return self.backend.watch(on_commit)
 
+    async def maintenance_warnings(self) -> list[str]:
+        """What the database's own settings leave undone that statushooks relies on (on
+        PostgreSQL: autovacuum off)."""
+        return await self.backend.maintenance_warnings()
+
     async def ping(self) -> None:
         """Raise ``StorageError`` unless the database answers."""
         await self.backend.read(_select_one)
