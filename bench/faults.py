@@ -637,6 +637,7 @@ def soak_options(args: argparse.Namespace) -> soak.Options:
         "prune_interval": args.soak_prune_interval
         and durations.parse_duration(args.soak_prune_interval),
         "sample_every": args.soak_sample,
+        "together": args.soak_together or None,
     }
     return dataclasses.replace(options, **{k: v for k, v in given.items() if v is not None})
 
@@ -668,6 +669,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--soak-sample",
         type=float,
         help=f"soak: seconds between samples (default {defaults.sample_every:g})",
+    )
+    parser.add_argument(
+        "--soak-together",
+        action="store_true",
+        help="soak: SQLite's and PostgreSQL's side by side (half the time, shared CPU)",
     )
     args = parser.parse_args(argv)
     unknown = [s for s in args.scenarios if s not in SCENARIOS]

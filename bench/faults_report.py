@@ -352,7 +352,13 @@ def _soak(result: dict[str, Any]) -> list[str]:
         "",
         *scaled,
         (
-            f"`statushooks serve` for {result['minutes']:g} minutes per database at"
+            f"`statushooks serve` for {result['minutes']:g} minutes per database"
+            + (
+                " (SQLite's and PostgreSQL's side by side, sharing the machine: `--soak-together`)"
+                if result.get("together")
+                else ""
+            )
+            + " at"
             f" {result['rate']:,} status changes/s offered (`delivered` reports through"
             " `POST /v1/status-reports`, each one event and one delivery to a local nginx sink;"
             " the messages submitted ahead by the harness through the store), with"

@@ -59,6 +59,8 @@ class Options:
     retention: float = 600.0  # seconds: STATUSHOOKS_RETENTION
     prune_interval: float = 60.0  # seconds: STATUSHOOKS_PRUNE_INTERVAL
     sample_every: float = 30.0  # seconds between two samples of the database
+    #: Both databases' soaks at once (each its own service and sink), not one after the other.
+    together: bool = False
 
     @classmethod
     def quick(cls) -> Options:
@@ -76,17 +78,18 @@ class Options:
 
 
 async def scenario(options: Options, log_dir: Path, tmp: Path) -> dict[str, Any]:
-    runs = []
-    for kind in DATABASES:
-        if kind == "postgres" and not await common.postgres_available():
-            continue
-        runs.append(await soak_run(kind, options, log_dir, tmp))
+    kinds = [k for k in DATABASES if k != "postgres" or await common.postgres_available()]
+    if options.together:
+        runs = list(await asyncio.gather(*(soak_run(k, options, log_dir, tmp) for k in kinds)))
+    else:
+        runs = [await soak_run(kind, options, log_dir, tmp) for kind in kinds]
     return {
         "minutes": options.minutes,
         "rate": options.rate,
         "retention_s": options.retention,
         "prune_interval_s": options.prune_interval,
         "sample_every_s": options.sample_every,
+        "together": options.together,
         "settled_after_s": options.settled_after,
         "runs": runs,
     }

@@ -16,7 +16,8 @@ Once older than ``Settings.retention`` (default 30 days), these go, oldest first
 a range of a primary key, so its cost does not grow with what is kept. Each batch is one
 short write transaction of at most ``BATCH`` rows (on SQLite every other write waits for it),
 and a pause between batches lets the other writers in. The dispatcher prunes every
-``Settings.prune_interval`` (default ``PRUNE_INTERVAL``; ``prune_periodically``);
+``Settings.prune_interval`` (default ``PRUNE_INTERVAL``), and again at once after a round
+that stopped at its cap (``prune_periodically``);
 ``statushooks prune`` prunes once, at once.
 """
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
@@ -57,6 +58,11 @@ class Pruned:
     @property
     def total(self) -> int:
         return sum(getattr(self, field.name) for field in fields(self))
+
+    @property
+    def most(self) -> int:
+        """The most rows of one kind."""
+        return max(int(getattr(self, field.name)) for field in fields(self))
 
 
 Step = Callable[[Transaction], int]
@@ -127,26 +133,39 @@ async def prune_periodically(
     older_than: timedelta,
     clock: Callable[[], datetime],
     interval: float = PRUNE_INTERVAL,
+    batch: int = BATCH,
+    max_batches: int = MAX_BATCHES,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> None:
     """The running service's pruning: a round every ``interval`` seconds, until cancelled.
-    A round that fails (the database is down) is logged; the next one tries again. What the
-    database leaves undone that pruning relies on (autovacuum off) is logged at the start."""
+
+    A round deletes at most ``max_batches`` batches of each kind, so a backlog of old rows is
+    worked off kind after kind, a share at a time. A round that stopped at that cap is followed
+    by the next one after ``PAUSE``, not ``interval``: the pruning keeps up with whatever rate
+    rows come of age at, as long as the database deletes faster than it is written to. A round
+    that fails (the database is down) is logged; the next one tries again. What the database
+    leaves undone that pruning relies on (autovacuum off) is logged at the start."""
     await _warn_of_maintenance(store)
+    delay = interval
     while True:
-        await asyncio.sleep(interval)
+        await sleep(delay)
+        delay = interval
         try:
             pruned = await prune(
                 store,
                 older_than=older_than,
                 now=clock(),
+                batch=batch,
                 pause=PAUSE,
-                max_batches=MAX_BATCHES,
+                max_batches=max_batches,
             )
         except exceptions.StorageError as exc:
             logger.warning("pruning old rows failed: %s", exc)
             continue
         if pruned.total:
             logger.info("pruned rows older than %s: %s", older_than, pruned)
+        if pruned.most >= batch * max_batches:
+            delay = PAUSE  # cut off at the cap: more of that kind is old already
 
 
 async def _warn_of_maintenance(store: Store) -> None:

@@ -174,6 +174,53 @@ async def test_the_running_dispatcher_prunes(svc, store, settings):
     assert (await counts(store))["attempts"] == 0
 
 
+async def test_a_round_cut_off_at_its_cap_is_followed_by_the_next_at_once(svc, store):
+    """Rows come of age faster than one round a period deletes (a round's cap is
+    max_batches × batch of each kind): the next round starts after a short pause instead
+    of the interval, until a round is no longer cut off; then the interval again."""
+    import asyncio
+
+    now = datetime.now(UTC)
+    old = dataclasses.replace(svc, clock=lambda: now - PERIOD - timedelta(days=1))
+    account_id = (await svc.create_account("acme")).account.id
+    await svc.create_endpoint(
+        account_id,
+        service.EndpointSpec(url="http://127.0.0.1:9/hook", enabled_events=(interact.NAME,)),
+    )
+    for _ in range(3):
+        await sent_message(old, account_id, finished=True)
+    delays: list[float] = []
+    caught_up = asyncio.Event()
+
+    async def sleep(delay: float) -> None:  # the first interval passes at once
+        delays.append(delay)
+        if delay == retention.PAUSE:
+            await asyncio.sleep(delay)
+        elif len(delays) > 1:
+            caught_up.set()
+            await asyncio.Event().wait()  # until cancelled
+
+    task = asyncio.create_task(
+        retention.prune_periodically(
+            store,
+            older_than=PERIOD,
+            clock=lambda: now,
+            interval=3600,
+            batch=1,
+            max_batches=1,
+            sleep=sleep,
+        )
+    )
+    try:
+        await asyncio.wait_for(caught_up.wait(), timeout=30.0)
+    finally:
+        task.cancel()
+    assert await counts(store) == dict.fromkeys((*TABLES, "idempotency_keys"), 0)
+    first, *between, last = delays
+    assert first == last == 3600
+    assert len(between) >= 3 and set(between) == {retention.PAUSE}
+
+
 async def test_pruning_warns_at_start_when_postgres_autovacuum_is_off(store, caplog):
     """Pruned rows' space comes back on PostgreSQL only after VACUUM: with autovacuum off the
     running service says so once, at the start of its pruning; SQLite has nothing to say."""
