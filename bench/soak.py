@@ -79,10 +79,13 @@ class Options:
 
 async def scenario(options: Options, log_dir: Path, tmp: Path) -> dict[str, Any]:
     kinds = [k for k in DATABASES if k != "postgres" or await common.postgres_available()]
+    opening = asyncio.Lock()
     if options.together:
-        runs = list(await asyncio.gather(*(soak_run(k, options, log_dir, tmp) for k in kinds)))
+        runs = list(
+            await asyncio.gather(*(soak_run(k, options, log_dir, tmp, opening) for k in kinds))
+        )
     else:
-        runs = [await soak_run(kind, options, log_dir, tmp) for kind in kinds]
+        runs = [await soak_run(kind, options, log_dir, tmp, opening) for kind in kinds]
     return {
         "minutes": options.minutes,
         "rate": options.rate,
@@ -95,11 +98,16 @@ async def scenario(options: Options, log_dir: Path, tmp: Path) -> dict[str, Any]
     }
 
 
-async def soak_run(kind: str, options: Options, log_dir: Path, tmp: Path) -> dict[str, Any]:
+async def soak_run(
+    kind: str, options: Options, log_dir: Path, tmp: Path, opening: asyncio.Lock
+) -> dict[str, Any]:
+    """One database's soak. ``opening`` is held while its store is opened: Alembic keeps the
+    migration's context in process-wide state, so two databases are migrated one at a time."""
     name = f"faults_soak_{kind}"
     url = await drain.database(kind, name, tmp)
     recorder = await sink.fast_sink(log_dir)
-    store = await queueing.open_store(url)
+    async with opening:
+        store = await queueing.open_store(url)
     proc: common.Proc | None = None
     samples: list[dict[str, Any]] = []
     try:
