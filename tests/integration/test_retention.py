@@ -65,6 +65,21 @@ async def sent_message(svc: service.Service, account_id: str, *, finished: bool)
     return message.id
 
 
+async def old_finished_messages(svc: service.Service, count: int) -> datetime:
+    """``count`` finished messages of a new account, made a day more than ``PERIOD`` before
+    the time returned."""
+    now = datetime.now(UTC)
+    old = dataclasses.replace(svc, clock=lambda: now - PERIOD - timedelta(days=1))
+    account_id = (await svc.create_account("acme")).account.id
+    await svc.create_endpoint(
+        account_id,
+        service.EndpointSpec(url="http://127.0.0.1:9/hook", enabled_events=(interact.NAME,)),
+    )
+    for _ in range(count):
+        await sent_message(old, account_id, finished=True)
+    return now
+
+
 def key(name: str) -> idempotency.Key:
     return idempotency.Key(
         scope="__admin__",
@@ -134,15 +149,7 @@ async def test_prune_deletes_what_is_old_and_finished_only(svc, store):
 async def test_prune_stops_at_max_batches(svc, store):
     """A round of the running service deletes at most ``max_batches`` batches per kind; the
     next round goes on where it stopped."""
-    now = datetime.now(UTC)
-    old = dataclasses.replace(svc, clock=lambda: now - PERIOD - timedelta(days=1))
-    account_id = (await svc.create_account("acme")).account.id
-    await svc.create_endpoint(
-        account_id,
-        service.EndpointSpec(url="http://127.0.0.1:9/hook", enabled_events=(interact.NAME,)),
-    )
-    for _ in range(3):
-        await sent_message(old, account_id, finished=True)
+    now = await old_finished_messages(svc, 3)
     first = await retention.prune(store, older_than=PERIOD, now=now, batch=2, max_batches=1)
     assert first.attempts == first.deliveries == 2
     second = await retention.prune(store, older_than=PERIOD, now=now, batch=2)
@@ -156,14 +163,7 @@ async def test_the_running_dispatcher_prunes(svc, store, settings):
     from statushooks.dispatcher import Dispatcher
 
     settings = settings.model_copy(update={"prune_interval": "50ms"})
-    now = datetime.now(UTC)
-    old = dataclasses.replace(svc, clock=lambda: now - PERIOD - timedelta(days=1))
-    account_id = (await svc.create_account("acme")).account.id
-    await svc.create_endpoint(
-        account_id,
-        service.EndpointSpec(url="http://127.0.0.1:9/hook", enabled_events=(interact.NAME,)),
-    )
-    await sent_message(old, account_id, finished=True)
+    await old_finished_messages(svc, 1)
     assert (await counts(store))["messages"] == 1
 
     async def pruned() -> bool:
@@ -180,15 +180,7 @@ async def test_a_round_cut_off_at_its_cap_is_followed_by_the_next_at_once(svc, s
     of the interval, until a round is no longer cut off; then the interval again."""
     import asyncio
 
-    now = datetime.now(UTC)
-    old = dataclasses.replace(svc, clock=lambda: now - PERIOD - timedelta(days=1))
-    account_id = (await svc.create_account("acme")).account.id
-    await svc.create_endpoint(
-        account_id,
-        service.EndpointSpec(url="http://127.0.0.1:9/hook", enabled_events=(interact.NAME,)),
-    )
-    for _ in range(3):
-        await sent_message(old, account_id, finished=True)
+    now = await old_finished_messages(svc, 3)
     delays: list[float] = []
     caught_up = asyncio.Event()
 
