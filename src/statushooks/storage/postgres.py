@@ -131,7 +131,7 @@ class PostgresBackend(base.Backend):
 
     async def maintenance_warnings(self) -> list[str]:
         """Autovacuum off: deleted rows' space is not reused and the planner has no
-        statistics (the claim query was seen slowing to seconds a round), unless VACUUM
+        statistics (the claim query is then planned as a walk of its tables), unless VACUUM
         (ANALYZE) runs on a schedule."""
         settings = await self.read(_autovacuum_settings)
         if all(value == "on" for value in settings.values()):
