@@ -65,16 +65,22 @@ async def sent_message(svc: service.Service, account_id: str, *, finished: bool)
     return message.id
 
 
-async def old_finished_messages(svc: service.Service, count: int) -> datetime:
-    """``count`` finished messages of a new account, made a day more than ``PERIOD`` before
-    the time returned."""
-    now = datetime.now(UTC)
-    old = dataclasses.replace(svc, clock=lambda: now - PERIOD - timedelta(days=1))
+async def account_with_endpoint(svc: service.Service) -> str:
+    """A new account with one endpoint for the Interact event; its id."""
     account_id = (await svc.create_account("acme")).account.id
     await svc.create_endpoint(
         account_id,
         service.EndpointSpec(url="http://127.0.0.1:9/hook", enabled_events=(interact.NAME,)),
     )
+    return account_id
+
+
+async def old_finished_messages(svc: service.Service, count: int) -> datetime:
+    """``count`` finished messages of a new account, made a day more than ``PERIOD`` before
+    the time returned."""
+    now = datetime.now(UTC)
+    old = dataclasses.replace(svc, clock=lambda: now - PERIOD - timedelta(days=1))
+    account_id = await account_with_endpoint(svc)
     for _ in range(count):
         await sent_message(old, account_id, finished=True)
     return now
@@ -101,11 +107,7 @@ async def test_prune_deletes_what_is_old_and_finished_only(svc, store):
     the same result with batch=1, and a second run deletes nothing."""
     now = datetime.now(UTC)
     old = dataclasses.replace(svc, clock=lambda: now - PERIOD - timedelta(days=10))
-    account_id = (await svc.create_account("acme")).account.id
-    await svc.create_endpoint(
-        account_id,
-        service.EndpointSpec(url="http://127.0.0.1:9/hook", enabled_events=(interact.NAME,)),
-    )
+    account_id = await account_with_endpoint(svc)
     old_done = [await sent_message(old, account_id, finished=True) for _ in range(3)]
     old_open = await sent_message(old, account_id, finished=False)
     recent = await sent_message(svc, account_id, finished=True)
